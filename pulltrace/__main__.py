@@ -1,0 +1,3 @@
+from pulltrace.cli import main
+
+raise SystemExit(main())
