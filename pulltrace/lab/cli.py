@@ -1,0 +1,147 @@
+"""`pulltrace lab …`: up, down, status, env, docker start|stop."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+from pulltrace.cli import Exit, UserError
+from pulltrace.lab.settings import LabSettings, Ports, load_settings, state_dir_from_env
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    lab = subparsers.add_parser("lab", help="run real registries on this machine (the lab)",
+                                description="Real registry servers on this machine reproducing, offline, "
+                                            "the registry flows of real-world pulls.")
+    sub = lab.add_subparsers(dest="lab_command", metavar="ACTION")
+    lab.set_defaults(func=lambda args: (lab.print_help(), Exit.USAGE)[1])
+
+    up = sub.add_parser("up", help="start the lab (idempotent)")
+    up.add_argument("--large", action="store_true", default=None, help="also push library/large (≥ 300 MB)")
+    up.add_argument("--tls-port", type=int, help="nginx's TLS port for every lab host (default 443)")
+    up.add_argument("--plain-port", type=int, help="port of the plain HTTP registry (default 5000)")
+    up.add_argument("--port-base", type=int,
+                    help="first loopback port of the internal daemons: +0 token service, +1 hub, +2 gcr, "
+                         "+3 basic, +4 harbor, +5 mirror (default 35100)")
+    up.add_argument("--domain", help="domain of the lab hostnames (default pulltrace.test)")
+    up.add_argument("--token-lifetime", type=int, help="token lifetime in seconds (default 300)")
+    up.add_argument("--brief-lifetime", type=int, help="token lifetime of user brief in seconds (default 4)")
+    up.add_argument("--no-docker", action="store_true", help="do not start the default lab dockerd")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="stop what the lab started and remove its /etc/hosts block")
+    down.add_argument("--purge", action="store_true",
+                      help="also delete the state dir, the lab CA from the trust store and /etc/docker/certs.d entries")
+    down.set_defaults(func=cmd_down)
+
+    status = sub.add_parser("status", help="one line per endpoint: URL, health, the flow it shows")
+    status.set_defaults(func=cmd_status)
+
+    env = sub.add_parser("env", help="shell variables for using the lab: eval \"$(pulltrace lab env)\"")
+    env.add_argument("--docker", default="default", metavar="NAME", help="the lab dockerd DOCKER_HOST names")
+    env.set_defaults(func=cmd_env)
+
+    dock = sub.add_parser("docker", help="start or stop a lab dockerd")
+    dsub = dock.add_subparsers(dest="docker_command", metavar="ACTION")
+    dock.set_defaults(func=lambda args: (dock.print_help(), Exit.USAGE)[1])
+    start = dsub.add_parser("start", help="start a lab dockerd (one per proxy setting)")
+    start.add_argument("--name", default="default")
+    start.add_argument("--proxy", help="HTTP(S)_PROXY for the daemon, e.g. http://127.0.0.1:8080")
+    start.set_defaults(func=cmd_docker_start)
+    stop = dsub.add_parser("stop", help="stop a lab dockerd")
+    stop.add_argument("name")
+    stop.set_defaults(func=cmd_docker_stop)
+
+
+def _settings_for_up(args: argparse.Namespace) -> LabSettings:
+    state_dir = state_dir_from_env()
+    s = load_settings(state_dir) or LabSettings(state_dir=state_dir)
+    p = s.ports
+    base = args.port_base if args.port_base is not None else p.token
+    ports = Ports.from_base(
+        tls=args.tls_port if args.tls_port is not None else p.tls,
+        plain=args.plain_port if args.plain_port is not None else p.plain,
+        base=base,
+    )
+    for port in (ports.tls, ports.plain, ports.token, ports.mirror):
+        if not 0 < port < 65536:
+            raise UserError(f"port {port} is out of range")
+    changes = {
+        "ports": ports,
+        "large": bool(args.large) or s.large,
+        "domain": args.domain or s.domain,
+        "token_lifetime": args.token_lifetime or s.token_lifetime,
+        "brief_lifetime": args.brief_lifetime or s.brief_lifetime,
+    }
+    return dataclasses.replace(s, **changes)
+
+
+def _lab(settings: LabSettings | None = None):
+    from pulltrace.lab.lab import Lab
+
+    return Lab(settings) if settings else Lab.load()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    lab = _lab(_settings_for_up(args))
+    lab.up(progress=lambda step: print(f"lab: {step}…", file=sys.stderr), start_docker=not args.no_docker)
+    print(f"lab is up in {time.monotonic() - started:.1f}s (state dir {lab.state_dir})")
+    for st in lab.status():
+        print(f"  {st.endpoint.name:<11} {st.endpoint.url:<36} {'ok' if st.healthy else 'DOWN ' + st.detail}")
+    for d in lab.docker_daemons():
+        if d.running():
+            print(f"  {'docker:' + d.name:<11} {d.host}")
+    print("users: admin/admin-pass (push, pull all), alice/alice-pass (pull team/*), brief/brief-pass (short tokens)")
+    print('use it: eval "$(pulltrace lab env)"')
+    return Exit.OK
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    lab = _lab()
+    stopped = lab.down(purge=args.purge)
+    print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}"
+          + (f"; purged {lab.state_dir}" if args.purge else f"; data kept in {lab.state_dir}"))
+    return Exit.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    lab = _lab()
+    if not lab.paths.settings.exists():
+        print(f"the lab was never brought up in {lab.state_dir}: run `pulltrace lab up`")
+        return Exit.FAILURE
+    rows = lab.status()
+    for st in rows:
+        health = "ok" if st.healthy else "DOWN"
+        print(f"{st.endpoint.name:<11} {st.endpoint.url:<36} {health:<4} {st.detail:<5} {st.endpoint.flow}")
+    for d in lab.docker_daemons():
+        up = d.running()
+        print(f"{'docker:' + d.name:<11} {d.host:<36} {'ok' if up else 'DOWN':<4} {'':<5} "
+              f"lab dockerd (registry-mirrors → mirror){', proxy ' + d.proxy if d.proxy else ''}")
+    return Exit.OK if all(st.healthy for st in rows) else Exit.FAILURE
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    for line in _lab().env_lines(args.docker):
+        print(line)
+    return Exit.OK
+
+
+def cmd_docker_start(args: argparse.Namespace) -> int:
+    lab = _lab()
+    if not lab.ca_path.exists():
+        raise UserError("the lab is not set up: run `pulltrace lab up` first")
+    d = lab.docker(args.name, args.proxy)
+    print(f"dockerd {d.name}: DOCKER_HOST={d.host} (containerd: {d.containerd_address})"
+          + (f", proxy {d.proxy}" if d.proxy else ""))
+    return Exit.OK
+
+
+def cmd_docker_stop(args: argparse.Namespace) -> int:
+    from pulltrace.lab.docker import stop_docker
+
+    lab = _lab()
+    print(f"dockerd {args.name}: {'stopped' if stop_docker(lab.settings, args.name) else 'was not running'}")
+    return Exit.OK

@@ -1,0 +1,51 @@
+"""The lab's public endpoints: what each hostname is for and how to tell it is healthy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pulltrace.lab.settings import LabSettings
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    host: str
+    url: str          # base URL, no trailing slash: `https://hub.pulltrace.test`
+    flow: str         # the real-world flow it reproduces
+    probe: str        # URL probed by `lab status`
+    healthy: frozenset[int]
+    registry: bool = True
+
+    @property
+    def reference_host(self) -> str:
+        """What goes before the repository in an image reference: `hub.pulltrace.test`."""
+        return self.url.split("://", 1)[1]
+
+
+def endpoints(s: LabSettings) -> dict[str, Endpoint]:
+    """Every lab endpoint by name, in the order `lab status` prints them."""
+    b = s.https_base
+    reg = frozenset({200, 401})
+
+    def ep(name: str, flow: str, probe_path: str = "/v2/", healthy: frozenset[int] = reg,
+           registry: bool = True, url: str | None = None) -> Endpoint:
+        base = url or b(name)
+        return Endpoint(name, s.host(name), base, flow, base + probe_path, healthy, registry)
+
+    out = [
+        ep("auth", "token service: GET ?scope= (Basic or anonymous), OAuth2 POST password/refresh_token",
+           "/healthz", frozenset({200}), registry=False),
+        ep("hub", "Docker Hub: token auth (realm on auth.), blobs 307 → cdn."),
+        ep("cdn", "storage behind hub's 307: serves blobs, logs whether Authorization arrived",
+           "/", frozenset({403, 404}), registry=False),
+        ep("gcr", "gcr.io: token realm on the same host (/v2/token), blobs 302 with {\"errors\":[]}"),
+        ep("basic", "htpasswd Basic auth (docker login), blobs 200"),
+        ep("harbor", "Harbor: realm /service/token, service=harbor-registry, blobs 200"),
+        ep("mirror", "pull-through cache of hub, anonymous; dockerd's registry-mirrors; cached blobs 307 → mirror-cdn"),
+        ep("mirror-cdn", "storage behind the mirror's 307", "/", frozenset({403, 404}), registry=False),
+        ep("proxy", "one host, three prefixes: /docker-registry/ /docker-auth/ /docker-blob/ (realm and Location rewritten)",
+           "/docker-registry/v2/"),
+        ep("plain", "plain HTTP (insecure-registries), anonymous, blobs 200", url=s.plain_base),
+    ]
+    return {e.name: e for e in out}

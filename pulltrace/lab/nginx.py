@@ -1,0 +1,42 @@
+"""The lab's one nginx: TLS for every hostname, the CDNs, and the rewrites real registries do."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import jinja2
+
+from pulltrace.lab.pki import Pki
+from pulltrace.lab.settings import HOST_NAMES, LabSettings
+
+NGINX = "/usr/sbin/nginx"
+
+
+def render(s: LabSettings, pki: Pki) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pulltrace.lab", "conf"),
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+    )
+    paths = s.paths
+    return env.get_template("nginx.conf.j2").render(
+        run=paths.run, logs=paths.logs, storage=paths.storage, mirror_storage=paths.mirror_storage,
+        cert=pki.server_cert, key=pki.server_key, tls_port=s.ports.tls, ports=s.ports,
+        hosts={n: s.host(n) for n in HOST_NAMES},
+        proxy_base=s.https_base("proxy"), cdn_base=s.https_base("cdn"),
+    )
+
+
+def argv(conf: Path, prefix: Path, error_log: Path) -> list[str]:
+    # `daemon off`: the pid we record is nginx's master; -e so even start-up errors land in the state dir.
+    return [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(error_log), "-g", "daemon off;"]
+
+
+def check(conf: Path, prefix: Path, error_log: Path) -> str | None:
+    """`nginx -t`: None when the configuration is valid, else nginx's first complaint."""
+    proc = subprocess.run([NGINX, "-t", "-q", "-p", str(prefix), "-c", str(conf), "-e", str(error_log)],
+                          capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    lines = [l for l in (proc.stderr + proc.stdout).splitlines() if l.strip()]
+    return lines[0] if lines else f"nginx -t exited {proc.returncode}"

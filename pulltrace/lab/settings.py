@@ -1,0 +1,175 @@
+"""Where the lab lives and which ports and hostnames it uses, saved so every command agrees.
+
+`lab up` writes `<state>/lab.json`; `status`, `env`, `down`, `docker` and the test fixture
+read it back, so flags given to `up` need not be repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATE_DIR_ENV = "PULLTRACE_LAB_DIR"
+DEFAULT_STATE_DIR = Path("/var/lib/pulltrace-lab")
+# `.test` is reserved (RFC 2606): these names can never collide with a real registry.
+DEFAULT_DOMAIN = "pulltrace.test"
+
+# Every hostname the lab serves, all resolved to 127.0.0.1 through /etc/hosts.
+HOST_NAMES = (
+    "auth", "hub", "cdn", "gcr", "basic", "harbor", "mirror", "mirror-cdn", "proxy", "plain",
+)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Listening ports. `tls` and `plain` are public; the rest bind 127.0.0.1 behind nginx."""
+
+    tls: int = 443
+    plain: int = 5000
+    token: int = 35100
+    hub: int = 35101
+    gcr: int = 35102
+    basic: int = 35103
+    harbor: int = 35104
+    mirror: int = 35105
+
+    @classmethod
+    def from_base(cls, tls: int = 443, plain: int = 5000, base: int = 35100) -> Ports:
+        """Internal ports are `base` + 0 (token service), +1 hub, +2 gcr, +3 basic, +4 harbor, +5 mirror."""
+        return cls(tls, plain, base, base + 1, base + 2, base + 3, base + 4, base + 5)
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    state_dir: Path = DEFAULT_STATE_DIR
+    domain: str = DEFAULT_DOMAIN
+    ports: Ports = field(default_factory=Ports)
+    large: bool = False
+    token_lifetime: int = 300
+    brief_lifetime: int = 4
+
+    def host(self, name: str) -> str:
+        return f"{name}.{self.domain}"
+
+    def https_base(self, name: str) -> str:
+        """`https://hub.pulltrace.test`, with the port only when it is not 443."""
+        port = "" if self.ports.tls == 443 else f":{self.ports.tls}"
+        return f"https://{self.host(name)}{port}"
+
+    @property
+    def plain_base(self) -> str:
+        return f"http://{self.host('plain')}:{self.ports.plain}"
+
+    @property
+    def hostnames(self) -> list[str]:
+        return [self.host(n) for n in HOST_NAMES]
+
+    @property
+    def paths(self) -> StatePaths:
+        return StatePaths(self.state_dir)
+
+    def to_json(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["state_dir"] = str(self.state_dir)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> LabSettings:
+        return cls(
+            state_dir=Path(data["state_dir"]),
+            domain=data["domain"],
+            ports=Ports(**data["ports"]),
+            large=bool(data.get("large", False)),
+            token_lifetime=int(data.get("token_lifetime", 300)),
+            brief_lifetime=int(data.get("brief_lifetime", 4)),
+        )
+
+    def save(self) -> None:
+        write_atomic(self.paths.settings, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+
+
+def state_dir_from_env(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+def load_settings(state_dir: Path | None = None) -> LabSettings | None:
+    """The settings `lab up` saved in `state_dir`, or None when the lab was never brought up there."""
+    state_dir = state_dir or state_dir_from_env()
+    path = StatePaths(state_dir).settings
+    if not path.exists():
+        return None
+    return LabSettings.from_json(json.loads(path.read_text()))
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """The layout of the state dir. Kept shallow: dockerd and containerd sockets live here."""
+
+    root: Path
+
+    @property
+    def settings(self) -> Path:
+        return self.root / "lab.json"
+
+    @property
+    def images_json(self) -> Path:
+        return self.root / "images.json"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "conf"
+
+    @property
+    def storage(self) -> Path:
+        """Shared by hub, gcr, basic, harbor, plain: images are pushed once."""
+        return self.root / "storage"
+
+    @property
+    def mirror_storage(self) -> Path:
+        return self.root / "mirror-storage"
+
+    @property
+    def docker(self) -> Path:
+        return self.root / "docker"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def pidfile(self, name: str) -> Path:
+        return self.run / f"{name}.pid"
+
+    def make(self) -> None:
+        for d in (self.root, self.pki, self.logs, self.run, self.conf, self.storage, self.mirror_storage, self.docker):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> bool:
+    """Write through a temp file + rename; returns False (and writes nothing) when unchanged."""
+    data = text.encode() if isinstance(text, str) else text
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return True
