@@ -1,0 +1,151 @@
+"""Small formatters shared by every view: sizes, durations, digests, URLs that fit."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import unquote, urlsplit
+
+ELLIPSIS = "…"
+_DIGEST_RE = re.compile(r"\b(sha256|sha384|sha512):([0-9a-f]{16,})")
+# The storage path a registry redirects blobs to spells the digest without its
+# algorithm prefix: /docker/registry/v2/blobs/sha256/5b/5b0d5902…/data.
+_BARE_HEX_RE = re.compile(r"(?<=/)([0-9a-f]{32,})(?=/|$|\?)")
+
+
+def human_bytes(n: int | None) -> str:
+    """1536 -> '1.5 KiB'; None -> '' (unknown is not zero)."""
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+    return f"{n} B"  # unreachable
+
+
+def human_ms(ms: float | None) -> str:
+    """Milliseconds for a table: '12 ms', '1.25 s'; None -> ''."""
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def short_digest(text: str, keep: int = 12) -> str:
+    """Shorten every digest in text to its first `keep` hex digits, so it stays recognisable."""
+    text = _DIGEST_RE.sub(lambda m: f"{m.group(1)}:{m.group(2)[:keep]}{ELLIPSIS}", text)
+    return _BARE_HEX_RE.sub(lambda m: f"{m.group(1)[:keep]}{ELLIPSIS}", text)
+
+
+def middle(text: str, width: int) -> str:
+    """Cut the middle out of text so it fits width, keeping both ends readable."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width == 1:
+        return ELLIPSIS
+    head = (width - 1 + 1) // 2
+    tail = width - 1 - head
+    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+
+
+def host_of(url: str) -> str:
+    """The host[:port] of a URL, or '' when it has none."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return ""
+
+
+def path_of(url: str) -> str:
+    """Path plus query of a URL (what the request line carries)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+def fit_url(url: str, width: int, base_host: str = "") -> str:
+    """A URL for a narrow column, cut where it loses least.
+
+    Drop the scheme, and the host when it is the registry's own; decode the query
+    (scope=repository:library/alpine:pull reads better than %3A); shorten digests;
+    shorten a foreign host (the wide view and the summary carry it whole); shorten
+    the query from its end (the path says what was asked); last, cut the middle of
+    the path, keeping both ends.
+    """
+    host = host_of(url)
+    path, sep, query = path_of(url).partition("?")
+    path = path + sep + unquote(query)
+    prefix = "" if not host or host == base_host else host
+    if len(prefix) + len(path) <= width:
+        return prefix + path
+    full = path
+    for keep in (12, 8):
+        path = short_digest(full, keep)
+        if len(prefix) + len(path) <= width:
+            return prefix + path
+    if prefix:
+        prefix = middle(prefix, max(8, min(len(prefix), width // 3)))
+    room = width - len(prefix)
+    path, sep, query = path.partition("?")
+    if len(path) + len(sep) + len(query) <= room:
+        return prefix + path + sep + query
+    if sep and len(path) + 2 < room:
+        return prefix + path + "?" + query[: room - len(path) - 2] + ELLIPSIS
+    if sep:
+        return prefix + cut_path(path, room - 2) + "?" + ELLIPSIS
+    return prefix + cut_path(path, room)
+
+
+def cut_path(path: str, width: int) -> str:
+    """Cut the middle of a path but keep whole trailing segments (the digest and
+    `/data` of a blob URL) when they fit in three quarters of the width."""
+    if len(path) <= width:
+        return path
+    segments = path.split("/")
+    tail = ""
+    for i in range(len(segments) - 1, 0, -1):
+        candidate = "/".join(segments[i:])
+        if len(candidate) + 1 > width * 3 // 4:
+            break
+        tail = candidate
+    if not tail:
+        return middle(path, width)
+    head = path[: len(path) - len(tail) - 1]
+    return middle(head, width - len(tail) - 1) + "/" + tail
+
+
+def _strip_scheme(url: str) -> str:
+    for prefix in ("https://", "http://"):
+        if url.startswith(prefix):
+            return url[len(prefix):]
+    return url
+
+
+def pretty_body(text: str | None) -> str | None:
+    """Pretty-print a JSON body preview; any other text is returned unchanged."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.dumps(json.loads(stripped), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+    return text
+
+
+def display_width(text: str) -> int:
+    """Terminal columns text takes: East Asian wide characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)

@@ -1,0 +1,121 @@
+"""The Markdown view: a blog-ready page with a step table like seed 000's and
+fenced HTTP transcripts like seed 001's. Secrets arrive masked from the model."""
+
+from __future__ import annotations
+
+import re
+
+from pulltrace.model import Trace
+from pulltrace.render.i18n import translator
+from pulltrace.render.rows import SessionView, StepRow, TraceView, trace_view
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
+
+
+def md_text(text: str) -> str:
+    """Text safe inside a Markdown table cell or heading: no markup, no raw HTML.
+
+    Registry responses are untrusted; a header holding `<script>` must stay text
+    wherever the page is published, so HTML is entity-escaped as well."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("\r", "").replace("\n", "<br>")
+
+
+def fence(body: str, info: str = "http") -> str:
+    """A fenced block whose fence is longer than any backtick run inside it."""
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    marks = "`" * max(3, longest + 1)
+    return f"{marks}{info}\n{body.rstrip()}\n{marks}"
+
+
+def render_markdown(trace: Trace, *, lang: str = "en") -> str:
+    """The trace as one Markdown page."""
+    view = trace_view(trace, lang=lang)
+    t = translator(lang)
+    out = [f"# {t('report')}", ""]
+    meta = [x for x in (view.source, view.created) if x]
+    if meta:
+        out += [md_text(" · ".join(meta)), ""]
+    if not view.sessions:
+        out += [t("no_sessions"), ""]
+    if len(view.sessions) > 1:
+        out += [f"## {t('sessions')}", ""]
+        for s in view.sessions:
+            out.append(f"{s.number}. [{md_text(s.title)}](#{s.anchor}) — {len(s.steps)} {t('steps').lower()}")
+        out.append("")
+    for session in view.sessions:
+        out += _session(session, view, lang)
+    for note in view.notes:
+        out += [f"> {md_text(note)}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _session(session: SessionView, view: TraceView, lang: str) -> list[str]:
+    t = translator(lang)
+    out = [
+        f'<a id="{session.anchor}"></a>',
+        "",
+        f"## {t('session')} {session.number}: {md_text(session.title)}",
+        "",
+        f"| {t('summary')} | |",
+        "|---|---|",
+    ]
+    out += [f"| {md_text(row.label)} | {md_text(row.value)} |" for row in session.summary]
+    out += ["", f"### {t('steps')}", ""]
+    out += [
+        f"| {t('step')} | {t('kind')} | {t('request')} | {t('response')} | {t('time')} |",
+        "|---|---|---|---|---|",
+    ]
+    out += [_step_row(r, t) for r in session.steps]
+    out.append("")
+    if session.findings:
+        out += [f"### {t('findings')}", ""]
+        for f in session.findings:
+            steps = ", ".join(f"[#{link.number}](#{link.anchor})" for link in f.steps if link.number)
+            out.append(f"- **{md_text(f.severity_label)}: {md_text(f.title)}**" + (f" ({steps})" if steps else ""))
+            out.append(f"  - {t('cause')}: {md_text(f.cause)}")
+            out.append(f"  - {t('fix')}: {md_text(f.fix)}")
+        out.append("")
+    out += [f"### {t('transcripts')}", ""]
+    for r in session.steps:
+        out += [f'<a id="{r.anchor}"></a>', "", f"#### {r.number}. {md_text(r.kind_label)} — {md_text(r.method)} {md_text(r.path)}", ""]
+        out += [fence(transcript(r, t)), ""]
+    return out
+
+
+def _step_row(r: StepRow, t) -> str:
+    request = [f"{r.method} {r.url} {r.http_version}"] + [f"{k}: {v}" for k, v in r.key_request_headers]
+    response = [f"{r.http_version} {r.status_text}"] + [f"{k}: {v}" for k, v in r.key_response_headers]
+    if r.error:
+        response.append(f"{t('error')}: {r.error}")
+    links = "".join(
+        f"<br>→ {md_text(link.label)} [#{link.number}](#{link.anchor})" for link in r.links if link.number
+    )
+    cells = [
+        f"[{r.number}](#{r.anchor})",
+        md_text(r.kind_label),
+        "<br>".join(md_text(x) for x in request),
+        "<br>".join(md_text(x) for x in response) + links,
+        md_text(r.time),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def transcript(r: StepRow, t) -> str:
+    """The exchange as an HTTP/1.1 transcript: request, headers, body; response likewise."""
+    lines = [f"{r.method} {r.url} {r.http_version}"]
+    lines += [f"{k}: {v}" for k, v in r.request_headers]
+    if r.request_body:
+        lines += ["", r.request_body]
+    lines += ["", ""]
+    if r.status is None:
+        lines.append(f"({t('error')}: {r.error or '?'})")
+        return "\n".join(lines)
+    lines.append(f"{r.http_version} {r.status_text}")
+    lines += [f"{k}: {v}" for k, v in r.response_headers]
+    if r.response_body:
+        lines += ["", r.response_body]
+    elif r.is_blob_body:
+        lines += ["", t("body_of_blob")]
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""The terminal view: a summary and a step table per session, fitting 80 columns
+(or everything, unabridged, with wide=True)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from tabulate import tabulate
+
+from pulltrace.model import Trace
+from pulltrace.render import fmt
+from pulltrace.render.i18n import translator
+from pulltrace.render.rows import SessionView, StepRow, trace_view
+
+WIDTH = 80
+_SEP = 2  # tabulate's "simple" format puts two spaces between columns
+_MIN_REQUEST = 24
+
+
+def render_text(trace: Trace, *, wide: bool = False, lang: str = "en") -> str:
+    """The trace as plain text tables; narrow (80 columns) unless wide."""
+    view = trace_view(trace, lang=lang)
+    t = translator(lang)
+    out: list[str] = []
+    if view.source or view.created:
+        out.append(" · ".join(x for x in (view.source, view.created) if x))
+        out.append("")
+    if not view.sessions:
+        out.append(t("no_sessions"))
+    for session in view.sessions:
+        out.extend(_session_text(session, wide=wide, lang=lang))
+    for note in view.notes:
+        out.append(f"{t('notes')}: {note}")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _session_text(session: SessionView, *, wide: bool, lang: str) -> list[str]:
+    t = translator(lang)
+    title = f"{t('session')} {session.number}: {session.title}"
+    out = [title, "=" * min(WIDTH, fmt.display_width(title)), ""]
+    summary = [
+        (row.label, row.value if wide else _fit(row.value, WIDTH - 2 - _label_width(session)))
+        for row in session.summary
+    ]
+    out.append(tabulate(summary, tablefmt="plain", disable_numparse=True))
+    out.append("")
+    out.append(_steps_wide(session, t) if wide else _steps_narrow(session, t))
+    out.append("")
+    if session.findings:
+        out.append(f"{t('findings')}:")
+        for f in session.findings:
+            steps = ", ".join(f"#{link.number}" for link in f.steps if link.number)
+            head = f"[{f.severity_label}] {f.title}" + (f" ({steps})" if steps else "")
+            out.extend(_wrap(head, wide, "- ", "  "))
+            out.extend(_wrap(f"{t('cause')}: {f.cause}", wide, "  ", "  "))
+            out.extend(_wrap(f"{t('fix')}: {f.fix}", wide, "  ", "  "))
+        out.append("")
+    return out
+
+
+def _label_width(session: SessionView) -> int:
+    return max((fmt.display_width(r.label) for r in session.summary), default=0)
+
+
+def _fit(value: str, width: int) -> str:
+    if fmt.display_width(value) <= width:
+        return value
+    return fmt.middle(fmt.short_digest(value), width)
+
+
+def _wrap(text: str, wide: bool, first: str, rest: str) -> list[str]:
+    if wide:
+        return [first + text]
+    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest) or [first]
+
+
+def _steps_narrow(session: SessionView, t) -> str:
+    headers = ["#", t("kind"), t("request"), "HTTP", t("size"), t("time")]
+    fixed = [
+        [str(r.number), r.kind_label, "", str(r.status or "ERR"), r.size, r.time] for r in session.steps
+    ]
+    # tabulate pads every header by two (MIN_PADDING), so a column is at least that wide.
+    widths = [
+        max([fmt.display_width(h) + 2] + [fmt.display_width(row[i]) for row in fixed])
+        for i, h in enumerate(headers)
+    ]
+    request_width = max(_MIN_REQUEST, WIDTH - sum(w for i, w in enumerate(widths) if i != 2) - _SEP * 5)
+    rows = []
+    for cells, r in zip(fixed, session.steps):
+        url = fmt.fit_url(r.url, request_width - len(r.method) - 1, base_host=session.registry)
+        cells[2] = f"{r.method} {url}"
+        rows.append(cells)
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _steps_wide(session: SessionView, t) -> str:
+    headers = [
+        "#", t("start"), t("kind"), t("request"), t("status"), "Content-Type", t("size"), t("time"), t("links"),
+    ]
+    rows = [
+        [
+            str(r.number),
+            f"+{r.start_ms:.0f} ms",
+            r.kind_label,
+            r.request_line,
+            r.status_text,
+            r.content_type,
+            r.size,
+            r.time,
+            ", ".join(f"{link.label} #{link.number}" for link in r.links if link.number),
+        ]
+        for r in session.steps
+    ]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
