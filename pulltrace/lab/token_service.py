@@ -39,6 +39,10 @@ from pulltrace.lab.users import ANONYMOUS, User
 ISSUER = "pulltrace-lab-token-service"
 DEFAULT_SERVICE = "hub.pulltrace.test"
 BASIC_REALM = "pulltrace lab token service"
+# distribution 2.8 accepts a token until 60 s past its `exp` (clock-skew leeway, RFC 7519
+# 4.1.4). Short-lived tokens back-date `exp` by it, so the registry refuses them after
+# exactly `expires_in` seconds; other tokens keep an honest `exp`.
+REGISTRY_LEEWAY = 60
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,15 @@ class Signer:
         return cls(key.read_bytes(), cert.read_bytes(), issuer)
 
     def access_token(self, subject: str, service: str, access: list[dict[str, Any]], lifetime: int,
-                     now: float | None = None) -> tuple[str, int]:
-        """A registry token and its `iat`. `aud` is a plain string: distribution 2.8 needs that."""
+                     now: float | None = None, leeway: int = 0) -> tuple[str, int]:
+        """A registry token and its `iat`. `aud` is a plain string: distribution 2.8 needs that.
+
+        `leeway` is subtracted from `exp` (see REGISTRY_LEEWAY).
+        """
         iat = int(now if now is not None else time.time())
         claims = {
             "iss": self.issuer, "sub": subject, "aud": service,
-            "exp": iat + lifetime, "nbf": iat, "iat": iat,
+            "exp": iat + lifetime - leeway, "nbf": iat - leeway, "iat": iat,
             "jti": secrets.token_hex(16), "access": access,
         }
         token = jwt.encode(claims, self._key, algorithm="RS256", headers={"x5c": self._x5c})
@@ -167,6 +174,13 @@ class TokenService:
     def lifetime_of(self, user: User) -> int:
         return self.brief_lifetime if user.short_lived else self.lifetime
 
+    def mint(self, user: User, service: str, access: list[dict[str, Any]]) -> tuple[str, int, int]:
+        """(token, iat, expires_in) for this user."""
+        lifetime = self.lifetime_of(user)
+        leeway = REGISTRY_LEEWAY if user.short_lived else 0
+        token, iat = self.signer.access_token(user.name, service, access, lifetime, leeway=leeway)
+        return token, iat, lifetime
+
     def handle(self, method: str, target: str, authorization: str | None = None,
                body: bytes = b"") -> Reply:
         if urlsplit(target).path == "/healthz":
@@ -210,9 +224,8 @@ class TokenService:
                 return reply
             user = found
         service = query.get("service") or self.default_service
-        lifetime = self.lifetime_of(user)
         access = _access(user, scopes)
-        token, iat = self.signer.access_token(user.name, service, access, lifetime)
+        token, iat, lifetime = self.mint(user, service, access)
         body: dict[str, Any] = {"token": token, "access_token": token, "expires_in": lifetime,
                                 "issued_at": _rfc3339(iat)}
         if creds and query.get("offline_token", "").lower() == "true":
@@ -251,9 +264,8 @@ class TokenService:
             reply.log = log
             return reply
         service = form.get("service") or self.default_service
-        lifetime = self.lifetime_of(user)
         access = _access(user, scopes)
-        token, iat = self.signer.access_token(user.name, service, access, lifetime)
+        token, iat, lifetime = self.mint(user, service, access)
         out: dict[str, Any] = {"access_token": token, "expires_in": lifetime, "issued_at": _rfc3339(iat),
                                "scope": " ".join(str(s) for s in scopes)}
         if form.get("access_type") == "offline":
