@@ -1,0 +1,50 @@
+"""The doctor: rules that read a pull session and say what went wrong, where, and what to do.
+
+`diagnose(session)` runs every rule family (auth, manifests, blobs, transport, rate
+limits, mirrors) and returns their findings, errors first, then in step order. Rules
+read only the model, so a captured pull and one made by pulltrace's own client are
+diagnosed alike. A rule that trips over an odd trace is skipped and logged: the
+live addon calls this on every pull and must never break it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pulltrace.diagnose import auth, blobs, manifests, mirror, ratelimit, transport
+from pulltrace.diagnose.base import Rule, order_findings, unexplained_failure
+from pulltrace.model import Finding, Session, Severity
+
+log = logging.getLogger(__name__)
+
+# Families in the order their findings win ties on the same step: the most specific first.
+RULES: tuple[Rule, ...] = (
+    *transport.RULES,
+    *auth.RULES,
+    *manifests.RULES,
+    *blobs.RULES,
+    *mirror.RULES,
+    *ratelimit.RULES,
+)
+
+
+def diagnose(session: Session, *, wanted_platform: str | None = None) -> list[Finding]:
+    """Every finding about one pull session, errors first, then by the step they concern.
+
+    `wanted_platform` (`linux/arm64`) is the platform the client asked for, when the caller
+    knows it (the wire does not say); it lets the platform rule name what was missing.
+    """
+    findings: list[Finding] = []
+    for rule in RULES:
+        try:
+            findings.extend(rule(session, wanted_platform=wanted_platform))
+        except Exception:  # noqa: BLE001 - one odd trace must not silence the other rules
+            log.exception("diagnosis rule %s failed on session %s", getattr(rule, "__name__", rule), session.id)
+    if not any(f.severity == Severity.ERROR for f in findings):
+        fallback = unexplained_failure(session)
+        if fallback:
+            findings.append(fallback)
+    return order_findings(session, findings)
+
+
+__all__ = ["diagnose", "RULES"]

@@ -1,0 +1,400 @@
+"""Facts the diagnosis rules share, read off the model only.
+
+Every rule works from what a trace keeps: statuses, headers, error bodies and the
+claims the classifier stores in `Step.info`. Tokens are masked by default, so a JWT is
+decoded only when it is still whole; nothing here needs the secret itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+import jwt
+
+from pulltrace.auth import Challenge, ChallengeError, parse_www_authenticate
+from pulltrace.model import Exchange, Session, Step, StepKind
+
+MANIFEST_KINDS = frozenset({StepKind.MANIFEST, StepKind.MANIFEST_INDEX, StepKind.MANIFEST_HEAD})
+BLOB_KINDS = frozenset({StepKind.CONFIG_BLOB, StepKind.LAYER_BLOB})
+REGISTRY_KINDS = MANIFEST_KINDS | BLOB_KINDS | {StepKind.PING, StepKind.BLOB_REDIRECT, StepKind.CATALOG}
+
+# distribution's token verifier allows this much clock difference on nbf/exp.
+TOKEN_LEEWAY_S = 60.0
+
+
+# --- URLs -------------------------------------------------------------------------------
+
+def host_of(url: str) -> str:
+    """`host[:port]` of a URL, lowercased; the port is kept because plain.…:5000 ≠ plain.…:443."""
+    return urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
+
+
+def hostname_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def scheme_of(url: str) -> str:
+    return urlsplit(url).scheme.lower()
+
+
+@dataclass(frozen=True)
+class V2Path:
+    """A /v2/ URL split by the distribution path grammar; a path prefix before /v2/ is allowed
+    (seed-002's nginx serves the registry under /docker-registry/v2/)."""
+
+    endpoint: str  # "ping", "manifests", "blobs", "tags", "catalog", "uploads", "other"
+    repository: str | None = None
+    reference: str | None = None
+
+
+_V2_RE = re.compile(r"/v2/(?P<rest>.*)$")
+_ENDPOINT_RE = re.compile(r"^(?P<name>.+?)/(?P<ep>manifests|blobs|tags)/(?P<ref>.*)$")
+
+
+def v2_path(url: str) -> V2Path | None:
+    """Read a registry API URL; None when the URL is not a /v2/ API call (a CDN, a realm)."""
+    path = urlsplit(url).path
+    m = _V2_RE.search(path)
+    if not m:
+        return V2Path("ping") if path.rstrip("/").endswith("/v2") else None
+    rest = m.group("rest")
+    if rest in ("", "/"):
+        return V2Path("ping")
+    if rest.startswith("_catalog"):
+        return V2Path("catalog")
+    if "/blobs/uploads" in rest:
+        return V2Path("uploads", rest.split("/blobs/uploads", 1)[0])
+    em = _ENDPOINT_RE.match(rest)
+    if not em:
+        return V2Path("other")
+    return V2Path(em.group("ep"), em.group("name"), em.group("ref") or None)
+
+
+def repository_of(step: Step) -> str | None:
+    if step.repository:
+        return step.repository
+    parsed = v2_path(step.exchange.url)
+    return parsed.repository if parsed else None
+
+
+def reference_of(step: Step) -> str | None:
+    if step.reference:
+        return step.reference
+    parsed = v2_path(step.exchange.url)
+    return parsed.reference if parsed else None
+
+
+def is_manifest_step(step: Step) -> bool:
+    if step.kind in MANIFEST_KINDS:
+        return True
+    parsed = v2_path(step.exchange.url)
+    return parsed is not None and parsed.endpoint == "manifests"
+
+
+def is_blob_step(step: Step) -> bool:
+    """A GET/HEAD on /v2/<name>/blobs/<digest> at the registry (not the CDN hop)."""
+    if step.kind in BLOB_KINDS or step.kind == StepKind.BLOB_REDIRECT:
+        return True
+    parsed = v2_path(step.exchange.url)
+    return parsed is not None and parsed.endpoint == "blobs" and step.exchange.method in ("GET", "HEAD")
+
+
+def is_token_step(step: Step) -> bool:
+    return step.kind in (StepKind.TOKEN, StepKind.LOGIN)
+
+
+# --- the registry of a session --------------------------------------------------------
+
+def registry_host(session: Session) -> str:
+    """The registry a session talked to: the summary's, else the host most /v2/ calls went to."""
+    if session.summary.registry:
+        return session.summary.registry.lower()
+    hosts = Counter(
+        host_of(s.exchange.url)
+        for s in session.steps
+        if s.kind in REGISTRY_KINDS or v2_path(s.exchange.url) is not None
+    )
+    return hosts.most_common(1)[0][0] if hosts else ""
+
+
+def registry_hosts(session: Session) -> set[str]:
+    """Every host that answered /v2/ API calls (a mirror and its upstream both count)."""
+    hosts = {host_of(s.exchange.url) for s in session.steps if v2_path(s.exchange.url) is not None}
+    if session.summary.registry:
+        hosts.add(session.summary.registry.lower())
+    return hosts
+
+
+def same_host(a: str, b: str) -> bool:
+    """Hosts equal once a default port is dropped (`hub.x:443` is `hub.x`)."""
+    def norm(h: str) -> str:
+        return h.removesuffix(":443") if h.endswith(":443") else h
+    return norm(a) == norm(b)
+
+
+# --- error bodies -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RegistryError:
+    code: str
+    message: str = ""
+    detail: Any = None
+
+
+def registry_errors(exchange: Exchange) -> list[RegistryError]:
+    """The `{"errors":[{"code":…,"message":…}]}` body of a registry error, when it was kept."""
+    text = exchange.response_body_preview
+    if not text or "errors" not in text:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return []
+    out = []
+    for item in errors:
+        if isinstance(item, dict) and item.get("code"):
+            out.append(RegistryError(str(item["code"]).upper(), str(item.get("message") or ""), item.get("detail")))
+    return out
+
+
+def error_codes(exchange: Exchange) -> list[str]:
+    return [e.code for e in registry_errors(exchange)]
+
+
+def error_message(exchange: Exchange) -> str:
+    """The first error message of a registry error body, else the body preview's first line."""
+    errors = registry_errors(exchange)
+    if errors:
+        return errors[0].message
+    return (exchange.response_body_preview or "").strip().splitlines()[0][:200] if exchange.response_body_preview else ""
+
+
+def json_body(exchange: Exchange) -> dict[str, Any] | None:
+    text = exchange.response_body_preview
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# --- challenges -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChallengeRead:
+    """The challenges of a response, or why they could not be read."""
+
+    challenges: list[Challenge]
+    problem: str | None = None
+    header: str | None = None
+
+
+def read_challenges(exchange: Exchange) -> ChallengeRead:
+    values = exchange.response_header_all("www-authenticate")
+    if not values:
+        return ChallengeRead([], "missing")
+    try:
+        return ChallengeRead(parse_www_authenticate(values))
+    except ChallengeError as e:
+        return ChallengeRead([], str(e), e.header)
+
+
+def bearer_challenge(exchange: Exchange) -> Challenge | None:
+    for challenge in read_challenges(exchange).challenges:
+        if challenge.is_bearer:
+            return challenge
+    return None
+
+
+# --- credentials seen on the wire ------------------------------------------------------
+
+def accepted_types(exchange: Exchange) -> list[str] | None:
+    """Media types of the request's Accept headers (docker sends one header per type); None without Accept."""
+    values = [v for k, v in exchange.request_headers if k.lower() == "accept"]
+    if not values:
+        return None
+    return [t.split(";")[0].strip().lower() for v in values for t in v.split(",") if t.strip()]
+
+
+def auth_scheme(exchange: Exchange) -> str | None:
+    """`bearer`, `basic` or None: the scheme of the request's Authorization header (masked or not)."""
+    value = exchange.request_header("authorization")
+    if not value:
+        return None
+    return value.split(" ", 1)[0].strip().lower() or None
+
+
+def _jwt_from(value: str | None) -> str | None:
+    if not value:
+        return None
+    candidate = value.split(" ", 1)[-1].strip()
+    # A masked token ends in "…" and holds no dot-separated segments: nothing to decode.
+    return candidate if candidate.count(".") == 2 and "…" not in candidate else None
+
+
+def decode_claims(token: str | None) -> dict[str, Any] | None:
+    """JWT claims without verifying the signature: we only read what the registry will read."""
+    if not token:
+        return None
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+# Keys under which the classifier may keep a token's claims in Step.info.
+_CLAIM_KEYS = ("claims", "token_claims", "jwt_claims", "jwt")
+
+
+def token_claims(step: Step) -> dict[str, Any] | None:
+    """Claims of the token a token step returned: from Step.info, else the unmasked body."""
+    for key in _CLAIM_KEYS:
+        value = step.info.get(key)
+        if isinstance(value, dict) and value:
+            return value
+    body = json_body(step.exchange)
+    if body:
+        for key in ("token", "access_token"):
+            claims = decode_claims(_jwt_from(body.get(key) if isinstance(body.get(key), str) else None))
+            if claims:
+                return claims
+    return None
+
+
+def request_claims(step: Step) -> dict[str, Any] | None:
+    """Claims of the bearer token a request carried, when it is still whole."""
+    for key in ("request_claims", "bearer_claims"):
+        value = step.info.get(key)
+        if isinstance(value, dict) and value:
+            return value
+    return decode_claims(_jwt_from(step.exchange.request_header("authorization")))
+
+
+def granted_scopes(claims: dict[str, Any]) -> list[str]:
+    """`repository:name:pull,push` strings from a distribution JWT's `access` claim."""
+    out = []
+    for entry in claims.get("access") or []:
+        # Docker Hub and distribution's token services list a refused scope with no actions.
+        if isinstance(entry, dict) and entry.get("actions"):
+            out.append(f"{entry.get('type', '')}:{entry.get('name', '')}:{','.join(entry['actions'])}")
+    return out
+
+
+def granted_actions(claims: dict[str, Any], repository: str) -> set[str]:
+    actions: set[str] = set()
+    for entry in claims.get("access") or []:
+        if isinstance(entry, dict) and entry.get("name") == repository:
+            actions.update(entry.get("actions") or [])
+    return actions
+
+
+# --- time -------------------------------------------------------------------------------
+
+def server_time(exchange: Exchange) -> float | None:
+    """The server's clock from its Date header, as a Unix time (one-second resolution)."""
+    value = exchange.response_header("date")
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def token_lifetime(step: Step) -> tuple[float | None, float | None]:
+    """(issued, expires) of a token step: JWT iat/exp when readable, else the token body's
+    `expires_in` counted from `issued_at` or from when the answer arrived."""
+    claims = token_claims(step)
+    if claims and isinstance(claims.get("exp"), (int, float)):
+        iat = claims.get("iat") if isinstance(claims.get("iat"), (int, float)) else None
+        return iat, float(claims["exp"])
+    body = json_body(step.exchange) or {}
+    expires_in = body.get("expires_in")
+    if not isinstance(expires_in, (int, float)):
+        expires_in = step.info.get("expires_in")
+    if not isinstance(expires_in, (int, float)):
+        return None, None
+    issued = _iso_time(body.get("issued_at")) or server_time(step.exchange) or step.exchange.started_at
+    return issued, issued + float(expires_in)
+
+
+def _iso_time(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    from datetime import datetime
+
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+# --- transport errors -------------------------------------------------------------------
+
+_TLS_UNTRUSTED = re.compile(
+    r"x509|certificate verify failed|certificate_verify_failed|unknown authority|"
+    r"self[- ]signed certificate|unable to get local issuer|certificate is not valid|"
+    r"certificate has expired|hostname mismatch|not valid for",
+    re.I,
+)
+_HTTPS_TO_HTTP = re.compile(
+    r"server gave HTTP response to HTTPS client|wrong version number|wrong_version_number|"
+    r"record layer failure|packet length too long|unknown protocol|http request.*https",
+    re.I,
+)
+_HTTP_TO_HTTPS = re.compile(
+    r"plain HTTP request was sent to HTTPS port|malformed HTTP response.*\\x15\\x03|"
+    r"\\x15\\x03|client sent an HTTP request to an HTTPS server",
+    re.I,
+)
+_REFUSED = re.compile(r"connection refused|connect: refused|errno 111|ECONNREFUSED", re.I)
+_DNS = re.compile(
+    r"no such host|name or service not known|nodename nor servname|temporary failure in name resolution|"
+    r"getaddrinfo|errno -2|errno -3|name resolution",
+    re.I,
+)
+_TIMEOUT = re.compile(r"timed out|timeout|deadline exceeded", re.I)
+
+
+def transport_problem(text: str | None) -> str | None:
+    """Name the kind of a connection-level failure from a client's or proxy's error text."""
+    if not text:
+        return None
+    for name, pattern in (
+        ("https-to-http", _HTTPS_TO_HTTP),
+        ("http-to-https", _HTTP_TO_HTTPS),
+        ("tls-untrusted", _TLS_UNTRUSTED),
+        ("refused", _REFUSED),
+        ("dns", _DNS),
+        ("timeout", _TIMEOUT),
+    ):
+        if pattern.search(text):
+            return name
+    return "other"
+
+
+def failed(exchange: Exchange) -> bool:
+    """No answer at all, or an HTTP error status."""
+    return exchange.status is None or exchange.status >= 400
+
+
+def ids(steps: Iterable[Step]) -> list[str]:
+    return [s.id for s in steps]
+
+
+def short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
