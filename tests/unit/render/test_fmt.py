@@ -1,0 +1,58 @@
+from pulltrace.render import fmt
+
+DIGEST = "sha256:5b0d59026729b68570d99bc4f3f7c31a2e4f2a5736435641565d93e7c25bd2c3"
+
+
+def test_human_bytes_and_ms():
+    assert fmt.human_bytes(None) == ""
+    assert fmt.human_bytes(0) == "0 B"
+    assert fmt.human_bytes(1536) == "1.5 KiB"
+    assert fmt.human_bytes(3 * 1024**3) == "3.0 GiB"
+    assert fmt.human_ms(None) == ""
+    assert fmt.human_ms(12.4) == "12 ms"
+    assert fmt.human_ms(1250) == "1.25 s"
+
+
+def test_middle_keeps_both_ends():
+    assert fmt.middle("abcdefghij", 10) == "abcdefghij"
+    cut = fmt.middle("abcdefghij", 5)
+    assert len(cut) == 5 and cut.startswith("ab") and cut.endswith("ij") and "…" in cut
+
+
+def test_short_digest_keeps_it_recognisable():
+    assert fmt.short_digest(f"/v2/busybox/blobs/{DIGEST}") == "/v2/busybox/blobs/sha256:5b0d59026729…"
+    # A storage path spells the digest bare.
+    assert fmt.short_digest(f"/blobs/sha256/5b/{DIGEST[7:]}/data") == "/blobs/sha256/5b/5b0d59026729…/data"
+
+
+def test_fit_url_drops_registry_host_and_fits():
+    url = f"https://daocloud.io/v2/busybox/blobs/{DIGEST}"
+    assert fmt.fit_url(url, 100, base_host="daocloud.io") == f"/v2/busybox/blobs/{DIGEST}"
+    short = fmt.fit_url(url, 34, base_host="daocloud.io")
+    assert len(short) <= 34
+    assert "sha256:5b0d5902" in short and short.endswith("…")
+
+
+def test_fit_url_decodes_query_and_cuts_it_from_the_end():
+    url = "https://auth.docker.io/token?scope=repository%3Alibrary%2Falpine%3Apull&service=registry.docker.io"
+    shown = fmt.fit_url(url, 60, base_host="registry-1.docker.io")
+    assert shown.startswith("auth.docker.io/token?scope=repository:library/alpine:pull")
+    assert len(shown) <= 60
+
+
+def test_fit_url_always_fits():
+    url = "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/dd/" + "d" * 64 + "/data?verify=…"
+    for width in (12, 20, 33, 50):
+        assert len(fmt.fit_url(url, width)) <= width
+
+
+def test_pretty_body_only_touches_json():
+    assert fmt.pretty_body('{"a":1}') == '{\n  "a": 1\n}'
+    assert fmt.pretty_body("true") == "true"
+    assert fmt.pretty_body("{broken") == "{broken"
+    assert fmt.pretty_body(None) is None
+
+
+def test_display_width_counts_wide_characters():
+    assert fmt.display_width("步骤") == 4
+    assert fmt.display_width("GET /v2/") == 8

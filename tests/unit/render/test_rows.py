@@ -1,0 +1,68 @@
+from render_factory import hostile_trace, hub_alpine_trace, seed000_trace
+
+from pulltrace.model import Trace
+from pulltrace.render.rows import step_rows, summary_rows, trace_view
+
+
+def test_seed000_rows_in_blog_order():
+    rows = step_rows(seed000_trace().sessions[0])
+    assert [(r.number, r.method, r.path.split("?")[0], r.status) for r in rows] == [
+        (1, "GET", "/v2/", 401),
+        (2, "GET", "/auth", 200),
+        (3, "GET", "/v2/busybox/manifests/latest", 200),
+        (4, "GET", "/v2/busybox/blobs/sha256:5b0d59026729b68570d99bc4f3f7c31a2e4f2a5736435641565d93e7c25bd2c3", 307),
+        (5, "GET", "/docker/registry/v2/blobs/sha256/5b/5b0d59026729b68570d99bc4f3f7c31a2e4f2a5736435641565d93e7c25bd2c3/data", 200),
+    ]
+    assert rows[3].status_text == "307 Temporary Redirect"
+    assert rows[0].status_text == "401 Unauthorized"  # reason from the standard phrase
+
+
+def test_key_headers_are_picked_and_links_resolve_to_anchors():
+    rows = step_rows(seed000_trace().sessions[0])
+    assert [k for k, _ in rows[0].key_response_headers] == ["Content-Type", "Content-Length", "Www-Authenticate"]
+    assert ("Location" in dict(rows[3].key_response_headers))
+    assert [(link.rel, link.anchor, link.number) for link in rows[3].links] == [
+        ("blob-of", "s1-3", 3), ("redirects-to", "s1-5", 5)]
+    assert rows[1].links[0].label == "answers"
+    assert step_rows(seed000_trace().sessions[0], lang="zh")[1].links[0].label == "回应"
+    hub = step_rows(hub_alpine_trace().sessions[0])
+    assert ("RateLimit-Remaining", "99;w=21600") in hub[2].key_response_headers
+
+
+def test_lanes_come_from_kinds_and_hosts():
+    rows = step_rows(seed000_trace().sessions[0])
+    assert [r.lane for r in rows] == [
+        "registry|daocloud.io", "auth|daohub-auth.daocloud.io", "registry|daocloud.io",
+        "registry|daocloud.io", "cdn|daohub.ufile.ucloud.com.cn",
+    ]
+
+
+def test_start_offsets_and_blob_bodies():
+    rows = step_rows(seed000_trace().sessions[0])
+    assert [round(r.start_ms) for r in rows] == [0, 50, 100, 160, 190]
+    assert rows[4].is_blob_body and not rows[3].is_blob_body
+    assert rows[0].response_body.startswith("{\n")  # pretty-printed
+
+
+def test_summary_rows_only_show_what_is_known():
+    keys = [r.key for r in summary_rows(seed000_trace().sessions[0])]
+    assert keys[:3] == ["image", "registry", "client"]
+    assert "platform" not in keys and "mirror" not in keys
+    assert "platform" in [r.key for r in summary_rows(hub_alpine_trace().sessions[0])]
+
+
+def test_unmasked_secrets_are_masked_at_the_view():
+    trace = seed000_trace()
+    raw = "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlc2lnbmF0dXJl"
+    trace.sessions[0].steps[2].exchange.request_headers = [("Authorization", raw)]
+    row = step_rows(trace.sessions[0])[2]
+    assert raw not in str(row.request_headers)
+    # ...unless the user asked to see them.
+    trace.sessions[0].steps[2].exchange.secrets_masked = False
+    assert raw in str(step_rows(trace.sessions[0])[2].request_headers)
+
+
+def test_trace_view_handles_empty_and_hostile_traces():
+    assert trace_view(Trace()).sessions == []
+    view = trace_view(hostile_trace())
+    assert view.sessions[0].steps[0].links[0].anchor == "s1-2"
