@@ -88,6 +88,9 @@ class Exchange:
     timings: Timings = field(default_factory=Timings)
     error: str | None = None
     secrets_masked: bool = True
+    # Claims of a JWT this response issued, decoded (unverified) before the token was
+    # masked, so scopes granted stay visible when the token itself is not.
+    token_claims: dict[str, Any] | None = None
 
     def request_header(self, name: str) -> str | None:
         """First value of a request header, matched case-insensitively."""
@@ -251,6 +254,11 @@ class Trace:
     def all_steps(self) -> Iterable[Step]:
         for session in self.sessions:
             yield from session.steps
+
+
+def exchange_from_dict(d: dict[str, Any]) -> Exchange:
+    """An Exchange from its JSON form (as in a trace's steps, or a list of recorded exchanges)."""
+    return _exchange_from(d)
 
 
 def _exchange_from(d: dict[str, Any]) -> Exchange:

@@ -1,0 +1,123 @@
+"""mitmproxy HTTPFlow -> Exchange: the one place a flow's wire facts enter the model.
+
+Used by the live addon and by the flow-file importer, so both give the same trace.
+Secrets are masked here (unless the user asked to see them), bodies are kept only as
+bounded previews of small text/JSON responses (manifests, tokens, errors), never blobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlsplit
+
+from mitmproxy import http
+
+from pulltrace.classify import parse_v2_path
+from pulltrace.model import Exchange, Timings
+from pulltrace.redact import mask_exchange, with_claims
+
+# Large enough for a manifest index of many platforms, small enough to never matter.
+DEFAULT_PREVIEW_LIMIT = 64 * 1024
+
+_TEXT_TYPES = ("json", "text/", "prettyjws", "x-www-form-urlencoded", "xml", "html")
+
+
+def is_text_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    lowered = content_type.lower()
+    return any(t in lowered for t in _TEXT_TYPES)
+
+
+def is_blob_url(url: str) -> bool:
+    """A /v2/<name>/blobs/<digest> URL: its body is a blob, never kept."""
+    v2 = parse_v2_path(urlsplit(url).path)
+    return v2 is not None and v2.endpoint == "blob"
+
+
+def keeps_preview(url: str, status: int | None, content_type: str | None, size: int | None, limit: int) -> bool:
+    """Whether a response body may be kept: small text, and not a blob's 2xx body."""
+    if limit <= 0 or size is None or size > limit or not is_text_type(content_type):
+        return False
+    if status is not None and 200 <= status < 300 and is_blob_url(url):
+        return False
+    return True
+
+
+def _ms(later: float | None, earlier: float | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return round((later - earlier) * 1000.0, 3)
+
+
+def _addr(address: tuple | None) -> str:
+    if not address:
+        return ""
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def flow_to_exchange(
+    flow: http.HTTPFlow,
+    *,
+    show_secrets: bool = False,
+    preview_limit: int = DEFAULT_PREVIEW_LIMIT,
+    streamed_bytes: int | None = None,
+    streamed_sha256: str | None = None,
+    first_on_connection: bool = True,
+) -> Exchange:
+    """The Exchange a flow records; `streamed_*` come from the addon's streaming hasher."""
+    req, resp = flow.request, flow.response
+    url = req.pretty_url
+    request_preview = None
+    raw_req = req.raw_content
+    if raw_req and len(raw_req) <= preview_limit and is_text_type(req.headers.get("content-type")):
+        request_preview = req.get_text(strict=False)
+    ex = Exchange(
+        id=flow.id,
+        method=req.method,
+        url=url,
+        started_at=req.timestamp_start,
+        request_headers=[(k, v) for k, v in req.headers.items(multi=True)],
+        http_version=req.http_version,
+        client=_addr(flow.client_conn.peername),
+        server=_addr(flow.server_conn.address),
+        request_body_preview=request_preview,
+        request_bytes=len(raw_req) if raw_req is not None else None,
+    )
+    conn = flow.server_conn
+    ex.timings = Timings(
+        connect_ms=_ms(conn.timestamp_tcp_setup, conn.timestamp_start) if first_on_connection else None,
+        tls_ms=_ms(conn.timestamp_tls_setup, conn.timestamp_tcp_setup) if first_on_connection else None,
+        send_ms=_ms(req.timestamp_end, req.timestamp_start),
+    )
+    if resp is not None:
+        ex.status = resp.status_code
+        ex.reason = resp.reason
+        ex.http_version = resp.http_version
+        ex.response_headers = [(k, v) for k, v in resp.headers.items(multi=True)]
+        ex.timings.wait_ms = _ms(resp.timestamp_start, req.timestamp_end)
+        ex.timings.receive_ms = _ms(resp.timestamp_end, resp.timestamp_start)
+        ex.duration_ms = _ms(resp.timestamp_end or resp.timestamp_start, req.timestamp_start)
+        raw = resp.raw_content
+        if raw is not None:
+            ex.response_bytes = len(raw)
+            content_type = resp.headers.get("content-type")
+            if keeps_preview(url, resp.status_code, content_type, len(raw), preview_limit):
+                ex.response_body_preview = resp.get_text(strict=False)
+            if raw:
+                ex.body_sha256 = "sha256:" + hashlib.sha256(resp.get_content(strict=False) or b"").hexdigest()
+        if streamed_bytes is not None:
+            ex.response_bytes = streamed_bytes
+            ex.body_sha256 = streamed_sha256
+        if ex.response_bytes is None:
+            length = resp.headers.get("content-length")
+            ex.response_bytes = int(length) if length and length.isdigit() else None
+    if flow.error is not None:
+        ex.error = flow.error.msg
+    if ex.duration_ms is None and flow.error is not None and flow.error.timestamp:
+        ex.duration_ms = _ms(flow.error.timestamp, req.timestamp_start)
+    if show_secrets:
+        ex.secrets_masked = False
+        return with_claims(ex)
+    return mask_exchange(ex)
