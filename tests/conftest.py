@@ -11,7 +11,8 @@ otherwise it brings one up and takes it down at the end of the session. It needs
         lab.images["library/tiny"].digest   # manifest digest; .config_digest, .layers, .platforms
         lab.ca_path                         # lab CA (PEM)
         lab.client()                        # httpx.Client trusting the lab CA, no auto-redirects
-        lab.token("alice", "repository:team/app:pull", service=lab.host("hub"))
+        lab.endpoints["hub"].service        # hub.pulltrace.test: the challenge's service, the token's aud
+        lab.token("alice", "repository:team/app:pull")          # service defaults to hub's
         d = lab.docker()                    # lab dockerd: d.host, d.docker("pull", …), d.containerd_address
         d = lab.docker("proxied", proxy="http://127.0.0.1:8080")  # one daemon per proxy
 """
@@ -39,7 +40,7 @@ class _LabHandle:
         """A token from the lab's token service, fetched over HTTPS like a client would."""
         from pulltrace.lab.users import USERS
 
-        params = [("service", service or self._lab.host("hub"))] + [("scope", s) for s in scopes]
+        params = [("service", service or self._lab.endpoints["hub"].service)] + [("scope", s) for s in scopes]
         auth = None
         if user:
             auth = (user, password if password is not None else USERS[user].password)

@@ -85,6 +85,9 @@ def _lab(settings: LabSettings | None = None):
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from pulltrace.lab.lab import require_root
+
+    require_root()
     started = time.monotonic()
     lab = _lab(_settings_for_up(args))
     lab.up(progress=lambda step: print(f"lab: {step}…", file=sys.stderr), start_docker=not args.no_docker)
@@ -93,7 +96,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  {st.endpoint.name:<11} {st.endpoint.url:<36} {'ok' if st.healthy else 'DOWN ' + st.detail}")
     for d in lab.docker_daemons():
         if d.running():
-            print(f"  {'docker:' + d.name:<11} {d.host}")
+            print(f"  {'docker:' + d.name:<14} {d.host}")
     print("users: admin/admin-pass (push, pull all), alice/alice-pass (pull team/*), brief/brief-pass (short tokens)")
     print('use it: eval "$(pulltrace lab env)"')
     return Exit.OK

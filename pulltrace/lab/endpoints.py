@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pulltrace.lab.settings import LabSettings
 
+HARBOR_SERVICE = "harbor-registry"
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -16,6 +18,7 @@ class Endpoint:
     probe: str        # URL probed by `lab status`
     healthy: frozenset[int]
     registry: bool = True
+    service: str | None = None  # the `service` of its Bearer challenge (the token's `aud`)
 
     @property
     def reference_host(self) -> str:
@@ -29,23 +32,24 @@ def endpoints(s: LabSettings) -> dict[str, Endpoint]:
     reg = frozenset({200, 401})
 
     def ep(name: str, flow: str, probe_path: str = "/v2/", healthy: frozenset[int] = reg,
-           registry: bool = True, url: str | None = None) -> Endpoint:
+           registry: bool = True, url: str | None = None, service: str | None = None) -> Endpoint:
         base = url or b(name)
-        return Endpoint(name, s.host(name), base, flow, base + probe_path, healthy, registry)
+        return Endpoint(name, s.host(name), base, flow, base + probe_path, healthy, registry, service)
 
     out = [
         ep("auth", "token service: GET ?scope= (Basic or anonymous), OAuth2 POST password/refresh_token",
            "/healthz", frozenset({200}), registry=False),
-        ep("hub", "Docker Hub: token auth (realm on auth.), blobs 307 → cdn."),
+        ep("hub", "Docker Hub: token auth (realm on auth.), blobs 307 → cdn", service=s.host("hub")),
         ep("cdn", "storage behind hub's 307: serves blobs, logs whether Authorization arrived",
            "/", frozenset({403, 404}), registry=False),
-        ep("gcr", "gcr.io: token realm on the same host (/v2/token), blobs 302 with {\"errors\":[]}"),
+        ep("gcr", "gcr.io: token realm on the same host (/v2/token), blobs 302 with {\"errors\":[]}",
+           service=s.host("gcr")),
         ep("basic", "htpasswd Basic auth (docker login), blobs 200"),
-        ep("harbor", "Harbor: realm /service/token, service=harbor-registry, blobs 200"),
+        ep("harbor", "Harbor: realm /service/token, service=harbor-registry, blobs 200", service=HARBOR_SERVICE),
         ep("mirror", "pull-through cache of hub, anonymous; dockerd's registry-mirrors; cached blobs 307 → mirror-cdn"),
         ep("mirror-cdn", "storage behind the mirror's 307", "/", frozenset({403, 404}), registry=False),
         ep("proxy", "one host, three prefixes: /docker-registry/ /docker-auth/ /docker-blob/ (realm and Location rewritten)",
-           "/docker-registry/v2/"),
+           "/docker-registry/v2/", service=s.host("hub")),
         ep("plain", "plain HTTP (insecure-registries), anonymous, blobs 200", url=s.plain_base),
     ]
     return {e.name: e for e in out}

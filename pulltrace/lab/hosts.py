@@ -9,34 +9,41 @@ from __future__ import annotations
 from pathlib import Path
 
 HOSTS_FILE = Path("/etc/hosts")
-BEGIN = "# BEGIN pulltrace-lab (managed by `pulltrace lab`; removed by `pulltrace lab down`)"
-END = "# END pulltrace-lab"
 
 
-def render_block(hostnames: list[str], address: str = "127.0.0.1") -> str:
-    return "\n".join([BEGIN, *(f"{address} {name}" for name in hostnames), END]) + "\n"
+# One block per lab domain, so two labs (two state dirs) can run side by side.
+def _begin(domain: str) -> str:
+    return f"# BEGIN pulltrace-lab {domain} (managed by `pulltrace lab`; removed by `pulltrace lab down`)"
 
 
-def remove_block(text: str) -> str:
-    """`text` without the lab's block (and without the blank line it would leave)."""
+def _end(domain: str) -> str:
+    return f"# END pulltrace-lab {domain}"
+
+
+def render_block(domain: str, hostnames: list[str], address: str = "127.0.0.1") -> str:
+    return "\n".join([_begin(domain), *(f"{address} {name}" for name in hostnames), _end(domain)]) + "\n"
+
+
+def remove_block(text: str, domain: str) -> str:
+    """`text` without this domain's block."""
     out: list[str] = []
     inside = False
     for line in text.splitlines(keepends=True):
         stripped = line.strip()
-        if stripped.startswith("# BEGIN pulltrace-lab"):
+        if stripped.startswith(f"# BEGIN pulltrace-lab {domain} "):
             inside = True
             continue
         if inside:
-            if stripped == END:
+            if stripped == _end(domain):
                 inside = False
             continue
         out.append(line)
     return "".join(out)
 
 
-def with_block(text: str, block: str) -> str:
-    """`text` with exactly one lab block, at the end; idempotent."""
-    base = remove_block(text)
+def with_block(text: str, domain: str, block: str) -> str:
+    """`text` with exactly one block for `domain`, at the end; idempotent."""
+    base = remove_block(text, domain)
     if base and not base.endswith("\n"):
         base += "\n"
     return base + block
@@ -50,19 +57,19 @@ def _write_in_place(path: Path, text: str) -> None:
         f.truncate()
 
 
-def install(hostnames: list[str], path: Path = HOSTS_FILE) -> bool:
+def install(domain: str, hostnames: list[str], path: Path = HOSTS_FILE) -> bool:
     """Add or refresh the block; True when the file changed."""
     text = path.read_text()
-    new = with_block(text, render_block(hostnames))
+    new = with_block(text, domain, render_block(domain, hostnames))
     if new == text:
         return False
     _write_in_place(path, new)
     return True
 
 
-def uninstall(path: Path = HOSTS_FILE) -> bool:
+def uninstall(domain: str, path: Path = HOSTS_FILE) -> bool:
     text = path.read_text()
-    new = remove_block(text)
+    new = remove_block(text, domain)
     if new == text:
         return False
     _write_in_place(path, new)

@@ -207,7 +207,7 @@ def _busybox() -> BuiltImage:
     return _single("library/busybox", [entries], cmd=["sh"])
 
 
-def _large() -> BuiltImage:
+def build_large() -> BuiltImage:
     """Incompressible deterministic bytes, gzip level 0 so building stays fast."""
     layers = []
     for i in range(LARGE_LAYERS):
@@ -237,7 +237,7 @@ def build_small() -> tuple[BuiltImage, ...]:
 
 
 def build_all(large: bool = False) -> tuple[BuiltImage, ...]:
-    return build_small() + ((_large(),) if large else ())
+    return build_small() + ((build_large(),) if large else ())
 
 
 # ---- the catalog: what tests and other modules read ----

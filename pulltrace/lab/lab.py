@@ -7,6 +7,7 @@ its upstream does not answer at start-up), then the default dockerd.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -170,14 +171,14 @@ class Lab:
         s.save()
         progress("certificates")
         self.pki = lab_pki.ensure_pki(self.paths.pki, s.hostnames)
-        trust_changed = lab_pki.install_system_trust(self.pki)
+        trust_changed = lab_pki.install_system_trust(self.pki, s.domain)
         if trust_changed:
             # Go reads the trust store once per process: daemons started before must restart.
             for name in ("registry-mirror",):
                 procs.stop(self.paths.pidfile(name))
             for d in self.docker_daemons():
                 d.stop()
-        hosts.install(s.hostnames)
+        hosts.install(s.domain, s.hostnames)
 
         progress("token service")
         self._ensure_token_service()
@@ -234,9 +235,11 @@ class Lab:
             lifetime=s.token_lifetime, brief_lifetime=s.brief_lifetime, default_service=s.host("hub"),
         )
         path = self.paths.conf / "token-service.json"
+        # The code's digest rides along in the config: an upgraded pulltrace restarts the service.
+        data = {**config.to_json(), "code": _code_digest("token_service.py", "users.py")}
         self._ensure(
             "token-service", [sys.executable, "-m", "pulltrace.lab.token_service", "--config", str(path)],
-            {path: json.dumps(config.to_json(), indent=2, sort_keys=True) + "\n"}, s.ports.token,
+            {path: json.dumps(data, indent=2, sort_keys=True) + "\n"}, s.ports.token,
             lambda: _get_status(f"http://127.0.0.1:{s.ports.token}/healthz") == 200,
             env={"PYTHONPATH": _package_root()},
         )
@@ -268,19 +271,38 @@ class Lab:
 
     def _push_images(self) -> None:
         s = self.settings
-        built = images.build_all(s.large)
         signer = self.signer()
+        base = f"http://127.0.0.1:{s.ports.hub}"
 
         def token_for(repo: str) -> str:
             access = [{"type": "repository", "name": repo, "actions": ["pull", "push"]}]
             return signer.access_token("admin", s.host("hub"), access, 600)[0]
 
+        built = images.build_small()
+        catalog = {image.repository: images.info_of(image) for image in built}
         try:
-            push.push_all(f"http://127.0.0.1:{s.ports.hub}", built, token_for)
+            push.push_all(base, built, token_for)
+            if s.large:
+                # Building 320 MB takes seconds: skip it when hub already holds what was recorded.
+                recorded = self._recorded_large()
+                if recorded and push.manifest_digest(base, recorded.repository, recorded.tag,
+                                                     recorded.media_type, token_for(recorded.repository)) == recorded.digest:
+                    catalog[recorded.repository] = recorded
+                else:
+                    large = images.build_large()
+                    push.push_all(base, (large,), token_for)
+                    catalog[large.repository] = images.info_of(large)
         except (push.PushError, httpx.HTTPError) as e:
             raise LabError(f"pushing the lab images failed: {e}; see {self.paths.log('registry-hub')}") from e
-        catalog = {image.repository: images.info_of(image) for image in built}
         write_atomic(self.paths.images_json, images.catalog_json(catalog))
+
+    def _recorded_large(self) -> ImageInfo | None:
+        if not self.paths.images_json.exists():
+            return None
+        try:
+            return images.load_catalog(self.paths.images_json).get("library/large")
+        except (ValueError, KeyError, TypeError):
+            return None
 
     # ---- down ----
 
@@ -297,14 +319,19 @@ class Lab:
                 stopped.append(name)
                 progress(f"stopped {name}")
         try:
-            hosts.uninstall()
+            hosts.uninstall(self.settings.domain)
         except OSError:
             pass
         if purge:
             lab_docker.remove_certs_d(self.settings)
-            lab_pki.remove_system_trust()
+            lab_pki.remove_system_trust(self.settings.domain)
             shutil.rmtree(self.state_dir, ignore_errors=True)
         return stopped
+
+
+def _code_digest(*modules: str) -> str:
+    here = Path(__file__).parent
+    return hashlib.sha256(b"".join((here / m).read_bytes() for m in modules)).hexdigest()[:16]
 
 
 def _read(path: Path) -> str:
@@ -322,9 +349,13 @@ def _package_root() -> str:
     return str(Path(pulltrace.__file__).resolve().parent.parent)
 
 
-def _preflight() -> None:
+def require_root() -> None:
     if os.geteuid() != 0:
         raise UserError("`pulltrace lab up` needs root: it edits /etc/hosts and the system trust store; run it with sudo")
+
+
+def _preflight() -> None:
+    require_root()
     for binary, package in REQUIRED.items():
         if not Path(binary).exists():
             raise UserError(f"{binary} not found: install the Debian package {package} (apt-get install {package})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -19,11 +20,13 @@ def render(s: LabSettings, pki: Pki) -> str:
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
     )
     paths = s.paths
+    # The certificate's digest is in the text, so a re-issued certificate reloads nginx.
+    cert_digest = hashlib.sha256(pki.server_cert.read_bytes()).hexdigest()[:16] if pki.server_cert.exists() else "-"
     return env.get_template("nginx.conf.j2").render(
         run=paths.run, logs=paths.logs, storage=paths.storage, mirror_storage=paths.mirror_storage,
         cert=pki.server_cert, key=pki.server_key, tls_port=s.ports.tls, ports=s.ports,
         hosts={n: s.host(n) for n in HOST_NAMES},
-        proxy_base=s.https_base("proxy"), cdn_base=s.https_base("cdn"),
+        proxy_base=s.https_base("proxy"), cdn_base=s.https_base("cdn"), cert_digest=cert_digest,
     )
 
 

@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pulltrace.lab.settings import write_atomic
 
-SYSTEM_CA_PATH = Path("/usr/local/share/ca-certificates/pulltrace-lab.crt")
+SYSTEM_CA_DIR = Path("/usr/local/share/ca-certificates")
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 _VALIDITY = dt.timedelta(days=3650)
 
@@ -163,12 +163,18 @@ def ensure_pki(pki_dir: Path, hostnames: list[str]) -> Pki:
     return pki
 
 
-def install_system_trust(pki: Pki) -> bool:
+def system_ca_path(domain: str) -> Path:
+    """`pulltrace-lab.crt` for the default domain; one file per domain, so labs can coexist."""
+    suffix = "" if domain == "pulltrace.test" else "-" + domain
+    return SYSTEM_CA_DIR / f"pulltrace-lab{suffix}.crt"
+
+
+def install_system_trust(pki: Pki, domain: str) -> bool:
     """Put the CA in the system store (Debian's way); returns True when the store changed.
 
     Go loads the pool once per process: daemons started before this must be restarted.
     """
-    changed = write_atomic(SYSTEM_CA_PATH, pki.ca_cert.read_bytes(), mode=0o644)
+    changed = write_atomic(system_ca_path(domain), pki.ca_cert.read_bytes(), mode=0o644)
     bundle_has_ca = SYSTEM_BUNDLE.exists() and pki.ca_cert.read_bytes().strip() in SYSTEM_BUNDLE.read_bytes()
     if changed or not bundle_has_ca:
         subprocess.run(["update-ca-certificates"], check=True, capture_output=True)
@@ -179,9 +185,10 @@ def install_system_trust(pki: Pki) -> bool:
     return changed
 
 
-def remove_system_trust() -> None:
-    if SYSTEM_CA_PATH.exists():
-        SYSTEM_CA_PATH.unlink()
+def remove_system_trust(domain: str) -> None:
+    path = system_ca_path(domain)
+    if path.exists():
+        path.unlink()
         if shutil.which("update-ca-certificates"):
             subprocess.run(["update-ca-certificates", "--fresh"], check=False, capture_output=True)
 

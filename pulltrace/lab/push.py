@@ -70,3 +70,11 @@ def push_all(base_url: str, images: tuple[BuiltImage, ...], token_for: Callable[
         with httpx.Client(base_url=base_url, headers=headers, timeout=timeout) as client:
             total += push_image(client, image)
     return total
+
+
+def manifest_digest(base_url: str, repo: str, ref: str, media_type: str, token: str) -> str | None:
+    """The digest the registry holds for `repo:ref`, or None when it has none."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        resp = client.head(f"/v2/{repo}/manifests/{ref}",
+                           headers={"Accept": media_type, "Authorization": f"Bearer {token}"})
+    return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None

@@ -14,10 +14,10 @@ from typing import Any
 import bcrypt
 
 from pulltrace.lab import users
+from pulltrace.lab.endpoints import HARBOR_SERVICE
 from pulltrace.lab.settings import LabSettings
 from pulltrace.lab.token_service import ISSUER
 
-HARBOR_SERVICE = "harbor-registry"
 BASIC_REALM = "pulltrace lab basic"
 
 

@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pulltrace.cli import UserError
+
 STATE_DIR_ENV = "PULLTRACE_LAB_DIR"
 DEFAULT_STATE_DIR = Path("/var/lib/pulltrace-lab")
 # `.test` is reserved (RFC 2606): these names can never collide with a real registry.
@@ -101,9 +103,14 @@ def load_settings(state_dir: Path | None = None) -> LabSettings | None:
     """The settings `lab up` saved in `state_dir`, or None when the lab was never brought up there."""
     state_dir = state_dir or state_dir_from_env()
     path = StatePaths(state_dir).settings
-    if not path.exists():
-        return None
-    return LabSettings.from_json(json.loads(path.read_text()))
+    try:
+        if not path.exists():
+            return None
+        return LabSettings.from_json(json.loads(path.read_text()))
+    except PermissionError:
+        raise UserError(f"cannot read {path}: the lab's state dir belongs to root; run this as root") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is damaged ({e}); fix or delete it, then run `pulltrace lab up`") from None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ def _claims(token: str) -> dict:
 
 def test_wrong_password_gets_401_with_json_error(lab):
     with lab.client() as client:
-        resp = client.get(lab.url("auth") + "/token", params={"service": lab.host("hub")},
+        resp = client.get(lab.url("auth") + "/token", params={"service": lab.endpoints["hub"].service},
                           auth=("alice", "wrong"))
     assert resp.status_code == 401
     assert resp.json()["errors"][0]["code"] == "UNAUTHORIZED"
@@ -31,7 +31,7 @@ def test_wrong_password_gets_401_with_json_error(lab):
 def test_token_shape_matches_docker_hub(lab):
     with lab.client() as client:
         resp = client.get(lab.url("auth") + "/token",
-                          params={"service": lab.host("hub"), "scope": "repository:library/tiny:pull"})
+                          params={"service": lab.endpoints["hub"].service, "scope": "repository:library/tiny:pull"})
     body = resp.json()
     assert resp.status_code == 200
     assert body["token"] == body["access_token"]
@@ -40,7 +40,7 @@ def test_token_shape_matches_docker_hub(lab):
     header = jwt.get_unverified_header(body["token"])
     assert header["alg"] == "RS256" and len(header["x5c"]) == 1
     claims = _claims(body["token"])
-    assert claims["aud"] == lab.host("hub")
+    assert claims["aud"] == lab.endpoints["hub"].service
     assert claims["access"] == [{"type": "repository", "name": "library/tiny", "actions": ["pull"]}]
 
 
@@ -71,7 +71,7 @@ def test_alice_may_pull_team_app_and_anonymous_may_not(lab):
 
 def test_oauth2_password_then_refresh_token(lab):
     form = {"grant_type": "password", "username": "alice", "password": "alice-pass",
-            "service": lab.host("hub"), "scope": "repository:team/app:pull repository:library/tiny:pull",
+            "service": lab.endpoints["hub"].service, "scope": "repository:team/app:pull repository:library/tiny:pull",
             "client_id": "pulltrace-tests", "access_type": "offline"}
     with lab.client() as client:
         first = client.post(lab.url("auth") + "/token", data=form)
@@ -80,7 +80,7 @@ def test_oauth2_password_then_refresh_token(lab):
         assert {"access_token", "expires_in", "issued_at", "scope", "refresh_token"} <= body.keys()
         assert [a["actions"] for a in _claims(body["access_token"])["access"]] == [["pull"], ["pull"]]
         second = client.post(lab.url("auth") + "/token", data={
-            "grant_type": "refresh_token", "refresh_token": body["refresh_token"], "service": lab.host("hub"),
+            "grant_type": "refresh_token", "refresh_token": body["refresh_token"], "service": lab.endpoints["hub"].service,
             "scope": "repository:team/app:pull", "client_id": "pulltrace-tests"})
         assert second.status_code == 200, second.text
         token = second.json()["access_token"]
@@ -93,11 +93,11 @@ def test_oauth2_password_then_refresh_token(lab):
 def test_offline_token_yields_refresh_token(lab):
     with lab.client() as client:
         resp = client.get(lab.url("auth") + "/token",
-                          params={"service": lab.host("hub"), "account": "alice", "client_id": "docker",
+                          params={"service": lab.endpoints["hub"].service, "account": "alice", "client_id": "docker",
                                   "offline_token": "true"},
                           auth=("alice", "alice-pass"))
         anonymous = client.get(lab.url("auth") + "/token",
-                               params={"service": lab.host("hub"), "offline_token": "true"})
+                               params={"service": lab.endpoints["hub"].service, "offline_token": "true"})
     assert resp.status_code == 200 and resp.json()["refresh_token"]
     assert "refresh_token" not in anonymous.json()
 
@@ -106,7 +106,7 @@ def test_brief_token_expires_mid_pull(lab):
     lifetime = lab.settings.brief_lifetime
     with lab.client() as client:
         resp = client.get(lab.url("auth") + "/token", auth=("brief", "brief-pass"),
-                          params={"service": lab.host("hub"), "scope": "repository:private/secret:pull"})
+                          params={"service": lab.endpoints["hub"].service, "scope": "repository:private/secret:pull"})
         body = resp.json()
         assert body["expires_in"] == lifetime
         first = get_manifest(client, lab.url("hub"), "private/secret", "latest", body["token"])

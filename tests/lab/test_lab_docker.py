@@ -52,3 +52,16 @@ def test_ctr_pulls_through_dockerds_containerd(lab):
     d.ctr("images", "pull", ref)
     listed = d.ctr("images", "ls", "-q").stdout.split()
     assert ref in listed
+
+
+def test_docker_pulls_the_large_image(lab):
+    """Only when the lab was brought up with `--large`: two ≥ 150 MB layers through the CDN."""
+    if "library/large" not in lab.images:
+        pytest.skip("the lab was brought up without --large")
+    d = lab.docker()
+    ref = f"{lab.host('hub')}/library/large"
+    d.docker("rmi", "-f", ref, check=False)
+    d.docker("pull", ref)
+    image_id = d.docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+    assert image_id == lab.images["library/large"].config_digest
+    d.docker("rmi", "-f", ref)

@@ -19,7 +19,7 @@ def test_challenge_names_the_token_service(lab):
     assert resp.status_code == 401
     (challenge,) = parse_challenges(resp.headers["WWW-Authenticate"])
     assert challenge.realm == lab.url("auth") + "/token"
-    assert challenge.service == lab.host("hub")
+    assert challenge.service == lab.endpoints["hub"].service
 
 
 def test_skopeo_accepts_token_service_jwts(lab):

@@ -16,11 +16,12 @@ def _settings(tmp_path: Path, tls: int = 443) -> LabSettings:
 
 def test_hosts_block_is_idempotent_and_removable():
     original = "127.0.0.1 localhost\n"
-    block = hosts.render_block(["hub.pulltrace.test", "cdn.pulltrace.test"])
-    once = hosts.with_block(original, block)
-    assert hosts.with_block(once, block) == once
+    block = hosts.render_block("pulltrace.test", ["hub.pulltrace.test", "cdn.pulltrace.test"])
+    once = hosts.with_block(original, "pulltrace.test", block)
+    assert hosts.with_block(once, "pulltrace.test", block) == once
     assert "127.0.0.1 hub.pulltrace.test" in once
-    assert hosts.remove_block(once) == original
+    other = hosts.with_block(once, "other.test", hosts.render_block("other.test", ["hub.other.test"]))
+    assert hosts.remove_block(hosts.remove_block(other, "other.test"), "pulltrace.test") == original
 
 
 def test_settings_round_trip(tmp_path):
