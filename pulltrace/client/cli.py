@@ -1,0 +1,157 @@
+"""`pulltrace pull`: pull an image with the built-in client and keep the trace of its requests."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pulltrace.cli import Exit, UserError
+from pulltrace.client.download import DEFAULT_JOBS
+from pulltrace.client.endpoints import EndpointError, Routing
+from pulltrace.client.errors import PullError
+from pulltrace.client.writers import FORMATS, OutputError, check_output
+from pulltrace.manifest import Platform
+from pulltrace.model import write_atomically
+from pulltrace.reference import ImageReference, ReferenceError, parse_reference
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "pull",
+        help="pull an image with the built-in client and record every request it makes",
+        description="Pull an image the way dockerd does (ping, token, HEAD by tag, GET by digest, "
+                    "blobs with redirects), write it for `docker load` or as an OCI layout, and keep "
+                    "a trace of every request.",
+    )
+    p.add_argument("reference", metavar="REF", help="image reference, normalised like docker (alpine → "
+                   "docker.io/library/alpine:latest)")
+    p.add_argument("-o", "--output", type=Path, help="where to write the image (default: <name>_<tag>.tar, "
+                   "or a directory for --format oci); `-o -` or --no-output writes none")
+    p.add_argument("--no-output", action="store_true", help="fetch and verify only; write no image")
+    p.add_argument("--format", choices=FORMATS, default="docker-archive",
+                   help="docker-archive (a `docker load` tar; default), oci (an OCI layout directory) "
+                        "or oci-archive (the same layout in a tar)")
+    p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform image "
+                   "(default: this machine's)")
+    p.add_argument("-j", "--jobs", type=int, default=DEFAULT_JOBS,
+                   help=f"blobs downloaded at once (default {DEFAULT_JOBS}, as dockerd)")
+    p.add_argument("--cache", type=Path, metavar="DIR",
+                   help="content-addressed blob cache (default ~/.cache/pulltrace/blobs)")
+    p.add_argument("-u", "--username", help="registry user (else docker's config and credential helpers)")
+    pw = p.add_mutually_exclusive_group()
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    pw.add_argument("-p", "--password", help="password (visible to other users in `ps`; prefer --password-stdin)")
+    p.add_argument("--mirror", action="append", metavar="[HOST=]URL", default=[],
+                   help="registry mirror tried first, falling back to the registry; plain URL applies to "
+                        "Docker Hub names (as dockerd's registry-mirrors), HOST=URL to another registry. "
+                        "Repeatable")
+    p.add_argument("--registry-proxy", metavar="URL",
+                   help="reverse proxy in front of the registry (env DOCKER_REGISTRY_REVERSE_PROXY)")
+    p.add_argument("--auth-proxy", metavar="URL",
+                   help="reverse proxy for the token realm (env DOCKER_AUTH_REVERSE_PROXY)")
+    p.add_argument("--blob-proxy", metavar="URL",
+                   help="reverse proxy that blob redirects are sent through (env DOCKER_BLOB_REVERSE_PROXY)")
+    p.add_argument("--insecure-registry", action="append", metavar="HOST[:PORT]", default=[],
+                   help="do not verify TLS for HOST, and fall back to plain HTTP. Repeatable")
+    p.add_argument("--ca-cert", action="append", type=Path, metavar="FILE", default=[],
+                   help="extra CA certificates (PEM) to trust. Repeatable")
+    p.add_argument("--trace", type=Path, metavar="FILE", help="write the trace JSON here")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write the HTML report here")
+    p.add_argument("--show-secrets", action="store_true",
+                   help="keep tokens and credentials unmasked in --trace/--report")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def default_output(ref: ImageReference, fmt: str) -> Path:
+    name = ref.repository.rsplit("/", 1)[-1]
+    tag = ref.tag or (ref.digest or "").replace(":", "-")[:19]
+    return Path(f"{name}_{tag}" + ("" if fmt == "oci" else ".tar"))
+
+
+def _options(args: argparse.Namespace):
+    from pulltrace.client.pull import PullOptions
+
+    try:
+        ref = parse_reference(args.reference)
+    except ReferenceError as e:
+        raise UserError(str(e)) from None
+    platform = None
+    if args.platform:
+        try:
+            platform = Platform.parse(args.platform)
+        except ValueError as e:
+            raise UserError(f"{e} (e.g. linux/amd64, linux/arm64/v8)") from None
+    if args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
+    password = args.password
+    if args.password_stdin:
+        if not args.username:
+            raise UserError("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\r\n")
+    if password is not None and not args.username:
+        raise UserError("--password needs --username")
+    if args.username and password is None:
+        raise UserError("--username needs --password-stdin (or -p)")
+    try:
+        routing = Routing.build(args.mirror, args.registry_proxy, args.auth_proxy, args.blob_proxy,
+                                args.insecure_registry)
+    except EndpointError as e:
+        raise UserError(str(e)) from None
+    output = None
+    if not args.no_output and str(args.output) != "-":
+        output = args.output or default_output(ref, args.format)
+        try:
+            check_output(output, args.format)
+        except OutputError as e:
+            raise UserError(str(e)) from None
+    for path in args.ca_cert:
+        if not path.is_file():
+            raise UserError(f"--ca-cert {path}: no such file")
+    return PullOptions(
+        reference=ref, output=output, fmt=args.format, platform=platform, jobs=args.jobs,
+        cache_dir=args.cache, username=args.username, password=password, routing=routing,
+        ca_certs=tuple(args.ca_cert), quiet=args.quiet,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pulltrace.client.pull import Puller
+
+    options = _options(args)
+    try:
+        puller = Puller(options)
+    except PullError as e:
+        raise UserError(str(e)) from None
+    error: PullError | None = None
+    result = None
+    try:
+        try:
+            result = puller.run()
+        except PullError as e:
+            error = e
+        except KeyboardInterrupt:
+            puller.stop.set()
+            _write_outputs(args, puller, "interrupted")
+            raise
+        _write_outputs(args, puller, str(error) if error else None)
+    finally:
+        puller.close()
+    if error is not None:
+        raise UserError(str(error))
+    print(result.summary_line())
+    return Exit.OK
+
+
+def _write_outputs(args: argparse.Namespace, puller, error: str | None) -> None:
+    """The trace and report, also after a failure: a failed pull is what they explain best."""
+    if not (args.trace or args.report):
+        return
+    trace = puller.trace(show_secrets=args.show_secrets, error=error)
+    if args.trace:
+        write_atomically(args.trace, trace.to_json() + "\n")
+    if args.report:
+        from pulltrace.render.html import render_html
+
+        write_atomically(args.report, render_html(trace))

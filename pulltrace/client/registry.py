@@ -1,0 +1,172 @@
+"""The registry API calls a pull makes — ping, manifest HEAD/GET, blob GET — and what their
+errors mean to a user.
+
+Requests go out in the order dockerd sends them (seed 004's Harbor log): `GET /v2/`, then
+`HEAD /manifests/<tag>` for the digest, then `GET /manifests/<digest>`.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import httpx
+
+from pulltrace.client.errors import (
+    AccessDenied,
+    ConnectionFailed,
+    NotFound,
+    RegistryError,
+    TLSFailure,
+)
+from pulltrace.client.endpoints import Endpoint
+from pulltrace.client.retry import RETRY_STATUSES, RetryPolicy, Sleeper, retry_after
+from pulltrace.client.transport import Response, Transport
+from pulltrace.manifest import ACCEPT_ALL_MANIFESTS
+
+# One Accept header naming every form pulltrace can read. A registry that has only schema1
+# answers with it anyway (old registries ignore Accept); parse_manifest spots that.
+MANIFEST_ACCEPT = ACCEPT_ALL_MANIFESTS
+
+
+@dataclass(frozen=True)
+class ManifestBytes:
+    body: bytes
+    content_type: str | None
+    header_digest: str | None
+    url: str
+    exchange_id: str
+
+
+def error_codes(body: bytes | str | None) -> list[tuple[str, str]]:
+    """The `errors[].code/message` pairs of a registry error body (spec'd JSON), if any."""
+    try:
+        data = json.loads(body or b"")
+    except (ValueError, TypeError):
+        return []
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return []
+    return [(str(e.get("code", "")), str(e.get("message", ""))) for e in errors if isinstance(e, dict)]
+
+
+class RegistryClient:
+    """One repository on one endpoint."""
+
+    def __init__(self, transport: Transport, endpoint: Endpoint, repository: str, *,
+                 display_name: str, policy: RetryPolicy = RetryPolicy(), sleep: Sleeper | None = None,
+                 logged_in: Callable[[], str | None] = lambda: None) -> None:
+        self.transport = transport
+        self.endpoint = endpoint
+        self.repository = repository
+        self.display_name = display_name
+        self.policy = policy
+        self.sleep = sleep or Sleeper()
+        self._logged_in = logged_in
+
+    # -- plumbing -------------------------------------------------------------------------
+    def send(self, method: str, url: httpx.URL, headers: dict[str, str] | None = None, *,
+             stream: bool = False) -> Response:
+        """A request with bounded retries on 5xx, 429 and broken connections."""
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= self.policy.attempts
+            try:
+                res = self.transport.request(method, url, headers, stream=stream)
+            except TLSFailure:
+                raise
+            except ConnectionFailed:
+                if last or not self.sleep(self.policy.delay(attempt)):
+                    raise
+                continue
+            if res.status in RETRY_STATUSES and not last:
+                wait = self.policy.delay(attempt)
+                if res.status == 429:
+                    after = retry_after(res.http.headers.get("retry-after"))
+                    if after is not None and after > self.policy.max_retry_after:
+                        return res
+                    wait = max(wait, after or 0.0)
+                res.http.close()
+                if not self.sleep(wait):
+                    return res
+                continue
+            return res
+
+    def fail(self, res: Response, what: str) -> Exception:
+        """The error a non-success answer to `what` means for the user."""
+        body = res.exchange.response_body_preview
+        codes = error_codes(body)
+        code_names = {c for c, _ in codes}
+        message = "; ".join(m for _, m in codes if m) or res.http.reason_phrase
+        where = f"{self.display_name} on {self.endpoint.host}"
+        if res.status == 404:
+            if "NAME_UNKNOWN" in code_names:
+                return NotFound(f"repository {self.repository!r} not found on {self.endpoint.host}; check the name")
+            if "BLOB_UNKNOWN" in code_names:
+                return NotFound(f"{what} not found in {where}: the registry lost a blob its manifest names")
+            return NotFound(f"{what} not found in {where}; check the tag or digest "
+                            f"(`skopeo list-tags docker://{self.display_name.rsplit(':', 1)[0]}` lists tags)")
+        if res.status in (401, 403):
+            who = self._logged_in()
+            if who:
+                return AccessDenied(f"access to {self.repository!r} on {self.endpoint.host} denied for user "
+                                    f"{who!r} ({res.status}{': ' + message if message else ''}); "
+                                    "that account may not pull this repository")
+            return AccessDenied(f"pull access denied for {self.repository!r} on {self.endpoint.host}: the "
+                                "repository does not exist or needs a login (-u USER --password-stdin, "
+                                "or `docker login`)")
+        if res.status == 429:
+            return RegistryError(f"{self.endpoint.host} is rate-limiting pulls (429{': ' + message if message else ''}); "
+                                 "wait and retry, or log in", res.status)
+        return RegistryError(f"{what}: {self.endpoint.host} answered {res.status} {message}".rstrip(), res.status)
+
+    # -- the calls ------------------------------------------------------------------------
+    def ping(self) -> Response:
+        """`GET /v2/`: 200 (open) or 401 (the challenge to answer later)."""
+        res = self.send("GET", self.endpoint.url(""))
+        if res.status not in (200, 401):
+            if res.status == 404:
+                raise RegistryError(f"{self.endpoint.base} does not speak the registry API (/v2/ answered 404); "
+                                    "check the registry or proxy URL", 404)
+            raise self.fail(res, "registry ping")
+        return res
+
+    def head_manifest(self, reference: str) -> str | None:
+        """The digest a HEAD by tag announces, or None (no header, or an error to see via GET)."""
+        res = self.send("HEAD", self.endpoint.url(f"{self.repository}/manifests/{reference}"),
+                        {"Accept": MANIFEST_ACCEPT})
+        if res.status != 200:
+            return None
+        digest = res.http.headers.get("docker-content-digest")
+        return digest if digest and digest.startswith("sha256:") else None
+
+    def get_manifest(self, reference: str) -> ManifestBytes:
+        res = self.send("GET", self.endpoint.url(f"{self.repository}/manifests/{reference}"),
+                        {"Accept": MANIFEST_ACCEPT})
+        if res.status != 200:
+            kind = "manifest " + (reference if reference.startswith("sha256:") else f"for tag {reference!r}")
+            raise self.fail(res, kind)
+        return ManifestBytes(
+            body=res.http.content,
+            content_type=res.http.headers.get("content-type"),
+            header_digest=res.http.headers.get("docker-content-digest"),
+            url=str(res.url),
+            exchange_id=res.exchange.id,
+        )
+
+    @contextmanager
+    def open_blob(self, digest: str, offset: int = 0) -> Iterator[Response]:
+        """A streamed `GET /blobs/<digest>`, following redirects; `offset` asks for a Range."""
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        res = self.transport.request("GET", self.endpoint.url(f"{self.repository}/blobs/{digest}"),
+                                     headers, stream=True)
+        try:
+            yield res
+        finally:
+            if not res.http.is_closed:
+                res.http.close()
+            if res.exchange.duration_ms is None:
+                self.transport.recorder.finish(res.exchange, error="body not read to the end")
