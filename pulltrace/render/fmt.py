@@ -149,3 +149,38 @@ def display_width(text: str) -> int:
     import unicodedata
 
     return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def wrap(text: str, width: int, first: str = "", rest: str = "") -> list[str]:
+    """textwrap for a terminal: measures display width (a Chinese label takes two
+    columns per character) and breaks words longer than a line."""
+    lines: list[str] = []
+    line, used, words = first, display_width(first), 0
+    for word in text.split():
+        w = display_width(word)
+        gap = 1 if words else 0
+        if used + gap + w <= width:
+            line += " " * gap + word
+            used += gap + w
+            words += 1
+            continue
+        if words:
+            lines.append(line)
+            line, used, words = rest, display_width(rest), 0
+        while used + w > width:  # a word longer than a line
+            cut = 0
+            while cut < len(word) and used + display_width(word[: cut + 1]) <= width:
+                cut += 1
+            if cut == 0 and used == display_width(rest):
+                cut = 1  # a character wider than the whole line: emit it anyway
+            lines.append(line + word[:cut])
+            word = word[cut:]
+            w = display_width(word)
+            line, used = rest, display_width(rest)
+        if word:
+            line += word
+            used += w
+            words += 1
+    if words or not lines:
+        lines.append(line)
+    return lines

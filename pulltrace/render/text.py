@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 from tabulate import tabulate
 
 from pulltrace.model import Trace
@@ -23,14 +21,14 @@ def render_text(trace: Trace, *, wide: bool = False, lang: str = "en") -> str:
     t = translator(lang)
     out: list[str] = []
     if view.source or view.created:
-        out.append(" · ".join(x for x in (view.source, view.created) if x))
+        out.extend(_wrap(" · ".join(x for x in (view.source, view.created) if x), wide, "", "  "))
         out.append("")
     if not view.sessions:
         out.append(t("no_sessions"))
     for session in view.sessions:
         out.extend(_session_text(session, wide=wide, lang=lang))
     for note in view.notes:
-        out.append(f"{t('notes')}: {note}")
+        out.extend(_wrap(f"{t('notes')}: {note}", wide, "", "  "))
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -71,7 +69,7 @@ def _fit(value: str, width: int) -> str:
 def _wrap(text: str, wide: bool, first: str, rest: str) -> list[str]:
     if wide:
         return [first + text]
-    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest) or [first]
+    return fmt.wrap(text, WIDTH, first, rest)
 
 
 def _steps_narrow(session: SessionView, t) -> str:

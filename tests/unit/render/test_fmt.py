@@ -56,3 +56,12 @@ def test_pretty_body_only_touches_json():
 def test_display_width_counts_wide_characters():
     assert fmt.display_width("步骤") == 4
     assert fmt.display_width("GET /v2/") == 8
+
+
+def test_wrap_measures_display_width():
+    lines = fmt.wrap("原因: " + "很长的中文句子" * 20, 40, "  ", "  ")
+    assert all(fmt.display_width(line) <= 40 for line in lines)
+    assert "".join(line.strip() for line in lines).replace(" ", "") == ("原因:" + "很长的中文句子" * 20)
+    assert fmt.wrap("a b c", 80, "- ", "  ") == ["- a b c"]
+    assert fmt.wrap("x" * 30, 10, "", "") == ["x" * 10] * 3
+    assert fmt.wrap("步步", 1) == ["步", "步"]
