@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
+from labhelpers import TunnelProxy
 
 pytestmark = pytest.mark.lab
 
@@ -65,3 +67,20 @@ def test_docker_pulls_the_large_image(lab):
     image_id = d.docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
     assert image_id == lab.images["library/large"].config_digest
     d.docker("rmi", "-f", ref)
+
+
+def test_docker_daemon_with_a_proxy_sends_registry_traffic_through_it(lab):
+    proxy = TunnelProxy()
+    d = None
+    try:
+        d = lab.docker("proxytest", proxy=proxy.url)
+        assert d.proxy == proxy.url
+        ref = f"{lab.host('hub')}/library/three"
+        d.docker("pull", ref)
+        assert f"{lab.endpoints['hub'].host}:{lab.settings.ports.tls}" in proxy.targets
+        assert f"{lab.endpoints['cdn'].host}:{lab.settings.ports.tls}" in proxy.targets
+    finally:
+        if d is not None:
+            d.stop()
+            shutil.rmtree(d.root, ignore_errors=True)
+        proxy.close()
