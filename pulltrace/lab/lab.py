@@ -7,6 +7,8 @@ its upstream does not answer at start-up), then the default dockerd.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -17,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import httpx
 
@@ -163,9 +165,24 @@ class Lab:
 
     # ---- up ----
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One `up`/`down` at a time per state dir (parallel test sessions may both try)."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.root / ".lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def up(self, progress: Progress = _quiet, start_docker: bool = True) -> None:
         """Bring everything up; whatever already runs healthy with the same config is reused."""
-        _preflight()
+        preflight()
+        with self._locked():
+            self._up(progress, start_docker)
+
+    def _up(self, progress: Progress, start_docker: bool) -> None:
         s = self.settings
         self.paths.make()
         s.save()
@@ -308,6 +325,12 @@ class Lab:
 
     def down(self, purge: bool = False, progress: Progress = _quiet) -> list[str]:
         """Stop what the lab started (by pidfile), drop the hosts block; `purge` also deletes data."""
+        if not self.paths.root.exists():
+            return []
+        with self._locked():
+            return self._down(purge, progress)
+
+    def _down(self, purge: bool, progress: Progress) -> list[str]:
         stopped = []
         for d in self.docker_daemons():
             if d.stop():
@@ -354,7 +377,8 @@ def require_root() -> None:
         raise UserError("`pulltrace lab up` needs root: it edits /etc/hosts and the system trust store; run it with sudo")
 
 
-def _preflight() -> None:
+def preflight() -> None:
+    """Root and the Debian binaries the lab runs; raises UserError naming what is missing."""
     require_root()
     for binary, package in REQUIRED.items():
         if not Path(binary).exists():

@@ -292,7 +292,8 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in reply.headers.items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
         entry = {"time": _rfc3339(int(time.time())), "client": self.headers.get("X-Real-IP") or self.client_address[0],
                  "host": self.headers.get("Host"), "user_agent": self.headers.get("User-Agent"), **reply.log}
         with self.log_lock:
