@@ -213,6 +213,9 @@ def realm_unreachable(session: Session, **_: object) -> list[Finding]:
         return out
     # Announced, never asked: the client failed before any request reached the realm
     # (through mitmproxy an unreachable upstream leaves only a refused CONNECT, no flow).
+    # Only a challenge to a request without credentials counts: a 401 on a request that
+    # carried a token means the client did reach the realm, earlier.
+    realms = {r: s for r, s in realms.items() if not s.exchange.request_header("authorization")}
     if realms and not _realm_steps(session) and not any(ok(s) for s in session.steps if _is_content(s)):
         realm, announced_by = next(iter(realms.items()))
         out.append(finding(
@@ -368,10 +371,13 @@ def token_rejected(session: Session, **_: object) -> list[Finding]:
             continue
         token = _token_before(session, step)
         if token is None:
+            if challenge and challenge.error == "invalid_token" and "auth.token-rejected" not in done \
+                    and not recovered(session, step):
+                done.add("auth.token-rejected")
+                out.append(_token_refused_unseen(step, challenge.params.get("error_description")))
             continue
         issued, expires = token_lifetime(token)
         when = server_time(ex) or ex.started_at
-        claims = token_claims(token) or request_claims(step)
         came_back = recovered(session, step)
         severity = Severity.WARNING if came_back else Severity.ERROR
         outcome = (
@@ -395,9 +401,8 @@ def token_rejected(session: Session, **_: object) -> list[Finding]:
                 [token, step],
             ))
             continue
-        nbf = claims.get("nbf") if claims else None
-        if isinstance(nbf, (int, float)) and server_time(ex) is not None and nbf > server_time(ex):
-            continue  # the clock-skew rule explains it
+        if any(step.id in f.steps for f in clock_skew(session)):
+            continue  # the clocks disagree: the clock-skew rule explains this refusal
         if "auth.token-rejected" in done:
             continue
         done.add("auth.token-rejected")
@@ -417,15 +422,33 @@ def token_rejected(session: Session, **_: object) -> list[Finding]:
     return out
 
 
+def _token_refused_unseen(step: Step, detail: str | None) -> Finding:
+    """A token refused as invalid whose issuing is not in this session (fetched long before)."""
+    host = host_of(step.exchange.url)
+    return finding(
+        "auth.token-rejected",
+        Severity.ERROR,
+        f"{host} refused the client's token as invalid or expired",
+        f"{describe(step)} carried a bearer token and was answered 401 error=\"invalid_token\""
+        + (f" ({detail})" if detail else "")
+        + ". The token was fetched earlier than this capture shows; it has most likely expired "
+        "(a slow pull outliving a short token lifetime), or the clocks of the token service and the registry disagree.",
+        "Pull again (a fresh token is fetched); if it recurs on slow pulls, raise the token lifetime on the token "
+        "service; check both servers' clocks (NTP).",
+        [step],
+    )
+
+
 def clock_skew(session: Session, **_: object) -> list[Finding]:
     """Clocks disagree: a token `nbf`/`iat` ahead of the registry's Date, or two servers' Dates apart."""
     out = []
     tokens = [s for s in session.steps if is_token_step(s) and ok(s)]
     for token in tokens:
         claims = token_claims(token) or {}
-        iat, _ = token_lifetime(token)
+        # iat is the issuer's clock; nbf is often backdated on purpose (Docker Hub: iat - 300 s),
+        # so it tells only whether the registry will find the token "not yet valid".
+        iat = claims.get("iat") if isinstance(claims.get("iat"), (int, float)) else None
         nbf = claims.get("nbf") if isinstance(claims.get("nbf"), (int, float)) else None
-        issued = nbf if nbf is not None else (claims.get("iat") if isinstance(claims.get("iat"), (int, float)) else None)
         pos = position_of(session, token)
         users = [s for s in session.steps[pos + 1:] if auth_scheme(s.exchange) == "bearer" and server_time(s.exchange)]
         if not users:
@@ -433,19 +456,21 @@ def clock_skew(session: Session, **_: object) -> list[Finding]:
         use = users[0]
         registry_now = server_time(use.exchange)
         assert registry_now is not None
+        # Subtract how long after the token the request went out, so only clock difference remains.
+        elapsed = max(0.0, use.exchange.started_at - token.exchange.started_at)
         skew = None
         basis = ""
-        if issued is not None:
-            # Subtract how long after the token the request went out, so only clock difference remains.
-            elapsed = max(0.0, use.exchange.started_at - token.exchange.started_at)
-            skew = issued - (registry_now - elapsed)
-            basis = f"the token's {'nbf (not before)' if nbf is not None else 'iat (issued at)'} is {_utc(issued)}"
+        if iat is not None:
+            skew = iat - (registry_now - elapsed)
+            basis = f"the token's iat (issued at) is {_utc(iat)}"
         else:
             token_now = server_time(token.exchange)
             if token_now is not None:
-                elapsed = use.exchange.started_at - token.exchange.started_at
                 skew = token_now - (registry_now - elapsed)
                 basis = f"the token service's Date header said {_utc(token_now)}"
+        if nbf is not None and nbf - registry_now > TOKEN_LEEWAY_S:
+            skew = max(skew or 0.0, nbf - registry_now)
+            basis = f"the token's nbf (not before) is {_utc(nbf)}"
         if skew is None or abs(skew) <= TOKEN_LEEWAY_S / 2:
             continue
         refused = use.exchange.status == 401 and not recovered(session, use)

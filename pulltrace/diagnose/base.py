@@ -10,12 +10,13 @@ from pulltrace.diagnose.facts import (
     error_message,
     host_of,
     is_blob_step,
+    is_cdn_step,
     is_manifest_step,
     short,
     transport_problem,
     v2_path,
 )
-from pulltrace.model import Finding, Session, Severity, Step, StepKind
+from pulltrace.model import Finding, Session, Severity, Step
 
 
 class Rule(Protocol):
@@ -52,7 +53,8 @@ def status_text(step: Step) -> str:
         return f"no answer ({short(ex.error or 'connection failed', 120)})"
     text = f"{ex.status} {ex.reason}".strip()
     codes = error_codes(ex)
-    if codes:
+    # 401 Unauthorized UNAUTHORIZED says nothing twice; MANIFEST_UNKNOWN adds the why.
+    if codes and codes[0].replace("_", " ").lower() != ex.reason.lower():
         text += f" {codes[0]}"
     return text
 
@@ -102,7 +104,7 @@ def finding(
 def unexplained_failure(session: Session) -> Finding | None:
     """A safety net: a manifest or blob request that failed for good and that no rule explained."""
     for step in session.steps:
-        if not (is_manifest_step(step) or is_blob_step(step) or step.kind == StepKind.CDN_DOWNLOAD):
+        if not (is_manifest_step(step) or is_blob_step(step) or is_cdn_step(step)):
             continue
         ex = step.exchange
         if ok(step) or recovered(session, step):

@@ -14,6 +14,8 @@ from pulltrace.diagnose.facts import (
     error_message,
     host_of,
     is_blob_step,
+    is_cdn_step,
+    kind_of,
     reference_of,
     registry_hosts,
     repository_of,
@@ -83,7 +85,7 @@ def _cdn_steps(session: Session) -> list[tuple[Step, Hop | None]]:
     out = []
     for step in session.steps:
         hop = led_by.get(step.id)
-        if step.kind == StepKind.CDN_DOWNLOAD or (hop is not None and v2_path(step.exchange.url) is None):
+        if is_cdn_step(step) or (hop is not None and v2_path(step.exchange.url) is None):
             out.append((step, hop))
     return out
 
@@ -132,7 +134,7 @@ def digest_mismatch(session: Session, **_: object) -> list[Finding]:
     """Bytes whose sha256 differs from the digest they were fetched by."""
     out = []
     candidates: list[tuple[Step, Hop | None]] = [
-        (s, None) for s in session.steps if is_blob_step(s) and s.kind != StepKind.BLOB_REDIRECT
+        (s, None) for s in session.steps if is_blob_step(s) and kind_of(s) != StepKind.BLOB_REDIRECT
     ]
     candidates += _cdn_steps(session)
     for step, hop in candidates:

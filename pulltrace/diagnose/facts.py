@@ -54,12 +54,17 @@ class V2Path:
 
 
 _V2_RE = re.compile(r"/v2/(?P<rest>.*)$")
+# /docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data: where distribution's `redirect`
+# middleware sends blob GETs; it holds "/v2/" but is storage, not the registry API.
+_STORAGE_RE = re.compile(r"/docker/registry/v2/(blobs|repositories)/")
 _ENDPOINT_RE = re.compile(r"^(?P<name>.+?)/(?P<ep>manifests|blobs|tags)/(?P<ref>.*)$")
 
 
 def v2_path(url: str) -> V2Path | None:
     """Read a registry API URL; None when the URL is not a /v2/ API call (a CDN, a realm)."""
     path = urlsplit(url).path
+    if _STORAGE_RE.search(path):
+        return None  # distribution's storage layout served by a CDN, not the API
     m = _V2_RE.search(path)
     if not m:
         return V2Path("ping") if path.rstrip("/").endswith("/v2") else None
@@ -90,8 +95,19 @@ def reference_of(step: Step) -> str | None:
     return parsed.reference if parsed else None
 
 
+def kind_of(step: Step) -> StepKind:
+    """The step's kind, or for a failed step the kind it was meant to be (the classifier
+    marks failures ERROR and keeps the meaning in `info["intended"]`)."""
+    if step.kind == StepKind.ERROR and step.info.get("intended"):
+        try:
+            return StepKind(step.info["intended"])
+        except ValueError:
+            return step.kind
+    return step.kind
+
+
 def is_manifest_step(step: Step) -> bool:
-    if step.kind in MANIFEST_KINDS:
+    if kind_of(step) in MANIFEST_KINDS:
         return True
     parsed = v2_path(step.exchange.url)
     return parsed is not None and parsed.endpoint == "manifests"
@@ -99,14 +115,23 @@ def is_manifest_step(step: Step) -> bool:
 
 def is_blob_step(step: Step) -> bool:
     """A GET/HEAD on /v2/<name>/blobs/<digest> at the registry (not the CDN hop)."""
-    if step.kind in BLOB_KINDS or step.kind == StepKind.BLOB_REDIRECT:
+    if kind_of(step) in BLOB_KINDS or kind_of(step) == StepKind.BLOB_REDIRECT:
         return True
     parsed = v2_path(step.exchange.url)
     return parsed is not None and parsed.endpoint == "blobs" and step.exchange.method in ("GET", "HEAD")
 
 
 def is_token_step(step: Step) -> bool:
-    return step.kind in (StepKind.TOKEN, StepKind.LOGIN)
+    """A request to a token service. A `/v2/` ping with Basic credentials is classified
+    LOGIN too, but it is a registry call and stays with the registry steps."""
+    if kind_of(step) not in (StepKind.TOKEN, StepKind.LOGIN):
+        return False
+    parsed = v2_path(step.exchange.url)
+    return parsed is None or parsed.endpoint != "ping"
+
+
+def is_cdn_step(step: Step) -> bool:
+    return kind_of(step) == StepKind.CDN_DOWNLOAD
 
 
 # --- the registry of a session --------------------------------------------------------
@@ -264,6 +289,10 @@ def token_claims(step: Step) -> dict[str, Any] | None:
         value = step.info.get(key)
         if isinstance(value, dict) and value:
             return value
+    # Decoded where the exchange entered the model, before the token was masked.
+    kept = getattr(step.exchange, "token_claims", None)
+    if isinstance(kept, dict) and kept:
+        return kept
     body = json_body(step.exchange)
     if body:
         for key in ("token", "access_token"):

@@ -14,6 +14,7 @@ from pulltrace.diagnose.facts import (
     error_message,
     host_of,
     is_manifest_step,
+    kind_of,
     json_body,
     reference_of,
     repository_of,
@@ -174,7 +175,7 @@ def _is_blob_url(step: Step) -> bool:
 
 
 def _is_index(step: Step) -> bool:
-    return step.kind == StepKind.MANIFEST_INDEX or (step.exchange.content_type or "") in INDEX_TYPES
+    return kind_of(step) == StepKind.MANIFEST_INDEX or (step.exchange.content_type or "") in INDEX_TYPES
 
 
 def platform_missing(session: Session, *, wanted_platform: str | None = None, **_: object) -> list[Finding]:
@@ -286,7 +287,10 @@ def accept_mismatch(session: Session, **_: object) -> list[Finding]:
                 f"Send an Accept header listing every manifest type the client reads, including {', '.join(missing)}.",
                 [step],
             ))
-        elif lacks_index and reference_of(step) and not (reference_of(step) or "").startswith("sha256:") and ex.method == "GET":
+        elif (
+            lacks_index and accepted is not None and ex.method == "GET"
+            and not (reference_of(step) or "sha256:").startswith("sha256:")
+        ):
             out.append(finding(
                 "manifest.accept-mismatch",
                 Severity.INFO,

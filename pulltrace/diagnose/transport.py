@@ -9,7 +9,9 @@ from pulltrace.diagnose.facts import (
     auth_scheme,
     host_of,
     hostname_of,
+    is_cdn_step,
     is_token_step,
+    kind_of,
     registry_host,
     scheme_of,
     short,
@@ -41,7 +43,7 @@ def _judged_here(step: Step) -> bool:
     which name the realm."""
     if is_token_step(step):
         return False
-    return v2_path(step.exchange.url) is not None or step.kind == StepKind.CDN_DOWNLOAD
+    return v2_path(step.exchange.url) is not None or is_cdn_step(step)
 
 
 def connection_failures(session: Session, **_: object) -> list[Finding]:
@@ -223,7 +225,7 @@ def proxy_bypass(session: Session, **_: object) -> list[Finding]:
     endpoints = {p.endpoint for p in (v2_path(s.exchange.url) for s in session.steps) if p is not None}
     if endpoints & {"manifests", "blobs", "tags", "catalog", "uploads"}:
         return []
-    if any(s.kind in (StepKind.CDN_DOWNLOAD, StepKind.BLOB_REDIRECT, StepKind.MANIFEST, StepKind.MANIFEST_INDEX,
+    if any(kind_of(s) in (StepKind.CDN_DOWNLOAD, StepKind.BLOB_REDIRECT, StepKind.MANIFEST, StepKind.MANIFEST_INDEX,
                       StepKind.MANIFEST_HEAD, StepKind.LAYER_BLOB, StepKind.CONFIG_BLOB) for s in session.steps):
         return []
     if any(not ok(s) and not (s.exchange.status == 401 and not s.exchange.request_header("authorization"))
