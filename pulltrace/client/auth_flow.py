@@ -34,20 +34,22 @@ from pulltrace.client.errors import AuthError
 MINIMUM_TOKEN_LIFETIME = 60
 DEFAULT_CLIENT_ID = "pulltrace"
 
-_REPO_PATH_RE = re.compile(r"/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
+# The registry API grammar: `<prefix>/v2/` (the ping) and `<prefix>/v2/<name>/(manifests|blobs|tags)/<ref>`.
+# Storage paths such as distribution's `/docker/registry/v2/blobs/sha256/ab/<hex>/data` (what a
+# CDN serves after a 307) also hold `/v2/` and must not match.
+_PING_RE = re.compile(r"^(?P<prefix>.*?)/v2/?$")
+_API_RE = re.compile(r"^(?P<prefix>.*?)/v2/(?P<name>[a-z0-9._/-]+?)/(?:manifests|blobs|tags)/(?:[^/]+|uploads/.*)$")
 
 AuthFlow = Generator[httpx.Request, httpx.Response, None]
 CredentialsFor = Callable[[httpx.URL], "Credentials | None"]
 
 
 def auth_space(url: httpx.URL) -> str | None:
-    """`https://host:443/prefix` for a registry API URL (`…/v2/…`), else None."""
-    path = url.path
-    at = path.find("/v2/")
-    if at < 0 and not path.endswith("/v2"):
+    """`https://host:443/prefix` for a registry API URL, else None (a CDN, a token realm)."""
+    m = _PING_RE.match(url.path) or _API_RE.match(url.path)
+    if not m:
         return None
-    prefix = path[:at] if at >= 0 else path[: -len("/v2")]
-    return f"{url.scheme}://{url.host}:{url.port or _default_port(url.scheme)}{prefix}"
+    return f"{url.scheme}://{url.host}:{url.port or _default_port(url.scheme)}{m.group('prefix')}"
 
 
 def _default_port(scheme: str) -> int:
@@ -56,7 +58,7 @@ def _default_port(scheme: str) -> int:
 
 def scopes_for(url: httpx.URL) -> list[str]:
     """The pull scope a registry API URL needs; none for the ping."""
-    m = _REPO_PATH_RE.search(url.path)
+    m = _API_RE.match(url.path)
     return [repository_scope(m.group("name"), "pull")] if m else []
 
 
