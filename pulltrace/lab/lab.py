@@ -17,7 +17,7 @@ import signal
 import ssl
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -114,10 +114,14 @@ class Lab:
     def client(self, **kwargs) -> httpx.Client:
         """An httpx client that trusts the lab CA and follows no redirect on its own."""
         kwargs.setdefault("timeout", 30)
-        return httpx.Client(verify=self.ssl_context(), follow_redirects=False, **kwargs)
+        kwargs.setdefault("follow_redirects", False)
+        return httpx.Client(verify=self.ssl_context(), **kwargs)
 
     def log(self, name: str) -> Path:
-        """A daemon's log (`token-service`, `registry-hub`, `nginx-access`, `cdn-access`, …)."""
+        """A log in `<state>/logs/`: `token-requests` (one JSON line per token request),
+        `token-service`, `registry-<hub|gcr|basic|harbor|plain|mirror>`, `nginx-access`,
+        `cdn-access` and `mirror-cdn-access` (with auth=present|absent), `nginx-error`,
+        `dockerd-<name>`."""
         return self.paths.log(name)
 
     def signer(self) -> Signer:
@@ -384,10 +388,3 @@ def preflight() -> None:
         if not Path(binary).exists():
             raise UserError(f"{binary} not found: install the Debian package {package} (apt-get install {package})")
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    return procs.wait_until(predicate, timeout)
-
-
-def with_overrides(settings: LabSettings, **changes) -> LabSettings:
-    return replace(settings, **{k: v for k, v in changes.items() if v is not None})

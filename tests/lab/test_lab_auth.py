@@ -8,7 +8,7 @@ import time
 
 import jwt
 import pytest
-from labhelpers import bearer, get_manifest, skopeo
+from labhelpers import get_manifest, skopeo
 
 from pulltrace.auth import parse_challenges
 
