@@ -27,9 +27,12 @@ def build_trace(exchanges: Iterable[Exchange], source: str) -> Trace:
     sessions = group_sessions(steps)
     diagnose = _diagnoser()
     for session in sessions:
-        session.findings = integrity_findings(session)
-        if diagnose is not None:
-            session.findings.extend(f for f in diagnose(session) if f.rule != DIGEST_MISMATCH)
+        findings = list(diagnose(session)) if diagnose is not None else []
+        # The digest check is pulltrace's own promise for every capture: kept even when
+        # the diagnosis rules are absent (or say nothing about it).
+        if not any(f.rule == DIGEST_MISMATCH for f in findings):
+            findings = integrity_findings(session) + findings
+        session.findings = findings
     ends = [e.started_at + (e.duration_ms or 0.0) / 1000.0 for e in exchanges]
     return Trace(
         sessions=sessions,

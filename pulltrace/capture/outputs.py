@@ -1,0 +1,56 @@
+"""Trace -> the files and text a capture ends in, shared by the addon and `pulltrace report`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pulltrace.model import Trace, write_atomically
+
+FORMATS = ("json", "html", "md", "text", "har")
+SUFFIXES = {"json": ".json", "html": ".html", "md": ".md", "text": ".txt", "har": ".har"}
+
+
+def render(trace: Trace, fmt: str, *, lang: str = "en") -> str:
+    """One view of `trace` as text; views are the render package's, HAR and JSON are ours."""
+    if fmt == "json":
+        return trace.to_json() + "\n"
+    if fmt == "har":
+        from pulltrace.capture.har import to_har
+
+        return json.dumps(to_har(trace), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "html":
+        from pulltrace.render.html import render_html
+
+        return render_html(trace, lang=lang)
+    if fmt == "md":
+        from pulltrace.render.markdown import render_markdown
+
+        return render_markdown(trace, lang=lang)
+    if fmt == "text":
+        from pulltrace.render.text import render_text
+
+        return render_text(trace)
+    raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def format_for(path: str | os.PathLike[str]) -> str | None:
+    suffix = Path(path).suffix.lower()
+    for fmt, known in SUFFIXES.items():
+        if suffix == known:
+            return fmt
+    return {".htm": "html", ".markdown": "md"}.get(suffix)
+
+
+def write_outputs(trace: Trace, directory: str | os.PathLike[str], formats: list[str],
+                  stem: str = "pulltrace") -> list[Path]:
+    """Write each format to `<directory>/<stem><suffix>`, each file whole or not at all."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        target = out / f"{stem}{SUFFIXES[fmt]}"
+        write_atomically(target, render(trace, fmt))
+        written.append(target)
+    return written
