@@ -29,6 +29,7 @@ from pulltrace.diagnose.facts import (
     server_time,
     short,
     token_claims,
+    token_expires_in,
     token_lifetime,
     transport_problem,
     v2_path,
@@ -383,21 +384,31 @@ def token_rejected(session: Session, **_: object) -> list[Finding]:
         outcome = (
             "The client fetched a new token and carried on." if came_back else "The client gave up, so the pull failed."
         )
-        if expires is not None and max(when, ex.started_at) > expires:
+        told = token_expires_in(token)
+        sent_at = max(when, ex.started_at)
+        deadlines = [d for d in (expires, (issued + told) if issued is not None and told else None) if d is not None]
+        if deadlines and sent_at > min(deadlines):
             if "auth.token-expired" in done:
                 continue
             done.add("auth.token-expired")
-            lifetime = f"{expires - issued:.0f} s" if issued is not None else "an unknown time"
-            late = max(when, ex.started_at) - expires
+            lifetimes = [x for x in (told, (expires - issued) if issued is not None and expires is not None else None)
+                         if x is not None and x > 0]
+            lifetime = min(lifetimes) if lifetimes else None
+            age = f"{sent_at - issued:.0f} s after it was issued" if issued is not None else "after it expired"
+            short_hint = (
+                " Tokens this short outlive few pulls: docker treats any lifetime under 60 s as 60 s and keeps using it."
+                if lifetime is not None and lifetime < 60 else ""
+            )
             out.append(finding(
                 "auth.token-expired",
                 severity,
                 "The token expired in the middle of the pull",
-                f"The token from {host_of(token.exchange.url)} lived {lifetime}; {describe(step)} was sent "
-                f"{late:.0f} s after it expired and was refused (401). {outcome}",
-                f"Raise the token lifetime on the token service (Docker Hub uses 300 s; clients such as docker treat "
-                "anything under 60 s as 60 s and keep using it), or speed up the pull; a client that re-requests "
-                "a token on 401 recovers by itself.",
+                f"The token service {host_of(token.exchange.url)} issued a token valid for "
+                f"{f'{lifetime:.0f} s' if lifetime is not None else 'an unknown time'}; {describe(step)} was sent "
+                f"{age} and refused (401{' ' + challenge.error if challenge and challenge.error else ''}). {outcome}"
+                + short_hint,
+                "Raise the token lifetime on the token service (Docker Hub uses 300 s), or make the pull faster; a client "
+                "that asks for a new token on 401 (or before `expires_in` runs out) recovers by itself.",
                 [token, step],
             ))
             continue

@@ -342,6 +342,15 @@ def server_time(exchange: Exchange) -> float | None:
         return None
 
 
+def token_expires_in(step: Step) -> float | None:
+    """The lifetime the token service told the client (`expires_in`), in seconds."""
+    body = json_body(step.exchange) or {}
+    for value in (body.get("expires_in"), step.info.get("expires_in")):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
 def token_lifetime(step: Step) -> tuple[float | None, float | None]:
     """(issued, expires) of a token step: JWT iat/exp when readable, else the token body's
     `expires_in` counted from `issued_at` or from when the answer arrived."""

@@ -96,50 +96,72 @@ def _tags_seen(session: Session, repo: str | None) -> list[str] | None:
 
 
 def not_found(session: Session, **_: object) -> list[Finding]:
-    """404 on a manifest: the tag, digest or repository does not exist on that registry."""
-    out = []
+    """404 on a manifest: the tag, digest or repository does not exist on that registry.
+
+    A HEAD then a GET of the same missing tag make one finding; the GET's error body
+    (a HEAD has none) says whether the tag or the whole repository is unknown.
+    """
+    groups: dict[tuple[str, str | None, str | None], list[Step]] = {}
     for step in _manifest_steps(session):
         ex = step.exchange
         if ex.status != 404 or recovered(session, step) or missing_library_applies(session, step):
             continue
         if _ACCEPT_MESSAGE.search(error_message(ex)):
             continue  # the Accept rule explains it
-        repo = repository_of(step) or "?"
-        ref = reference_of(step) or "?"
-        host = host_of(ex.url)
-        codes = error_codes(ex)
+        groups.setdefault((host_of(ex.url), repository_of(step), reference_of(step)), []).append(step)
+    out = []
+    for (host, repo_or_none, ref_or_none), steps in groups.items():
+        repo, ref = repo_or_none or "?", ref_or_none or "?"
+        codes = [c for s in steps for c in error_codes(s.exchange)]
+        where = describe(next((s for s in steps if error_codes(s.exchange)), steps[0]))
         if "NAME_UNKNOWN" in codes:
             out.append(finding(
                 "manifest.name-unknown",
                 Severity.ERROR,
                 f"Repository {repo} does not exist on {host}",
-                f"{describe(step)} answered 404 NAME_UNKNOWN: {host} has no repository called {repo!r}.",
+                f"{where} answered 404 NAME_UNKNOWN: {host} has no repository called {repo!r}.",
                 f"Check the image name (spelling, organisation, `library/` for official images) and the registry host; "
                 f"list what exists with `curl https://{host}/v2/_catalog` where the registry allows it.",
-                [step],
+                steps,
             ))
-        else:
-            is_digest = ref.startswith("sha256:")
-            tags = _tags_seen(session, repo)
-            what = f"manifest {ref}" if is_digest else f"tag {ref!r}"
-            cause = (
-                f"{describe(step)} answered 404 {codes[0] if codes else 'Not Found'}: repository {repo} exists on {host} "
-                f"but has no {what}."
-            )
-            if tags is not None:
-                cause += f" Tags present: {', '.join(tags[:15]) or 'none'}."
-            fix = (
-                "The digest may belong to another repository or platform, or the image was deleted and garbage-collected; "
-                "pull by tag, or take the digest from `docker buildx imagetools inspect`."
-                if is_digest
-                else f"Check the tag's spelling; list the tags with `skopeo list-tags docker://{host}/{repo}` "
-                f"(or `GET /v2/{repo}/tags/list`). A missing tag defaults to `latest`, which many repositories lack."
-            )
-            out.append(finding(
-                "manifest.unknown", Severity.ERROR,
-                f"{'Manifest' if is_digest else 'Tag'} {ref} not found in {repo} on {host}", cause, fix, [step],
-            ))
+            continue
+        is_digest = ref.startswith("sha256:")
+        tags = _tags_seen(session, repo)
+        what = f"manifest {ref}" if is_digest else f"tag {ref!r}"
+        code = next((c for c in codes), None)
+        cause = (
+            f"{where} answered 404 {code or 'Not Found'}: "
+            + (f"repository {repo} exists on {host} but has no {what}." if tags
+               else f"{host} has no {what} in {repo}, or no repository {repo} at all (distribution answers "
+                    "MANIFEST_UNKNOWN for both).")
+        )
+        if tags is not None:
+            cause += f" Tags present: {', '.join(tags[:15]) or 'none'}."
+        fix = (
+            "The digest may belong to another repository or platform, or the image was deleted and garbage-collected; "
+            "pull by tag, or take the digest from `docker buildx imagetools inspect`."
+            if is_digest
+            else f"Check the image name and the tag's spelling; list the tags with `skopeo list-tags "
+            f"docker://{host}/{repo}` (or `GET /v2/{repo}/tags/list`). A missing tag defaults to `latest`, which many "
+            "repositories lack."
+        )
+        out.append(finding(
+            "manifest.unknown", Severity.ERROR,
+            f"{'Manifest' if is_digest else 'Tag'} {ref} not found in {repo} on {host}", cause, fix, steps,
+        ))
     return out
+
+
+def _tag_of(session: Session, step: Step) -> str:
+    """The tag a pull asked for: an index fetched by digest follows a HEAD by tag."""
+    ref = reference_of(step) or ""
+    if ref and not ref.startswith("sha256:"):
+        return ref
+    for earlier in session.steps[: position_of(session, step)]:
+        earlier_ref = reference_of(earlier) or ""
+        if is_manifest_step(earlier) and earlier_ref and not earlier_ref.startswith("sha256:"):
+            return earlier_ref
+    return ref or "?"
 
 
 def _index_platforms(step: Step) -> list[Platform] | None:
@@ -198,7 +220,7 @@ def platform_missing(session: Session, *, wanted_platform: str | None = None, **
         platforms = _index_platforms(step)
         present = ", ".join(str(p) for p in platforms) if platforms else "unknown (the index body was not kept)"
         repo = repository_of(step)
-        ref = reference_of(step)
+        ref = _tag_of(session, step)
         wanted = None
         if wanted_platform:
             try:
@@ -215,7 +237,7 @@ def platform_missing(session: Session, *, wanted_platform: str | None = None, **
                 f"{describe(step)} returned a multi-platform index listing {present}; none matches {wanted}, "
                 "so the client stopped (docker: \"no matching manifest for … in the manifest list entries\").",
                 f"Pull one of the listed platforms with `--platform` (e.g. `--platform {platforms[0] if platforms else 'linux/amd64'}`, "
-                "runs under emulation with qemu/binfmt), or ask the image's maintainers to publish "
+                "it then runs under emulation via qemu/binfmt), or ask the image's maintainers to publish "
                 f"{wanted}.",
                 [step],
             ))

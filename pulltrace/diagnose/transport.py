@@ -57,6 +57,8 @@ def connection_failures(session: Session, **_: object) -> list[Finding]:
         if (problem, host) in seen:
             continue
         seen.add((problem, host))
+        if problem == "https-to-http" and _fell_back_to_http(session, step):
+            continue  # an insecure registry working as configured; transport.plain-http says so
         came_back = recovered(session, step) or _fell_back_to_http(session, step)
         made = _FINDINGS.get(problem, _other)(session, step, came_back)
         if made:
@@ -105,7 +107,7 @@ def _https_to_http(session: Session, step: Step, came_back: bool) -> Finding:
         + (" The client then retried over plain HTTP." if came_back else ""),
         f"Either serve {host} over TLS, or tell the client it is an insecure (plain-HTTP) registry: dockerd "
         f'`"insecure-registries": ["{host}"]` in /etc/docker/daemon.json and restart it; skopeo/podman '
-        "`--tls-verify=false`; containerd `--plain-http`; pulltrace `--insecure`.",
+        f"`--tls-verify=false`; containerd `--plain-http`; pulltrace `--insecure-registry {host}`.",
         [step],
     )
 

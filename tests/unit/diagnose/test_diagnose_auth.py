@@ -157,7 +157,7 @@ def test_token_expired_mid_pull_and_not_renewed():
     findings = diagnose(r.session())
     assert findings[0].rule == "auth.token-expired"
     assert findings[0].severity == Severity.ERROR
-    assert "lived 4 s" in findings[0].cause
+    assert "valid for 4 s" in findings[0].cause and "under 60 s" in findings[0].cause
 
 
 def test_token_expired_but_renewed_is_a_warning():

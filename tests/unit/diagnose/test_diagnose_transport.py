@@ -70,7 +70,7 @@ def test_dockerd_falls_back_to_plain_http():
           response_headers=[("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")])
     findings = diagnose(r.session(registry=PLAIN))
     assert not [f for f in findings if f.severity == Severity.ERROR]
-    assert {f.rule for f in findings} == {"transport.https-to-http", "transport.plain-http"}
+    assert {f.rule for f in findings} == {"transport.plain-http"}
     plain = next(f for f in findings if f.rule == "transport.plain-http")
     assert "after HTTPS failed" in plain.title and plain.severity == Severity.INFO
 

@@ -1,0 +1,186 @@
+"""`pulltrace doctor`: pull with the built-in client (or read a capture) and say what went wrong.
+
+Exit status 0 when the pull is healthy, 1 when any finding is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from pulltrace.cli import Exit, UserError
+from pulltrace.diagnose import diagnose
+from pulltrace.diagnose.base import finding
+from pulltrace.diagnose.present import format_trace_findings
+from pulltrace.diagnose.transport import no_traffic_finding
+from pulltrace.model import Finding, Severity, Trace, write_atomically
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "doctor",
+        help="pull an image (or read a capture) and explain what went wrong and how to fix it",
+        description="Pull REF with the built-in client, recording every request, then name the cause and the "
+                    "fix of each problem found: auth, tokens and scopes, tags and platforms, TLS and plain "
+                    "HTTP, CDN redirects, rate limits, mirrors. With --trace, diagnose an existing trace JSON, "
+                    "HAR or mitmproxy flow file instead. Exit status 1 when any finding is an error.",
+    )
+    p.add_argument("reference", nargs="?", metavar="REF",
+                   help="image reference, normalised like docker (alpine → docker.io/library/alpine:latest)")
+    p.add_argument("--trace", type=Path, metavar="FILE",
+                   help="diagnose this trace JSON, HAR or mitmproxy flow file instead of pulling")
+    p.add_argument("--steps", action="store_true", help="print the step table before the findings")
+    p.add_argument("--wide", action="store_true", help="with --steps: do not abridge to 80 columns")
+    p.add_argument("--platform", help="os/arch[/variant] wanted from a multi-platform image (default: this "
+                   "machine's); with --trace, the platform the client asked for")
+    p.add_argument("-u", "--username", help="registry user (else docker's config and credential helpers)")
+    pw = p.add_mutually_exclusive_group()
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    pw.add_argument("-p", "--password", help="password (visible in `ps`; prefer --password-stdin)")
+    p.add_argument("--mirror", action="append", metavar="[HOST=]URL", default=[],
+                   help="registry mirror tried first, as `pulltrace pull --mirror`. Repeatable")
+    p.add_argument("--registry-proxy", metavar="URL", help="reverse proxy in front of the registry")
+    p.add_argument("--auth-proxy", metavar="URL", help="reverse proxy for the token realm")
+    p.add_argument("--blob-proxy", metavar="URL", help="reverse proxy blob redirects are sent through")
+    p.add_argument("--insecure-registry", action="append", metavar="HOST[:PORT]", default=[],
+                   help="do not verify TLS for HOST, and fall back to plain HTTP. Repeatable")
+    p.add_argument("--ca-cert", action="append", type=Path, metavar="FILE", default=[],
+                   help="extra CA certificates (PEM) to trust. Repeatable")
+    p.add_argument("--save-trace", type=Path, metavar="FILE", help="also write the diagnosed trace JSON here")
+    p.add_argument("--show-secrets", action="store_true",
+                   help="keep tokens unmasked in --save-trace (claims are read either way)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.reference) == bool(args.trace):
+        raise UserError("give an image reference to pull, or --trace FILE to diagnose a capture (one of them)")
+    wanted = _platform(args.platform)
+    client_failure: Finding | None = None
+    if args.trace:
+        trace = _load(args.trace, show_secrets=args.show_secrets)
+    else:
+        trace, client_failure, wanted = _pull(args, wanted)
+    for session in trace.sessions:
+        session.findings = diagnose(session, wanted_platform=wanted)
+    wire_error = any(f.severity == Severity.ERROR for s in trace.sessions for f in s.findings)
+    extra: list[Finding] = []
+    if client_failure is not None and not wire_error:
+        extra.append(client_failure)  # the wire alone does not show why the client stopped
+    if args.trace and not trace.sessions:
+        extra.append(no_traffic_finding())
+    if args.save_trace:
+        write_atomically(args.save_trace, trace.to_json() + "\n")
+    out = sys.stdout
+    if args.steps:
+        from pulltrace.render.text import render_text
+
+        # The table without the findings: they follow below, with their rules and step numbers.
+        table = copy.deepcopy(trace)
+        for session in table.sessions:
+            session.findings = []
+        out.write(render_text(table, wide=args.wide))
+        out.write("\n")
+    colour = out.isatty() and not os.environ.get("NO_COLOR")
+    out.write(format_trace_findings(trace, colour=colour, extra=extra))
+    failed = wire_error or any(f.severity == Severity.ERROR for f in extra)
+    return Exit.FAILURE if failed else Exit.OK
+
+
+def _platform(text: str | None) -> str | None:
+    if not text:
+        return None
+    from pulltrace.manifest import Platform
+
+    try:
+        return str(Platform.parse(text))
+    except ValueError as e:
+        raise UserError(f"--platform: {e} (e.g. linux/amd64, linux/arm64/v8)") from None
+
+
+def _load(path: Path, *, show_secrets: bool) -> Trace:
+    from pulltrace.capture.importers import CaptureFormatError, load_exchanges
+    from pulltrace.pipeline import build_trace
+
+    try:
+        exchanges = load_exchanges(path, show_secrets=show_secrets)
+    except CaptureFormatError as e:
+        raise UserError(f"{e}; --trace takes a pulltrace trace JSON, a HAR file or a mitmproxy flow file") from None
+    except OSError as e:
+        raise UserError(f"{path}: {e.strerror or e}") from None
+    return build_trace(exchanges, source=str(path))
+
+
+def _pull(args: argparse.Namespace, wanted: str | None) -> tuple[Trace, Finding | None, str]:
+    """Pull with the built-in client into a throwaway cache, so every blob goes over the wire.
+
+    Returns the trace, a finding for the client's own error (if it failed), and the platform
+    the pull wanted.
+    """
+    from pulltrace.client.errors import PullError
+    from pulltrace.client.pull import Puller, host_default_platform
+
+    with tempfile.TemporaryDirectory(prefix="pulltrace-doctor-") as cache:
+        options = _options(args, Path(cache))
+        try:
+            puller = Puller(options)
+        except PullError as e:
+            raise UserError(str(e)) from None
+        error: PullError | None = None
+        try:
+            try:
+                puller.run()
+            except PullError as e:
+                error = e
+            trace = puller.trace(show_secrets=args.show_secrets, error=str(error) if error else None)
+        finally:
+            puller.close()
+    failure = None
+    if error is not None:
+        failure = finding(
+            "pull.client-error",
+            Severity.ERROR,
+            "The pull failed",
+            f"pulltrace's client stopped with: {error}",
+            "Read the steps (`--steps`) for the last exchange before it stopped.",
+            [],
+        )
+    return trace, failure, wanted or str(host_default_platform())
+
+
+def _options(args: argparse.Namespace, cache: Path):
+    from pulltrace.client.endpoints import EndpointError, Routing
+    from pulltrace.client.pull import PullOptions
+    from pulltrace.manifest import Platform
+    from pulltrace.reference import ReferenceError, parse_reference
+
+    try:
+        ref = parse_reference(args.reference)
+    except ReferenceError as e:
+        raise UserError(str(e)) from None
+    password = args.password
+    if args.password_stdin:
+        if not args.username:
+            raise UserError("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\r\n")
+    if password is not None and not args.username:
+        raise UserError("--password needs --username")
+    if args.username and password is None:
+        raise UserError("--username needs --password-stdin (or -p)")
+    try:
+        routing = Routing.build(args.mirror, args.registry_proxy, args.auth_proxy, args.blob_proxy,
+                                args.insecure_registry)
+    except EndpointError as e:
+        raise UserError(str(e)) from None
+    for path in args.ca_cert:
+        if not path.is_file():
+            raise UserError(f"--ca-cert {path}: no such file")
+    return PullOptions(
+        reference=ref, output=None, platform=Platform.parse(args.platform) if args.platform else None,
+        cache_dir=cache, username=args.username, password=password, routing=routing,
+        ca_certs=tuple(args.ca_cert), quiet=True,
+    )
