@@ -50,7 +50,10 @@ class RegistryError(PullError):
 
 
 class ConnectionFailed(PullError):
-    pass
+    def __init__(self, message: str, connect: bool = False) -> None:
+        super().__init__(message)
+        # True when no connection was made at all (DNS, refused): retried less.
+        self.connect = connect
 
 
 class TLSFailure(ConnectionFailed):

@@ -16,6 +16,7 @@ import httpx
 
 from pulltrace.client.errors import (
     AccessDenied,
+    AuthError,
     ConnectionFailed,
     NotFound,
     RegistryError,
@@ -78,8 +79,9 @@ class RegistryClient:
                 res = self.transport.request(method, url, headers, stream=stream)
             except TLSFailure:
                 raise
-            except ConnectionFailed:
-                if last or not self.sleep(self.policy.delay(attempt)):
+            except ConnectionFailed as e:
+                limit = self.policy.connect_attempts if e.connect else self.policy.attempts
+                if attempt >= limit or not self.sleep(self.policy.delay(attempt)):
                     raise
                 continue
             if res.status in RETRY_STATUSES and not last:
@@ -110,6 +112,10 @@ class RegistryClient:
             return NotFound(f"{what} not found in {where}; check the tag or digest "
                             f"(`skopeo list-tags docker://{self.display_name.rsplit(':', 1)[0]}` lists tags)")
         if res.status in (401, 403):
+            sent = res.exchange.request_header("authorization") or ""
+            if res.status == 401 and sent.lower().startswith("basic "):
+                return AuthError(f"{self.endpoint.host} refused the password of user {self._logged_in()!r} "
+                                 "(401); check the username and password")
             who = self._logged_in()
             if who:
                 return AccessDenied(f"access to {self.repository!r} on {self.endpoint.host} denied for user "

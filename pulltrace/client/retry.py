@@ -17,6 +17,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
+    # A host that refuses or cannot be resolved rarely comes back within seconds: fewer tries.
+    connect_attempts: int = 3
     base_delay: float = 0.5
     max_delay: float = 8.0
     # A Retry-After longer than this is not waited for: the pull fails with the 429.

@@ -201,7 +201,8 @@ def wrap_transport_error(e: httpx.HTTPError, url: httpx.URL) -> Exception:
         return TLSFailure(f"TLS failure talking to {host}: {_short(text)}; trust its CA with --ca-cert FILE "
                           f"or, for a test registry, --insecure-registry {host}")
     if isinstance(e, httpx.ConnectError):
-        return ConnectionFailed(f"cannot reach {host}: {_short(text)}; check the name, the port and the network")
+        return ConnectionFailed(f"cannot reach {host}: {_short(text)}; check the name, the port and the network",
+                                connect=True)
     if isinstance(e, httpx.TimeoutException):
         return ConnectionFailed(f"{host} did not answer in time ({type(e).__name__}); retry or check the network")
     return ConnectionFailed(f"connection to {host} failed: {_short(text)}")
