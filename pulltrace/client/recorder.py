@@ -20,7 +20,7 @@ from pulltrace.model import Exchange, Timings
 
 CLIENT_NAME = f"pulltrace/{__version__}"
 PREVIEW_LIMIT = 16 * 1024
-_TEXT_TYPES = ("json", "text/", "xml", "html", "javascript")
+_TEXT_TYPES = ("json", "text/", "xml", "html", "javascript", "x-www-form-urlencoded")
 
 
 def is_text(content_type: str | None) -> bool:

@@ -21,7 +21,18 @@ from typing import BinaryIO
 
 from pulltrace.client.cache import BlobCache, digest_hex
 from pulltrace.client.errors import DigestMismatch, PullError
-from pulltrace.manifest import Descriptor, OCI_INDEX, Platform
+from pulltrace.manifest import (
+    DOCKER_CONFIG,
+    DOCKER_FOREIGN_LAYER,
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    Descriptor,
+    Platform,
+)
 from pulltrace.reference import ImageReference
 
 FORMATS = ("docker-archive", "oci", "oci-archive")
@@ -196,12 +207,39 @@ def write_docker_archive(parts: ImageParts, cache: BlobCache, target: Path) -> N
 
 
 # -- OCI image layout ----------------------------------------------------------------------
+OCI_NONDISTRIBUTABLE_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+_OCI_TYPE_OF = {
+    DOCKER_CONFIG: OCI_CONFIG,
+    DOCKER_LAYER: OCI_LAYER_GZIP,
+    DOCKER_FOREIGN_LAYER: OCI_NONDISTRIBUTABLE_GZIP,
+}
+
+
+def oci_manifest(parts: ImageParts) -> tuple[bytes, str, str]:
+    """(bytes, digest, media type) of the manifest to store in an OCI layout.
+
+    An OCI manifest is kept byte for byte. A Docker schema2 manifest is converted, as skopeo
+    converts it: skopeo 1.9 and containerd look only for OCI media types in index.json, so
+    the layout gets a new manifest (and digest) over the very same config and layer blobs.
+    """
+    if parts.manifest_media_type != DOCKER_MANIFEST:
+        return parts.manifest_bytes, parts.manifest_digest, parts.manifest_media_type
+
+    def descriptor(d: Descriptor) -> dict:
+        return {"mediaType": _OCI_TYPE_OF.get(d.media_type, d.media_type), "digest": d.digest, "size": d.size}
+
+    body = _json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(parts.config),
+                  "layers": [descriptor(layer) for layer in parts.layers]})
+    return body, "sha256:" + hashlib.sha256(body).hexdigest(), OCI_MANIFEST
+
+
 def oci_index(parts: ImageParts) -> dict:
     annotations = {CONTAINERD_NAME_ANNOTATION: str(parts.reference)}
     if parts.reference.tag:
         annotations[REF_NAME_ANNOTATION] = parts.reference.tag
-    descriptor: dict = {"mediaType": parts.manifest_media_type, "digest": parts.manifest_digest,
-                        "size": len(parts.manifest_bytes), "annotations": annotations}
+    body, digest, media_type = oci_manifest(parts)
+    descriptor: dict = {"mediaType": media_type, "digest": digest, "size": len(body),
+                        "annotations": annotations}
     if parts.platform:
         descriptor["platform"] = {"architecture": parts.platform.architecture, "os": parts.platform.os}
         if parts.platform.variant:
@@ -222,7 +260,8 @@ def write_oci_archive(parts: ImageParts, cache: BlobCache, target: Path) -> None
             _add_bytes(tar, "index.json", _json(oci_index(parts)))
             for name in ("blobs", "blobs/sha256"):
                 _add_dir(tar, name)
-            _add_bytes(tar, f"blobs/sha256/{digest_hex(parts.manifest_digest)}", parts.manifest_bytes)
+            body, digest, _ = oci_manifest(parts)
+            _add_bytes(tar, f"blobs/sha256/{digest_hex(digest)}", body)
             for digest in _blob_digests(parts):
                 _add_blob(tar, f"blobs/sha256/{digest_hex(digest)}", cache, digest)
         os.replace(tmp, target)
@@ -239,7 +278,8 @@ def write_oci_dir(parts: ImageParts, cache: BlobCache, target: Path) -> None:
         blobs = tmp / "blobs" / "sha256"
         blobs.mkdir(parents=True)
         (tmp / "oci-layout").write_bytes(_json(OCI_LAYOUT))
-        (blobs / digest_hex(parts.manifest_digest)).write_bytes(parts.manifest_bytes)
+        body, digest, _ = oci_manifest(parts)
+        (blobs / digest_hex(digest)).write_bytes(body)
         for digest in _blob_digests(parts):
             _place_blob(cache, digest, blobs / digest_hex(digest))
         (tmp / "index.json").write_bytes(_json(oci_index(parts)))

@@ -22,7 +22,16 @@ from pulltrace.client.writers import (
     write_oci_archive,
     write_oci_dir,
 )
-from pulltrace.manifest import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, Descriptor, Platform
+from pulltrace.manifest import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    Descriptor,
+    Platform,
+)
 from pulltrace.reference import parse_reference
 
 
@@ -122,12 +131,18 @@ def test_oci_layout_directory_and_archive(image, tmp_path):
     assert json.loads((out / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
     index = json.loads((out / "index.json").read_text())
     [desc] = index["manifests"]
-    assert desc["digest"] == parts.manifest_digest and desc["size"] == len(parts.manifest_bytes)
-    assert desc["mediaType"] == DOCKER_MANIFEST
+    # A Docker manifest is converted to OCI (as skopeo does); config and layers stay as they are.
+    assert desc["mediaType"] == OCI_MANIFEST
+    stored = (out / "blobs" / "sha256" / desc["digest"][7:]).read_bytes()
+    assert sha(stored) == desc["digest"] and len(stored) == desc["size"]
+    converted = json.loads(stored)
+    assert converted["config"] == {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)}
+    assert [l["mediaType"] for l in converted["layers"]] == [OCI_LAYER_GZIP] * 2
+    assert [l["digest"] for l in converted["layers"]] == [sha(b) for b in layers]
     assert desc["annotations"]["org.opencontainers.image.ref.name"] == "1.0"
     assert desc["platform"] == {"architecture": "amd64", "os": "linux"}
     blobs = {p.name for p in (out / "blobs" / "sha256").iterdir()}
-    assert blobs == {d[7:] for d in [parts.manifest_digest, sha(config), *map(sha, layers)]}
+    assert blobs == {d[7:] for d in [desc["digest"], sha(config), *map(sha, layers)]}
     for p in (out / "blobs" / "sha256").iterdir():
         assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name
 
@@ -135,7 +150,18 @@ def test_oci_layout_directory_and_archive(image, tmp_path):
     write_oci_archive(parts, cache, archive)
     files = members(archive)
     assert json.loads(files["index.json"]) == index
-    assert files[f"blobs/sha256/{parts.manifest_digest[7:]}"] == parts.manifest_bytes
+    assert files[f"blobs/sha256/{desc['digest'][7:]}"] == stored
+
+
+def test_an_oci_manifest_is_kept_byte_for_byte(image, tmp_path):
+    from dataclasses import replace
+
+    parts, cache, *_ = image
+    oci_bytes = parts.manifest_bytes.replace(DOCKER_MANIFEST.encode(), OCI_MANIFEST.encode())
+    oci = replace(parts, manifest_bytes=oci_bytes, manifest_digest=sha(oci_bytes), manifest_media_type=OCI_MANIFEST)
+    write_oci_dir(oci, cache, tmp_path / "o")
+    [desc] = json.loads((tmp_path / "o" / "index.json").read_text())["manifests"]
+    assert desc["digest"] == sha(oci_bytes)
 
 
 def test_check_output_refuses_before_any_download(tmp_path):
