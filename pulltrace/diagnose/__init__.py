@@ -13,7 +13,7 @@ import logging
 
 from pulltrace.diagnose import auth, blobs, manifests, mirror, ratelimit, transport
 from pulltrace.diagnose.base import Rule, order_findings, unexplained_failure
-from pulltrace.model import Finding, Session, Severity
+from pulltrace.model import Finding, Session, Severity, Trace
 
 log = logging.getLogger(__name__)
 
@@ -47,4 +47,15 @@ def diagnose(session: Session, *, wanted_platform: str | None = None) -> list[Fi
     return order_findings(session, findings)
 
 
-__all__ = ["diagnose", "RULES"]
+def diagnose_trace(trace: Trace, *, wanted_platform: str | None = None) -> Trace:
+    """Diagnose every session of a trace in place, then what only shows across sessions
+    (a failed mirror grouped apart from the upstream pull it fell back to)."""
+    for session in trace.sessions:
+        session.findings = diagnose(session, wanted_platform=wanted_platform)
+    mirror.fallback_across_sessions(trace.sessions)
+    for session in trace.sessions:
+        session.findings = order_findings(session, session.findings)
+    return trace
+
+
+__all__ = ["diagnose", "diagnose_trace", "RULES"]

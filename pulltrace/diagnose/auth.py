@@ -302,10 +302,11 @@ def scope_denied(session: Session, **_: object) -> list[Finding]:
     """The registry refused a request the token was not good for: insufficient_scope / DENIED."""
     out: list[Finding] = []
     seen: set[str] = set()
-    for step in _registry_steps(session):
+    refused = [s for s in _registry_steps(session) if s.exchange.status in (401, 403) and not recovered(session, s)]
+    if any(_is_content(s) for s in refused):
+        refused = [s for s in refused if _is_content(s)]  # the image request names the repository; the ping does not
+    for step in refused:
         ex = step.exchange
-        if ex.status not in (401, 403) or recovered(session, step):
-            continue
         challenge = bearer_challenge(ex)
         codes = set(error_codes(ex))
         scheme = auth_scheme(ex)
@@ -321,7 +322,7 @@ def scope_denied(session: Session, **_: object) -> list[Finding]:
         token = _token_before(session, step)
         creds = token_credentials(token) if token else Credentials(scheme == "basic", None, "nothing")
         if scheme is None and token is None:
-            out.append(_login_required(session, step, f"{describe(step)} was refused ({status_text(step)}) and no token was fetched"))
+            out.append(_login_required(session, step, f"{describe(step)} was refused ({status_text(step)}); the client had no credentials to send"))
             continue
         if not creds.present:
             out.append(_login_required(
@@ -396,7 +397,7 @@ def token_rejected(session: Session, **_: object) -> list[Finding]:
             lifetime = min(lifetimes) if lifetimes else None
             age = f"{sent_at - issued:.0f} s after it was issued" if issued is not None else "after it expired"
             short_hint = (
-                " Tokens this short outlive few pulls: docker treats any lifetime under 60 s as 60 s and keeps using it."
+                " A token this short expires during most pulls; docker treats any lifetime under 60 s as 60 s and keeps using it."
                 if lifetime is not None and lifetime < 60 else ""
             )
             out.append(finding(

@@ -11,13 +11,17 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pulltrace.cli import Exit, UserError
-from pulltrace.diagnose import diagnose
+from pulltrace.diagnose import diagnose_trace
 from pulltrace.diagnose.base import finding
 from pulltrace.diagnose.present import format_trace_findings
 from pulltrace.diagnose.transport import no_traffic_finding
 from pulltrace.model import Finding, Severity, Trace, write_atomically
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None = None) -> int:
+    """The doctor; `http_transport` replaces the client's network (tests slow it down)."""
     if bool(args.reference) == bool(args.trace):
         raise UserError("give an image reference to pull, or --trace FILE to diagnose a capture (one of them)")
     wanted = _platform(args.platform)
@@ -64,9 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if args.trace:
         trace = _load(args.trace, show_secrets=args.show_secrets)
     else:
-        trace, client_failure, wanted = _pull(args, wanted)
-    for session in trace.sessions:
-        session.findings = diagnose(session, wanted_platform=wanted)
+        trace, client_failure, wanted = _pull(args, wanted, http_transport)
+    diagnose_trace(trace, wanted_platform=wanted)
     wire_error = any(f.severity == Severity.ERROR for s in trace.sessions for f in s.findings)
     extra: list[Finding] = []
     if client_failure is not None and not wire_error:
@@ -115,7 +119,8 @@ def _load(path: Path, *, show_secrets: bool) -> Trace:
     return build_trace(exchanges, source=str(path))
 
 
-def _pull(args: argparse.Namespace, wanted: str | None) -> tuple[Trace, Finding | None, str]:
+def _pull(args: argparse.Namespace, wanted: str | None,
+          http_transport: httpx.BaseTransport | None = None) -> tuple[Trace, Finding | None, str]:
     """Pull with the built-in client into a throwaway cache, so every blob goes over the wire.
 
     Returns the trace, a finding for the client's own error (if it failed), and the platform
@@ -127,7 +132,7 @@ def _pull(args: argparse.Namespace, wanted: str | None) -> tuple[Trace, Finding 
     with tempfile.TemporaryDirectory(prefix="pulltrace-doctor-") as cache:
         options = _options(args, Path(cache))
         try:
-            puller = Puller(options)
+            puller = Puller(options, http_transport=http_transport)
         except PullError as e:
             raise UserError(str(e)) from None
         error: PullError | None = None

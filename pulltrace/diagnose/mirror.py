@@ -56,3 +56,38 @@ def _short_name(repo: str | None) -> str | None:
 
 
 RULES = (fallback,)
+
+
+def fallback_across_sessions(sessions: list[Session]) -> None:
+    """A mirror that failed before any image request (its ping) is grouped as a session of its
+    own, apart from the pull that then succeeded upstream. Name the fallback on the pull, and
+    lower the failed mirror's errors to warnings: the pull itself worked."""
+    for i, failed in enumerate(sessions):
+        if any(is_manifest_step(s) and ok(s) for s in failed.steps) or not failed.steps:
+            continue
+        if not any(f.severity == Severity.ERROR for f in failed.findings):
+            continue
+        mirror = host_of(failed.steps[0].exchange.url)
+        start = failed.steps[-1].exchange.started_at
+        for later in sessions[i + 1:]:
+            pulled = [s for s in later.steps if is_manifest_step(s) and ok(s)]
+            if later.client != failed.client or not pulled:
+                continue
+            upstream = host_of(pulled[0].exchange.url)
+            if same_host(upstream, mirror) or later.steps[0].exchange.started_at - start > 30:
+                continue
+            for f in failed.findings:
+                if f.severity == Severity.ERROR:
+                    f.severity = Severity.WARNING
+                    f.cause += f" The client then fell back to {upstream}, and the pull worked."
+            later.findings.insert(0, finding(
+                "mirror.fallback",
+                Severity.WARNING,
+                f"The mirror {mirror} failed; the image came from {upstream} instead",
+                f"The client first tried {mirror} ({describe(failed.steps[-1])} got {status_text(failed.steps[-1])}), "
+                f"then pulled from {upstream}. The pull worked, but without the mirror: slower, and counted against "
+                "the upstream's rate limit.",
+                f"Fix the mirror {mirror} (see the findings of its own session), or remove it from the client's mirror list.",
+                [pulled[0]],
+            ))
+            break
