@@ -87,6 +87,9 @@ def _entry(step: Step, session_id: str) -> dict[str, Any]:
             "role": step.role,
             "links": [{"rel": link.rel, "target": link.target, "note": link.note} for link in step.links],
             "client": ex.client,
+            # The Authorization header is dropped, but which scheme was sent is a protocol
+            # fact the classifier needs (a retry with a token, a Basic login).
+            "auth_scheme": (ex.request_header("authorization") or "").split(" ", 1)[0] or None,
             "body_sha256": ex.body_sha256,
             "token_claims": ex.token_claims,
         },

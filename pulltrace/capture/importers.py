@@ -152,12 +152,17 @@ def har_to_exchanges(data: dict[str, Any], preview_limit: int, source: str = "HA
                 receive_ms=_ms_or_none(timings.get("receive")),
             )
             post = req.get("postData") or {}
+            request_headers = [(h["name"], h["value"]) for h in req.get("headers", [])]
+            scheme = extra.get("auth_scheme")
+            if scheme and not any(k.lower() == "authorization" for k, _ in request_headers):
+                # pulltrace's own HAR drops Authorization but records its scheme.
+                request_headers.append(("Authorization", f"{scheme} …"))
             ex = Exchange(
                 id=str(extra.get("id") or entry.get("_id") or f"har-{n}"),
                 method=req["method"],
                 url=req["url"],
                 started_at=_epoch(entry["startedDateTime"]),
-                request_headers=[(h["name"], h["value"]) for h in req.get("headers", [])],
+                request_headers=request_headers,
                 status=status if isinstance(status, int) and status > 0 else None,
                 reason=resp.get("statusText", ""),
                 response_headers=[(h["name"], h["value"]) for h in resp.get("headers", [])],
