@@ -314,7 +314,13 @@ def finding_rows(session: Session, anchors: dict[str, tuple[str, int]], *, lang:
 
 
 def _session_title(session: Session, number: int) -> str:
-    return session.summary.image or session.id or f"session {number}"
+    # A login or a ping-only session has no image: name it by what it did, where.
+    if session.summary.image:
+        return session.summary.image
+    registry = session.summary.registry or _registry_host(session)
+    if registry:
+        return f"{session.action} {registry}"
+    return session.id or f"session {number}"
 
 
 def trace_view(trace: Trace, *, lang: str = "en") -> TraceView:

@@ -11,7 +11,7 @@ from pulltrace.render.i18n import translator
 from pulltrace.render.rows import SessionView
 
 LANE_GAP = 230
-MARGIN_X = 90
+MARGIN_X = 112
 TOP = 64
 ROW = 46
 CHAR_PX = 6.6  # monospace 11px
@@ -76,10 +76,13 @@ def sequence(session: SessionView, *, lang: str = "en", limit: int = MAX_STEPS) 
         role, _, host = key.partition("|")
         lanes.append(Lane(key, role, t(f"lane_{role}"), host, MARGIN_X + i * LANE_GAP))
     x_of = {lane.key: lane.x for lane in lanes}
+    right = lanes[-1].x + 90
     arrows = []
     for i, r in enumerate(steps):
         x2 = x_of[r.lane]
-        chars = int((x2 - MARGIN_X - 16) / CHAR_PX)
+        # A request label sits above its arrow and may run past a short arrow's
+        # end, over the lanes beyond it, up to the right edge of the diagram.
+        chars = int((max(x2, right) - MARGIN_X - 16) / CHAR_PX)
         label = f"{r.number} {r.method} " + fmt.fit_url(r.url, max(12, chars - len(r.method) - 4), base_host=r.host)
         arrows.append(
             Arrow(
@@ -90,7 +93,7 @@ def sequence(session: SessionView, *, lang: str = "en", limit: int = MAX_STEPS) 
                 x1=MARGIN_X,
                 x2=x2,
                 request=label,
-                response=fmt.middle(r.status_text or (r.error or "—"), max(8, chars)),
+                response=fmt.middle(r.status_text or (r.error or "—"), max(8, int((x2 - MARGIN_X - 16) / CHAR_PX))),
                 status_class=status_class(r.status),
                 text_x=MARGIN_X + 8,
                 text_anchor="start",

@@ -1,40 +1,76 @@
 "use strict";
-// pulltrace report behaviour: paging of long step tables, following anchors into
-// hidden pages and closed details, expand/collapse, and a filter. No network.
+// pulltrace report behaviour: paging of long step tables (pages after the first
+// wait in <template>s until shown), following anchors into hidden pages and
+// closed details, expand/collapse, and a filter. No network.
 (function () {
-  function pageOf(tbody) { return Number(tbody.getAttribute("data-page")); }
+  function pageOf(node) { return Number(node.getAttribute("data-page")); }
+
+  // The <tbody> of page n, built from its template the first time it is needed.
+  function materialise(table, n) {
+    var tbody = table.querySelector("tbody.page[data-page='" + n + "']");
+    if (tbody) { return tbody; }
+    var tpl = table.querySelector("template.page-src[data-page='" + n + "']");
+    if (!tpl) { return null; }
+    tbody = tpl.content.querySelector("tbody.page").cloneNode(true);
+    tpl.parentNode.insertBefore(tbody, tpl);
+    return tbody;
+  }
+
+  function pageCount(table) {
+    // The first page is built; each later one has a template (kept after it is built).
+    return 1 + table.querySelectorAll("template.page-src").length;
+  }
 
   function showPage(table, n) {
-    var pages = table.querySelectorAll("tbody.page");
-    pages.forEach(function (tb) { tb.hidden = pageOf(tb) !== n; });
+    materialise(table, n);
+    table.querySelectorAll("tbody.page").forEach(function (tb) { tb.hidden = pageOf(tb) !== n; });
     var pager = table.closest("section").querySelector("nav.pager");
     if (pager) {
       pager.querySelectorAll("button[data-page]").forEach(function (b) {
-        if (Number(b.getAttribute("data-page")) === n) { b.setAttribute("aria-current", "page"); }
+        if (pageOf(b) === n) { b.setAttribute("aria-current", "page"); }
         else { b.removeAttribute("aria-current"); }
       });
     }
   }
 
+  function showAll(table) {
+    var total = pageCount(table);
+    for (var n = 1; n <= total; n += 1) { materialise(table, n).hidden = false; }
+  }
+
   function buildPager(table) {
-    var pages = table.querySelectorAll("tbody.page");
-    if (pages.length < 2) { return; }
+    var total = pageCount(table);
+    if (total < 2) { return; }
     var pager = table.closest("section").querySelector("nav.pager");
-    pages.forEach(function (tb) {
+    for (var n = 1; n <= total; n += 1) {
       var b = document.createElement("button");
       b.type = "button";
-      b.setAttribute("data-page", tb.getAttribute("data-page"));
-      b.textContent = tb.getAttribute("data-page");
-      b.addEventListener("click", function () { showPage(table, pageOf(tb)); });
+      b.setAttribute("data-page", String(n));
+      b.textContent = String(n);
+      b.addEventListener("click", function (ev) { showPage(table, pageOf(ev.currentTarget)); });
       pager.appendChild(b);
-    });
+    }
     pager.hidden = false;
     showPage(table, 1);
   }
 
+  function find(id) {
+    var el = document.getElementById(id);
+    if (el) { return el; }
+    var templates = document.querySelectorAll("template.page-src");
+    for (var i = 0; i < templates.length; i += 1) {
+      if (templates[i].content.getElementById(id)) {
+        var table = templates[i].closest("table");
+        showPage(table, pageOf(templates[i]));
+        return document.getElementById(id);
+      }
+    }
+    return null;
+  }
+
   function reveal(id) {
     if (!id) { return; }
-    var el = document.getElementById(id);
+    var el = find(id);
     if (!el) { return; }
     var tbody = el.closest("tbody.page");
     if (tbody && tbody.hidden) { showPage(tbody.closest("table"), pageOf(tbody)); }
@@ -52,9 +88,8 @@
   function filter(text) {
     var needle = text.trim().toLowerCase();
     document.querySelectorAll("table.steps").forEach(function (table) {
-      var pages = table.querySelectorAll("tbody.page");
-      pages.forEach(function (tb) {
-        if (needle) { tb.hidden = false; }
+      if (needle) { showAll(table); }
+      table.querySelectorAll("tbody.page").forEach(function (tb) {
         tb.querySelectorAll("tr.step").forEach(function (row) {
           var detail = row.nextElementSibling;
           var hay = row.textContent + " " + (detail ? detail.textContent : "");
@@ -63,7 +98,7 @@
           if (detail) { detail.classList.toggle("filtered", hide); }
         });
       });
-      if (!needle && pages.length > 1) { showPage(table, 1); }
+      if (!needle && pageCount(table) > 1) { showPage(table, 1); }
     });
   }
 
@@ -72,7 +107,7 @@
     var a = ev.target.closest ? ev.target.closest("a[href^='#']") : null;
     if (!a) { return; }
     var id = decodeURIComponent(a.getAttribute("href").slice(1));
-    if (document.getElementById(id)) {
+    if (find(id)) {
       ev.preventDefault();
       if (window.location.hash !== "#" + id) { history.pushState(null, "", "#" + id); }
       reveal(id);
@@ -80,7 +115,7 @@
   });
   window.addEventListener("hashchange", function () { reveal(decodeURIComponent(window.location.hash.slice(1))); });
   window.addEventListener("beforeprint", function () {
-    document.querySelectorAll("tbody.page").forEach(function (tb) { tb.hidden = false; });
+    document.querySelectorAll("table.steps").forEach(showAll);
   });
   var expand = document.getElementById("expand-all");
   var collapse = document.getElementById("collapse-all");

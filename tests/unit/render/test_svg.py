@@ -26,8 +26,10 @@ def test_lanes_client_registry_auth_cdn():
 def test_labels_fit_between_lanes():
     view = trace_view(hub_alpine_trace())
     d = sequence(view.sessions[0])
+    right = d.lanes[-1].x + 90
     for a in d.arrows:
-        assert len(a.request) * 6.6 <= (a.x2 - a.x1) + 40
+        assert len(a.request) * 6.6 <= right - a.x1
+        assert len(a.response) * 6.6 <= a.x2 - a.x1
 
 
 def test_long_sessions_are_cut_with_a_caption():
