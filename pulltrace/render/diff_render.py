@@ -36,7 +36,8 @@ def render_diff_text(d: TraceDiff, *, wide: bool = False) -> str:
     out = [_legend(t, d), ""]
     for s in d.sessions:
         title = f"{t('session')} {s.number}: {s.title_a or '—'}  ⇄  {s.title_b or '—'}"
-        out += [title, "=" * min(WIDTH, fmt.display_width(title)), ""]
+        lines = [title] if wide else fmt.wrap(title, WIDTH, "", "  ")
+        out += [*lines, "=" * min(WIDTH, max(fmt.display_width(x) for x in lines)), ""]
         if s.totals:
             out.append(tabulate([(x.field, x.a, x.b) for x in s.totals], headers=["", "A", "B"],
                                 tablefmt="simple", disable_numparse=True))

@@ -4,6 +4,7 @@ tabulate, Markdown or jinja2 unchanged. No formatting decisions of one view here
 from __future__ import annotations
 
 import http
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -71,6 +72,7 @@ class StepRow:
     error: str | None = None
     info: list[tuple[str, str]] = field(default_factory=list)
     phases: list[tuple[str, str]] = field(default_factory=list)
+    token_claims: str | None = None
     is_blob_body: bool = False
 
     @property
@@ -241,6 +243,10 @@ def step_rows(
                 error=ex.error,
                 info=[(str(k), _info_value(v)) for k, v in sorted(step.info.items())],
                 phases=_phases(ex),
+                # Decoded before the token was masked: what the token service granted.
+                token_claims=json.dumps(ex.token_claims, indent=2, sort_keys=True, ensure_ascii=False)
+                if ex.token_claims
+                else None,
                 # A blob's body is never recorded; a 2xx blob says so instead of "empty".
                 is_blob_body=blob and ex.status is not None and 200 <= ex.status < 300,
             )

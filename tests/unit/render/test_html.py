@@ -124,3 +124,10 @@ def test_empty_trace_and_unknown_language():
     assert "This trace holds no sessions." in render_html(Trace())
     with pytest.raises(ValueError):
         render_html(Trace(), lang="xx")
+
+
+def test_token_claims_are_shown_with_the_token_response():
+    trace = seed000_trace()
+    trace.sessions[0].steps[1].exchange.token_claims = {"access": [{"name": "busybox", "actions": ["pull"]}]}
+    html = render_html(trace)
+    assert "Token claims (decoded, unverified)" in html and "&#34;actions&#34;" in html
