@@ -84,9 +84,18 @@ def test_header_lookup_is_case_insensitive():
 def test_atomic_write_leaves_no_partial_file(tmp_path):
     target = tmp_path / "trace.json"
     write_atomically(target, _trace().to_json())
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert load_trace(target) == _trace()
 
     with pytest.raises(TypeError):
         write_atomically(target, object())  # type: ignore[arg-type]
     assert load_trace(target) == _trace()
     assert [p.name for p in tmp_path.iterdir()] == ["trace.json"]
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
