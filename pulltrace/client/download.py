@@ -105,6 +105,7 @@ class Downloader:
         actual = "sha256:" + hasher.hexdigest()
         if actual != job.digest or (job.size >= 0 and offset != job.size):
             f.truncate(0)
+            self.cache.discard(job.digest)
             raise DigestMismatch(
                 f"blob {job.digest} arrived corrupt: {offset} bytes hashing to {actual}"
                 f"{f', expected {job.size} bytes' if job.size >= 0 else ''}; nothing was written — retry, "
