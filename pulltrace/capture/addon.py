@@ -15,6 +15,8 @@ import fnmatch
 import functools
 import hashlib
 import logging
+import queue
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -56,13 +58,52 @@ def guarded(hook: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class _HashWorker:
+    """One background thread hashing chunks in arrival order.
+
+    sha256 releases the GIL on large buffers, so hashing runs on another core while
+    mitmproxy's event loop goes on forwarding bytes: the pull does not wait for it.
+    """
+
+    # Past this many queued chunks, hash on the caller's thread: memory stays bounded.
+    MAX_QUEUED = 256
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._run, name="pulltrace-sha256", daemon=True)
+                    self.thread.start()
+        self.queue.put(job)
+
+    def busy(self) -> bool:
+        return self.queue.qsize() > self.MAX_QUEUED
+
+    def _run(self) -> None:
+        while True:
+            job = self.queue.get()
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - a hashing failure only loses a statistic
+                pass
+
+
+_WORKER = _HashWorker()
+
+
 class BlobHasher:
     """A `flow.response.stream` callable: counts and hashes chunks, returns them unchanged."""
 
     def __init__(self, chain: Callable[[bytes], Any] | None = None) -> None:
         self.sha256 = hashlib.sha256()
         self.bytes = 0
-        self.done = False
+        self.ended = False
+        self.finished = threading.Event()
         self.broken = False
         self.chain = chain
 
@@ -70,17 +111,32 @@ class BlobHasher:
         if not self.broken:
             try:
                 if chunk:
-                    self.sha256.update(chunk)
                     self.bytes += len(chunk)
-                else:
-                    self.done = True  # mitmproxy calls with b"" at the end of the body
+                    if _WORKER.busy():
+                        # Keep chunk order: drain what is queued first. A worker that cannot
+                        # catch up leaves this blob unverified rather than wrongly hashed.
+                        if self._wait_drained():
+                            self.sha256.update(chunk)
+                        else:
+                            self.broken = True
+                    else:
+                        _WORKER.submit(functools.partial(self.sha256.update, chunk))
+                elif not self.ended:
+                    self.ended = True  # mitmproxy calls with b"" at the end of the body
+                    _WORKER.submit(self.finished.set)
             except Exception:  # noqa: BLE001 - never break the stream for a statistic
                 self.broken = True
         return self.chain(chunk) if self.chain is not None else chunk
 
-    @property
-    def digest(self) -> str | None:
-        if self.broken or not self.done:
+    @staticmethod
+    def _wait_drained() -> bool:
+        done = threading.Event()
+        _WORKER.submit(done.set)
+        return done.wait(5)
+
+    def digest(self, timeout: float = 5.0) -> str | None:
+        """The body's sha256 once every chunk is hashed; None for a body that never ended."""
+        if self.broken or not self.ended or not self.finished.wait(timeout):
             return None
         return "sha256:" + self.sha256.hexdigest()
 
@@ -99,6 +155,7 @@ class PullTrace:
     def __init__(self) -> None:
         self.exchanges: list[Exchange] = []
         self.hashers: dict[str, BlobHasher] = {}
+        self.pending: dict[str, tuple[Exchange, BlobHasher]] = {}
         self.followed: set[str] = set()
         self.seen_servers: set[str] = set()
         self.printed: set[str] = set()
@@ -168,6 +225,19 @@ class PullTrace:
         return any(fnmatch.fnmatchcase(host, pattern) for pattern in self.hosts)
 
     @guarded
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """A push uploads blobs: stream request bodies that are large or binary, never hold them."""
+        if not self.wanted(flow) or flow.request.stream:
+            return
+        length = flow.request.headers.get("content-length")
+        size = int(length) if length and length.isdigit() else None
+        text = is_text_type(flow.request.headers.get("content-type"))
+        if (size is not None and size > max(ctx.options.pulltrace_preview, DEFAULT_PREVIEW_LIMIT)) or (
+            not text and flow.request.method in ("PUT", "PATCH", "POST") and (size is None or size > 0)
+        ):
+            flow.request.stream = True
+
+    @guarded
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if not self.wanted(flow) or flow.response is None:
             return
@@ -208,12 +278,13 @@ class PullTrace:
         if not self.wanted(flow):
             return
         hasher = self.hashers.pop(flow.id, None)
-        streamed_bytes = streamed_sha = None
+        streamed_bytes = None
         if hasher is not None:
             streamed_bytes = hasher.bytes
             encoding = flow.response.headers.get("content-encoding", "identity") if flow.response else "identity"
             # A compressed stream's hash is not the blob's digest; leave it unverified.
-            streamed_sha = hasher.digest if encoding.lower() in ("", "identity") else None
+            if encoding.lower() not in ("", "identity"):
+                hasher = None
         server = flow.server_conn.id
         first = server not in self.seen_servers
         self.seen_servers.add(server)
@@ -222,9 +293,12 @@ class PullTrace:
             show_secrets=ctx.options.pulltrace_show_secrets,
             preview_limit=ctx.options.pulltrace_preview,
             streamed_bytes=streamed_bytes,
-            streamed_sha256=streamed_sha,
             first_on_connection=first,
         )
+        if hasher is not None:
+            # The digest is read when a trace is built, off the flow's path: the
+            # background hash may still be finishing the last chunks.
+            self.pending[ex.id] = (ex, hasher)
         if flow.response is not None and flow.response.status_code in (301, 302, 303, 307, 308):
             location = flow.response.headers.get("location")
             if location:
@@ -241,6 +315,9 @@ class PullTrace:
 
     # -- outputs ---------------------------------------------------------------------
     def trace(self) -> Trace:
+        for key, (ex, hasher) in list(self.pending.items()):
+            ex.body_sha256 = hasher.digest()
+            del self.pending[key]
         return build_trace(list(self.exchanges), source="mitmproxy")
 
     @command.command("pulltrace.save")

@@ -44,6 +44,11 @@ def keeps_preview(url: str, status: int | None, content_type: str | None, size: 
     return True
 
 
+def _content_length(headers: http.Headers) -> int | None:
+    length = headers.get("content-length")
+    return int(length) if length and length.isdigit() else None
+
+
 def _ms(later: float | None, earlier: float | None) -> float | None:
     if later is None or earlier is None:
         return None
@@ -83,7 +88,7 @@ def flow_to_exchange(
         client=_addr(flow.client_conn.peername),
         server=_addr(flow.server_conn.address),
         request_body_preview=request_preview,
-        request_bytes=len(raw_req) if raw_req is not None else None,
+        request_bytes=len(raw_req) if raw_req is not None else _content_length(req.headers),
     )
     conn = flow.server_conn
     ex.timings = Timings(
@@ -111,8 +116,7 @@ def flow_to_exchange(
             ex.response_bytes = streamed_bytes
             ex.body_sha256 = streamed_sha256
         if ex.response_bytes is None:
-            length = resp.headers.get("content-length")
-            ex.response_bytes = int(length) if length and length.isdigit() else None
+            ex.response_bytes = _content_length(resp.headers)
     if flow.error is not None:
         ex.error = flow.error.msg
     if ex.duration_ms is None and flow.error is not None and flow.error.timestamp:

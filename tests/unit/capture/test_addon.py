@@ -84,10 +84,10 @@ def test_blob_is_streamed_counted_and_hashed_unchanged():
         pt.response(manifest_flow())
         f = blob_flow()
         assert stream_through(pt, f, BLOB) == BLOB
+        trace = pt.trace()  # the digest is read once the background hash is done
         ex = pt.exchanges[-1]
         assert (ex.response_bytes, ex.body_sha256) == (len(BLOB), DIGEST)
         assert ex.response_body_preview is None
-        trace = pt.trace()
         assert [s.kind.value for s in trace.sessions[0].steps] == ["manifest", "config-blob"]
         assert not trace.sessions[0].findings or all(
             fi.rule != "blob.digest-mismatch" for fi in trace.sessions[0].findings)
@@ -122,12 +122,36 @@ def test_stream_chains_to_a_callable_set_before_and_small_json_is_buffered():
         assert isinstance(cdn.response.stream, BlobHasher)
 
 
+def test_pushed_blobs_are_streamed_upstream_not_held():
+    pt = PullTrace()
+    with taddons.context(pt):
+        f = flow(f"/v2/library/tiny/blobs/uploads/1234?digest={DIGEST}", method="PUT")
+        f.request.headers["Content-Type"] = "application/octet-stream"
+        f.request.headers["Content-Length"] = str(50 * 2**20)
+        pt.requestheaders(f)
+        assert f.request.stream is True
+        token = flow("/token?scope=repository%3Aa%3Apull", method="POST", host="auth.pulltrace.test")
+        token.request.headers["Content-Type"] = "application/x-www-form-urlencoded"
+        token.request.headers["Content-Length"] = "80"
+        pt.requestheaders(token)
+        assert token.request.stream is False  # a small form is kept: it says which grant was used
+
+
 def test_hasher_without_end_of_body_gives_no_digest():
     h = BlobHasher()
     assert h(b"abc") == b"abc"
-    assert h.digest is None and h.bytes == 3
+    assert h.digest(timeout=0.1) is None and h.bytes == 3
     h(b"")
-    assert h.digest == "sha256:" + hashlib.sha256(b"abc").hexdigest()
+    assert h.digest() == "sha256:" + hashlib.sha256(b"abc").hexdigest()
+
+
+def test_hasher_keeps_chunk_order_when_the_worker_falls_behind(monkeypatch):
+    monkeypatch.setattr(addon_module._HashWorker, "MAX_QUEUED", 0)  # every chunk takes the inline path
+    h = BlobHasher()
+    for i in range(0, len(BLOB), 333):
+        h(BLOB[i : i + 333])
+    h(b"")
+    assert h.digest() == DIGEST
 
 
 def test_an_exception_in_a_hook_is_logged_once_and_leaves_the_flow_untouched(monkeypatch, caplog):

@@ -1,0 +1,152 @@
+"""What the addon costs a real pull: `docker pull` of the lab's large image through mitmdump.
+
+    .venv/bin/python bench/capture.py [--rounds 3]
+
+Needs a lab brought up with `pulltrace lab up --large`. Two mitmdumps run side by side:
+one with the pulltrace addon (and nothing else: the addon streams blobs itself), one
+without it but with `stream_large_bodies=1m` (what a careful user runs anyway). Each has
+its own lab dockerd (a daemon reads its proxy at start). Rounds alternate which goes
+first. Memory is mitmdump's peak RSS (VmHWM) after a tiny pull and after the large
+pulls: flat means the addon holds no blob. Results go to bench/RESULTS.md between the
+capture markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pulltrace.lab import Lab  # noqa: E402
+
+MITMDUMP = Path(sys.executable).with_name("mitmdump")
+RESULTS = ROOT / "bench" / "RESULTS.md"
+BEGIN, END = "<!-- capture:begin -->", "<!-- capture:end -->"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+class Proxy:
+    def __init__(self, name: str, lab: Lab, work: Path, addon: bool) -> None:
+        self.name, self.port = name, free_port()
+        argv = [str(MITMDUMP), "-q", "--listen-host", "127.0.0.1", "-p", str(self.port),
+                "--set", f"confdir={work / 'conf'}", "--set", f"ssl_verify_upstream_trusted_ca={lab.ca_path}"]
+        if addon:
+            argv += ["-s", str(ROOT / "addons" / "pulltrace.py"), "--set", f"pulltrace_dir={work / name}",
+                     "--set", "pulltrace_outputs=json"]
+        else:
+            argv += ["--set", "stream_large_bodies=1m"]
+        self.proc = subprocess.Popen(argv, stdout=(work / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
+        for _ in range(200):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    break
+            time.sleep(0.1)
+        self.daemon = lab.docker(f"bench-{name}", proxy=f"http://127.0.0.1:{self.port}")
+
+    def reset(self) -> None:
+        d = self.daemon
+        ids = d.docker("images", "-aq", check=False).stdout.split()
+        if ids:
+            d.docker("rmi", "-f", *sorted(set(ids)), check=False)
+        listed = d.ctr("-n", "moby", "content", "ls", "-q", check=False).stdout.split()
+        if listed:
+            d.ctr("-n", "moby", "content", "rm", *listed, check=False)
+
+    def pull(self, ref: str) -> float:
+        self.reset()
+        start = time.perf_counter()
+        self.daemon.docker("pull", ref)
+        return time.perf_counter() - start
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    lab = Lab.load()
+    if "library/large" not in lab.images:
+        print("bench/capture.py: the lab has no large image; run `pulltrace lab up --large` first", file=sys.stderr)
+        return 1
+    large = lab.images["library/large"]
+    size_mib = (large.config_size + sum(layer.size for layer in large.layers)) / 2**20
+    ref = f"{lab.host('hub')}/library/large"
+    with tempfile.TemporaryDirectory(prefix="pulltrace-bench-") as tmp:
+        work = Path(tmp)
+        (work / "conf").mkdir()
+        with_addon = Proxy("addon", lab, work, addon=True)
+        plain = Proxy("plain", lab, work, addon=False)
+        try:
+            with_addon.pull(f"{lab.host('hub')}/library/tiny")
+            rss_after_tiny = peak_rss_mib(with_addon.proc.pid)
+            times: dict[str, list[float]] = {"addon": [], "plain": []}
+            for n in range(args.rounds):
+                order = (with_addon, plain) if n % 2 == 0 else (plain, with_addon)
+                for proxy in order:
+                    times[proxy.name].append(proxy.pull(ref))
+                    print(f"round {n + 1}: {proxy.name} {times[proxy.name][-1]:.2f} s", flush=True)
+            rss_addon = peak_rss_mib(with_addon.proc.pid)
+            rss_plain = peak_rss_mib(plain.proc.pid)
+        finally:
+            with_addon.reset()
+            plain.reset()
+            with_addon.stop()
+            plain.stop()
+        trace_ok = (work / "addon" / "pulltrace.json").exists()
+    med_a, med_p = statistics.median(times["addon"]), statistics.median(times["plain"])
+    # Rounds are paired (same moment, same machine load): the median of per-round ratios
+    # resists another process stealing a core during one pull.
+    ratio = statistics.median(a / p for a, p in zip(times["addon"], times["plain"]))
+    total_ratio = sum(times["addon"]) / sum(times["plain"])
+    rows = "\n".join(
+        f"| {n + 1} | {a:.2f} s | {p:.2f} s | {a / p:.3f} |"
+        for n, (a, p) in enumerate(zip(times["addon"], times["plain"]))
+    )
+    section = f"""{BEGIN}
+## capture (bench/capture.py)
+
+`docker pull` of the lab's large image ({size_mib:.0f} MiB: {len(large.layers)} layers through hub's 307 to the CDN), dockerd 20.10 → mitmdump → nginx → registry/CDN on this machine; CPython {platform.python_version()}, 2 shared cores, {args.rounds} rounds alternating which proxy goes first. Baseline: mitmdump without the addon and `stream_large_bodies=1m`; addon: mitmdump with `-s addons/pulltrace.py` only (it streams blobs itself).
+
+| round | with addon | without (streaming) | ratio |
+|---|---|---|---|
+{rows}
+
+Median: {med_a:.2f} s with the addon, {med_p:.2f} s without; median of the per-round ratios **{ratio:.3f}**, ratio of the totals {total_ratio:.3f} (target ≤ 1.05). The addon hashes every blob (sha256) on a background thread while mitmproxy forwards the bytes.
+Peak RSS of mitmdump with the addon: {rss_after_tiny:.0f} MiB after pulling tiny (2 KiB), {rss_addon:.0f} MiB after {args.rounds} pulls of {size_mib:.0f} MiB (without the addon: {rss_plain:.0f} MiB). Trace JSON written on shutdown: {"yes" if trace_ok else "NO"}.
+{END}"""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
