@@ -196,7 +196,8 @@ class Puller:
             layers=resolved.parsed.layers, platform=platform,
         )
         if self.options.output is not None:
-            write_image(self.options.fmt, parts, cache, self.options.output)
+            fresh = frozenset(o.job.digest for o in outcomes if o.fetched)
+            write_image(self.options.fmt, parts, cache, self.options.output, fresh)
         return PullResult(ref, registry.endpoint, resolved.digest, platform, len(resolved.parsed.layers),
                           outcomes, time.monotonic() - started, self.options.output, list(self.notes))
 
