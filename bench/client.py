@@ -111,9 +111,10 @@ def write_results(rows: list[dict[str, float]], total_bytes: int) -> None:
         f"written, **{med['raw'] / med['pulltrace-no-output']:.0%}** fetch-and-verify only (target ≥ 70%).",
         "",
         "pulltrace's time includes starting Python, the token dance, writing every blob to the cache while "
-        "hashing it, then copying it into the archive (re-hashed, so a damaged cache cannot reach an "
-        "output); the raw pipeline only hashes. skopeo also writes the archive (it decompresses layers "
-        "for docker-archive).",
+        "hashing it, then a kernel copy (copy_file_range) into the archive; the raw pipeline only hashes. "
+        "skopeo writes the archive too, with layers decompressed (its docker-archive names them by diff_id; "
+        "the lab's large layers are stored gzip, so that costs little here). The machine is shared: "
+        "rounds vary by ±50%, read the medians.",
         END,
     ]
     section = "\n".join(lines)

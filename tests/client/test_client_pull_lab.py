@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,25 @@ def test_html_report(lab, tmp_path):
     assert code == 0
     html = report.read_text()
     assert "<html" in html.lower() and "cdn.pulltrace.test" in html
+
+
+def test_https_proxy_from_the_environment_is_honoured(lab, tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "lab"))
+    from labhelpers import TunnelProxy
+
+    proxy = TunnelProxy()
+    try:
+        proc = run_pull(f"{lab.host('hub')}/library/tiny", "-q", "--no-output", "--cache", str(tmp_path / "c"),
+                        env={"HTTPS_PROXY": proxy.url, "NO_PROXY": ""})
+    finally:
+        proxy.close()
+    assert proc.returncode == 0, proc.stderr
+    assert {f"{lab.host('hub')}:443", f"{lab.host('auth')}:443", f"{lab.host('cdn')}:443"} <= set(proxy.targets)
+
+
+def test_password_from_stdin(lab, tmp_path):
+    out = tmp_path / "app.tar"
+    proc = run_pull(f"{lab.host('basic')}/team/app", "-q", "-o", str(out), "-u", "alice", "--password-stdin",
+                    "--cache", str(tmp_path / "c"), stdin="alice-pass\n")
+    assert proc.returncode == 0, proc.stderr
+    assert_image(out, lab.images["team/app"])
