@@ -65,10 +65,14 @@ class Relay:
     rate:       bytes per second towards the client (a slow network).
     flip_after: on plain HTTP, flip one body byte this far into the first response whose
                 headers say `application/octet-stream` (a blob), then behave.
+    answers:    canned replies (e.g. a 503) for the first connections, each then closed, as an
+                overloaded front end answers before the real server behind it is reached.
     """
 
     def __init__(self, target: tuple[str, int], *, cut_after: int | None = None, cuts: int = 1,
-                 rate: float | None = None, flip_after: int | None = None) -> None:
+                 rate: float | None = None, flip_after: int | None = None,
+                 answers: list[bytes] | None = None) -> None:
+        self.answers = list(answers or [])
         self.target = target
         self.cut_after = cut_after
         self.cuts_left = cuts
@@ -104,6 +108,14 @@ class Relay:
                 return
             with self._lock:
                 self.connections += 1
+                answer = self.answers.pop(0) if self.answers else None
+            if answer is not None:
+                try:
+                    client.recv(65536)
+                    client.sendall(answer)
+                finally:
+                    client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=10)
             except OSError:

@@ -120,3 +120,22 @@ def test_ctrl_c_mid_download_leaves_no_partial_output(lab, tmp_path):
     assert archive_digests(out)[1] == [layer.digest]
     ranged = [s.exchange for s in steps(load_trace(trace_path)) if s.exchange.request_header("range")]
     assert ranged and ranged[-1].status == 206
+
+
+def test_503_and_429_are_retried_with_backoff_and_retry_after(lab, tmp_path):
+    plain = httpx.URL(lab.url("plain"))
+    busy = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    limited = (b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+    with Relay(("127.0.0.1", plain.port), answers=[busy, limited]) as relay:
+        out, trace_path = tmp_path / "tiny.tar", tmp_path / "t.json"
+        started = time.monotonic()
+        code = main(["pull", f"{plain.host}:{plain.port}/library/tiny", "-q", "-o", str(out), "--cache",
+                     str(tmp_path / "c"), "--trace", str(trace_path),
+                     "--registry-proxy", f"http://{plain.host}:{relay.port}"])
+        elapsed = time.monotonic() - started
+    assert code == 0
+    assert archive_digests(out)[0] == lab.images["library/tiny"].config_digest
+    statuses = [s.exchange.status for s in steps(load_trace(trace_path))]
+    assert statuses[:3] == [503, 429, 200]  # the ping, twice refused, then answered
+    assert elapsed >= 2.0  # Retry-After was waited for
