@@ -94,11 +94,6 @@ def client_key(ex: Exchange) -> str:
     return f"{host} {ex.request_header('user-agent') or ''}".strip()
 
 
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 def url_base(url: str) -> str:
     """scheme://host/path without query: what a realm is compared by."""
     parts = urlsplit(url)

@@ -65,8 +65,8 @@ class _HashWorker:
     mitmproxy's event loop goes on forwarding bytes: the pull does not wait for it.
     """
 
-    # Past this many queued chunks, hash on the caller's thread: memory stays bounded.
-    MAX_QUEUED = 256
+    # Past this many queued chunks (a few MiB), hash on the caller's thread: memory stays bounded.
+    MAX_QUEUED = 64
 
     def __init__(self) -> None:
         self.queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
