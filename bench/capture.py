@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pulltrace.lab import Lab  # noqa: E402
+from pulltrace.lab.docker import stop_docker  # noqa: E402
 
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -82,6 +83,8 @@ class Proxy:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
+        # The daemon exists only for this benchmark's proxy: do not leave it running.
+        stop_docker(self.daemon.settings, self.daemon.name)
 
 
 def main(argv: list[str] | None = None) -> int:
