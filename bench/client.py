@@ -17,7 +17,6 @@ Results go to bench/RESULTS.md between the client markers.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import platform
 import shutil
@@ -31,7 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 
 from pulltrace.lab import Lab  # noqa: E402
 
