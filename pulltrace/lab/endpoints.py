@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pulltrace.lab import faults
 from pulltrace.lab.settings import LabSettings
 
 HARBOR_SERVICE = "harbor-registry"
@@ -51,5 +52,16 @@ def endpoints(s: LabSettings) -> dict[str, Endpoint]:
         ep("proxy", "one host, three prefixes: /docker-registry/ /docker-auth/ /docker-blob/ (realm and Location rewritten)",
            "/docker-registry/v2/", service=s.host("hub")),
         ep("plain", "plain HTTP (insecure-registries), anonymous, blobs 200", url=s.plain_base),
+        # Faults: hub's registry behind nginx, so images, users and tokens are hub's.
+        ep("quota", f"hub + Docker Hub's quota headers on manifests: RateLimit-Limit {faults.RATE_LIMIT}, "
+           f"RateLimit-Remaining {faults.remaining(faults.QUOTA_REMAINING)}", service=s.host("hub")),
+        ep("ratelimit", f"hub with its quota spent: manifest GETs 429 TOOMANYREQUESTS, Retry-After "
+           f"{faults.RETRY_AFTER}; HEADs and blobs still 200", service=s.host("hub")),
+        ep("expired", "hub whose blobs 307 to an expired presigned S3 URL on expired-cdn", service=s.host("hub")),
+        ep("expired-cdn", f"refuses every blob: 403 {faults.EXPIRED_CODE} \"{faults.EXPIRED_MESSAGE}\" (S3 XML)",
+           "/docker/registry/v2/blobs/", frozenset({403}), registry=False),
+        ep("loop", "hub whose blobs 307 to loop-cdn, which 307s back here: a redirect loop", service=s.host("hub")),
+        ep("loop-cdn", "a CDN whose origin redirect names the registry: 307 back to loop", "/v2/",
+           frozenset({307}), registry=False),
     ]
     return {e.name: e for e in out}

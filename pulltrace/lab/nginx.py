@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from pulltrace.lab import faults
 from pulltrace.lab.pki import Pki
 from pulltrace.lab.settings import HOST_NAMES, LabSettings
 
@@ -27,7 +28,31 @@ def render(s: LabSettings, pki: Pki) -> str:
         cert=pki.server_cert, key=pki.server_key, tls_port=s.ports.tls, ports=s.ports,
         hosts={n: s.host(n) for n in HOST_NAMES},
         proxy_base=s.https_base("proxy"), cdn_base=s.https_base("cdn"), cert_digest=cert_digest,
+        base={n: s.https_base(n) for n in HOST_NAMES}, cdn_base_re=_regex(s.https_base("cdn")),
+        fault=_fault_values(),
     )
+
+
+def _regex(url: str) -> str:
+    """`https://cdn\\.pulltrace\\.test` for an nginx regex (a port's colon needs no escape)."""
+    return url.replace(".", "\\.")
+
+
+def _quoted(text: str) -> str:
+    """`text` as an nginx single-quoted string."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def _fault_values() -> dict[str, str]:
+    return {
+        "rate_limit": faults.RATE_LIMIT,
+        "quota_remaining": faults.remaining(faults.QUOTA_REMAINING),
+        "spent_remaining": faults.remaining(0),
+        "retry_after": str(faults.RETRY_AFTER),
+        "too_many_requests": _quoted(faults.too_many_requests_body()),
+        "expired_query": faults.EXPIRED_QUERY,
+        "expired_body": _quoted(faults.expired_body()),
+    }
 
 
 def argv(conf: Path, prefix: Path, error_log: Path) -> list[str]:

@@ -23,6 +23,8 @@ DEFAULT_DOMAIN = "pulltrace.test"
 # Every hostname the lab serves, all resolved to 127.0.0.1 through /etc/hosts.
 HOST_NAMES = (
     "auth", "hub", "cdn", "gcr", "basic", "harbor", "mirror", "mirror-cdn", "proxy", "plain",
+    # Faults: nginx in front of hub's registry answering as a misbehaving registry or CDN would.
+    "quota", "ratelimit", "expired", "expired-cdn", "loop", "loop-cdn",
 )
 
 
