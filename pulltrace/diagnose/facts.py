@@ -195,12 +195,32 @@ def error_codes(exchange: Exchange) -> list[str]:
     return [e.code for e in registry_errors(exchange)]
 
 
+# Object storage behind a CDN redirect (S3, GCS) answers in XML:
+# <?xml …?>\n<Error><Code>AccessDenied</Code><Message>Request has expired</Message>…</Error>
+_XML_CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]{1,200})</Message>")
+
+
+def storage_error(exchange: Exchange) -> str:
+    """`AccessDenied: Request has expired` from an object-storage XML error body, else ""."""
+    text = exchange.response_body_preview or ""
+    if "<Error>" not in text:
+        return ""
+    code, message = _XML_CODE.search(text), _XML_MESSAGE.search(text)
+    return ": ".join(m.group(1).strip() for m in (code, message) if m)
+
+
 def error_message(exchange: Exchange) -> str:
-    """The first error message of a registry error body, else the body preview's first line."""
+    """The first error message of a registry error body (or a storage XML error), else the
+    body preview's first line that is not an XML declaration."""
     errors = registry_errors(exchange)
     if errors:
         return errors[0].message
-    return (exchange.response_body_preview or "").strip().splitlines()[0][:200] if exchange.response_body_preview else ""
+    stored = storage_error(exchange)
+    if stored:
+        return stored
+    lines = [l for l in (exchange.response_body_preview or "").strip().splitlines() if not l.startswith("<?xml")]
+    return lines[0].strip()[:200] if lines else ""
 
 
 def json_body(exchange: Exchange) -> dict[str, Any] | None:

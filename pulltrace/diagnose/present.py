@@ -39,10 +39,15 @@ def format_finding(session: Session | None, finding: Finding, *, colour: bool = 
     if colour:
         head = f"\x1b[{_COLOUR.get(finding.severity, '0')}m{label}\x1b[0m  {finding.title}"
     lines = [head, f"  rule:  {finding.rule}"]
+    labels = ""
     if session is not None and finding.steps:
-        lines.append(f"  steps: {step_labels(session, finding.steps) or ', '.join(finding.steps)}")
-    for name, text in (("why", finding.cause), ("fix", finding.fix)):
-        wrapped = textwrap.wrap(text, width=width - 9, break_long_words=False, break_on_hyphens=False)
+        labels = step_labels(session, finding.steps) or ", ".join(finding.steps)
+    # A redirect loop names every hop: the step list wraps like the text does, never inside
+    # one `#5 blob-redirect` (NUL keeps its words together while wrapping).
+    for name, text in (("steps", labels.replace(" ", "\0").replace(",\0", ", ")),
+                       ("why", finding.cause), ("fix", finding.fix)):
+        wrapped = [line.replace("\0", " ") for line in
+                   textwrap.wrap(text, width=width - 9, break_long_words=False, break_on_hyphens=False)]
         lines.extend(f"  {name + ':':<6} {line}" if i == 0 else f"         {line}" for i, line in enumerate(wrapped))
     return "\n".join(lines)
 

@@ -60,6 +60,21 @@ def test_cdn_refuses_an_expired_signed_url():
     assert "expired" in f.cause and "1200 s after the redirect" in f.cause
 
 
+def test_cdn_refusal_quotes_the_storage_xml_error_after_its_declaration():
+    """S3 starts its error body with an XML declaration line; the cause quotes Code and Message."""
+    r = healthy_hub_pull()
+    download = step_by_kind(r.session(), StepKind.CDN_DOWNLOAD, 1)
+    download.exchange.status = 403
+    download.exchange.reason = "Forbidden"
+    download.exchange.response_body_preview = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+        "<Message>Request has expired</Message><Expires>2023-11-14T22:33:20Z</Expires></Error>")
+    download.exchange.body_sha256 = None
+    f = diagnose(r.session())[0]
+    assert f.rule == "blob.cdn-refused"
+    assert "(AccessDenied: Request has expired)" in f.cause and "<?xml" not in f.cause
+
+
 def test_cdn_refuses_forwarded_authorization():
     r = healthy_hub_pull()
     download = step_by_kind(r.session(), StepKind.CDN_DOWNLOAD, 1)
