@@ -8,6 +8,7 @@ Requests go out in the order dockerd sends them (seed 004's Harbor log): `GET /v
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -51,6 +52,17 @@ def error_codes(body: bytes | str | None) -> list[tuple[str, str]]:
     if not isinstance(errors, list):
         return []
     return [(str(e.get("code", "")), str(e.get("message", ""))) for e in errors if isinstance(e, dict)]
+
+
+# Object storage behind a blob redirect (S3, GCS) answers in XML, not the registry's JSON.
+_XML_ERROR = re.compile(r"<Code>([^<]{1,100})</Code>(?:\s*<Message>([^<]{1,200})</Message>)?")
+
+
+def storage_error(body: bytes | str | None) -> str:
+    """`AccessDenied: Request has expired` from an S3-style XML error body, else ""."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    m = _XML_ERROR.search(text)
+    return ": ".join(g for g in m.groups() if g) if m else ""
 
 
 class RegistryClient:
@@ -104,6 +116,13 @@ class RegistryClient:
         code_names = {c for c, _ in codes}
         message = "; ".join(m for _, m in codes if m) or res.http.reason_phrase
         where = f"{self.display_name} on {self.endpoint.host}"
+        if res.status in (401, 403) and len(res.hops) > 1 and res.url.host != httpx.URL(res.hops[0].url).host:
+            # A redirect led to a CDN or object storage: its refusal is not about the login
+            # (S3 answers 403 AccessDenied to an expired or altered presigned URL).
+            detail = storage_error(body) or message
+            return RegistryError(f"{what}: the download host {res.url.host} refused the registry's redirect "
+                                 f"({res.status}{': ' + detail if detail else ''}); its signed URL may have expired "
+                                 "or been altered on the way — retry the pull", res.status)
         if res.status == 404:
             if "NAME_UNKNOWN" in code_names:
                 return NotFound(f"repository {self.repository!r} not found on {self.endpoint.host}; check the name")
