@@ -15,7 +15,6 @@ index -> chosen manifest, blob -> its role in a manifest).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -293,7 +292,7 @@ class _Classifier:
             step.info["offline_token"] = True
         if request.grant_type:
             step.info["grant_type"] = request.grant_type
-        body = _json_object(ex.response_body_preview)
+        body = ex.response_json()
         if body:
             for key in ("expires_in", "issued_at"):
                 if key in body:
@@ -523,16 +522,6 @@ class _Classifier:
             value = (step, name, descriptor.media_type, descriptor.size)
             roles[(key[0], key[1], descriptor.digest)] = value
             by_digest.setdefault(descriptor.digest, value)
-
-
-def _json_object(text: str | None) -> dict | None:
-    if not text or not text.lstrip().startswith("{"):
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def classify(exchanges: Iterable[Exchange]) -> list[Step]:

@@ -105,6 +105,17 @@ class Exchange:
         lname = name.lower()
         return [v for k, v in self.response_headers if k.lower() == lname]
 
+    def response_json(self) -> dict[str, Any] | None:
+        """The response preview as a JSON object (manifest, token, error), else None."""
+        text = self.response_body_preview
+        if not text or not text.lstrip().startswith("{"):
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
     @property
     def content_type(self) -> str | None:
         value = self.response_header("content-type")
@@ -294,18 +305,23 @@ def _session_from(d: dict[str, Any]) -> Session:
     )
 
 
-def write_atomically(path: str | os.PathLike[str], data: bytes | str) -> None:
-    """Write a whole file or nothing: a temp file beside it, then os.replace."""
+def write_atomically(path: str | os.PathLike[str], data: bytes | str, mode: int | None = None) -> None:
+    """Write a whole file or nothing: a temp file beside it, then os.replace.
+
+    `mode` (e.g. 0o600 for a private key) is set before the file appears under its name.
+    """
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(payload)
-        # mkstemp makes 0600 files; a report is an ordinary file, so honour the umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        if mode is None:
+            # mkstemp makes 0600 files; a report is an ordinary file, so honour the umask.
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

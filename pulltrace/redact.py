@@ -157,7 +157,7 @@ def _mask_query_match(m: re.Match[str]) -> str:
     return m.group(0)
 
 
-def decode_claims(token: str) -> dict[str, Any] | None:
+def decode_claims(token: str | None) -> dict[str, Any] | None:
     """A JWT's claims, unverified (for display only); None for an opaque token."""
     if not token or token.count(".") != 2:
         return None

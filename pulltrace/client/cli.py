@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from pulltrace.cli import Exit, UserError
 from pulltrace.client.download import DEFAULT_JOBS
@@ -38,6 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"blobs downloaded at once (default {DEFAULT_JOBS}, as dockerd)")
     p.add_argument("--cache", type=Path, metavar="DIR",
                    help="content-addressed blob cache (default ~/.cache/pulltrace/blobs)")
+    add_connection_options(p)
+    p.add_argument("--trace", type=Path, metavar="FILE", help="write the trace JSON here")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write the HTML report here")
+    p.add_argument("--show-secrets", action="store_true",
+                   help="keep tokens and credentials unmasked in --trace/--report")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def add_connection_options(p: argparse.ArgumentParser) -> None:
+    """Who to log in as and how to reach the registry: shared by `pull` and `doctor`."""
     p.add_argument("-u", "--username", help="registry user (else docker's config and credential helpers)")
     pw = p.add_mutually_exclusive_group()
     pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
@@ -56,35 +68,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="do not verify TLS for HOST, and fall back to plain HTTP. Repeatable")
     p.add_argument("--ca-cert", action="append", type=Path, metavar="FILE", default=[],
                    help="extra CA certificates (PEM) to trust. Repeatable")
-    p.add_argument("--trace", type=Path, metavar="FILE", help="write the trace JSON here")
-    p.add_argument("--report", type=Path, metavar="FILE", help="write the HTML report here")
-    p.add_argument("--show-secrets", action="store_true",
-                   help="keep tokens and credentials unmasked in --trace/--report")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
 
 
-def default_output(ref: ImageReference, fmt: str) -> Path:
-    name = ref.repository.rsplit("/", 1)[-1]
-    tag = ref.tag or (ref.digest or "").replace(":", "-")[:19]
-    return Path(f"{name}_{tag}" + ("" if fmt == "oci" else ".tar"))
-
-
-def _options(args: argparse.Namespace):
-    from pulltrace.client.pull import PullOptions
-
+def reference_arg(text: str) -> ImageReference:
     try:
-        ref = parse_reference(args.reference)
+        return parse_reference(text)
     except ReferenceError as e:
         raise UserError(str(e)) from None
-    platform = None
-    if args.platform:
-        try:
-            platform = Platform.parse(args.platform)
-        except ValueError as e:
-            raise UserError(f"{e} (e.g. linux/amd64, linux/arm64/v8)") from None
-    if args.jobs < 1:
-        raise UserError("--jobs must be at least 1")
+
+
+def platform_arg(text: str | None) -> Platform | None:
+    if not text:
+        return None
+    try:
+        return Platform.parse(text)
+    except ValueError as e:
+        raise UserError(f"--platform: {e} (e.g. linux/amd64, linux/arm64/v8)") from None
+
+
+def connection_options(args: argparse.Namespace) -> dict[str, Any]:
+    """PullOptions' username, password, routing and ca_certs from `add_connection_options` flags."""
     password = args.password
     if args.password_stdin:
         if not args.username:
@@ -99,6 +102,27 @@ def _options(args: argparse.Namespace):
                                 args.insecure_registry)
     except EndpointError as e:
         raise UserError(str(e)) from None
+    for path in args.ca_cert:
+        if not path.is_file():
+            raise UserError(f"--ca-cert {path}: no such file")
+    return {"username": args.username, "password": password, "routing": routing,
+            "ca_certs": tuple(args.ca_cert)}
+
+
+def default_output(ref: ImageReference, fmt: str) -> Path:
+    name = ref.repository.rsplit("/", 1)[-1]
+    tag = ref.tag or (ref.digest or "").replace(":", "-")[:19]
+    return Path(f"{name}_{tag}" + ("" if fmt == "oci" else ".tar"))
+
+
+def _options(args: argparse.Namespace):
+    from pulltrace.client.pull import PullOptions
+
+    ref = reference_arg(args.reference)
+    platform = platform_arg(args.platform)
+    if args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
+    connection = connection_options(args)
     output = None
     if not args.no_output and str(args.output) != "-":
         output = args.output or default_output(ref, args.format)
@@ -106,13 +130,9 @@ def _options(args: argparse.Namespace):
             check_output(output, args.format)
         except OutputError as e:
             raise UserError(str(e)) from None
-    for path in args.ca_cert:
-        if not path.is_file():
-            raise UserError(f"--ca-cert {path}: no such file")
     return PullOptions(
         reference=ref, output=output, fmt=args.format, platform=platform, jobs=args.jobs,
-        cache_dir=args.cache, username=args.username, password=password, routing=routing,
-        ca_certs=tuple(args.ca_cert), quiet=args.quiet,
+        cache_dir=args.cache, **connection, quiet=args.quiet,
     )
 
 

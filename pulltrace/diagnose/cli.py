@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pulltrace.cli import Exit, UserError
+from pulltrace.client.cli import add_connection_options, connection_options, platform_arg, reference_arg
 from pulltrace.diagnose import diagnose_trace
 from pulltrace.diagnose.base import finding
 from pulltrace.diagnose.present import format_trace_findings
@@ -41,19 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--wide", action="store_true", help="with --steps: do not abridge to 80 columns")
     p.add_argument("--platform", help="os/arch[/variant] wanted from a multi-platform image (default: this "
                    "machine's); with --trace, the platform the client asked for")
-    p.add_argument("-u", "--username", help="registry user (else docker's config and credential helpers)")
-    pw = p.add_mutually_exclusive_group()
-    pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    pw.add_argument("-p", "--password", help="password (visible in `ps`; prefer --password-stdin)")
-    p.add_argument("--mirror", action="append", metavar="[HOST=]URL", default=[],
-                   help="registry mirror tried first, as `pulltrace pull --mirror`. Repeatable")
-    p.add_argument("--registry-proxy", metavar="URL", help="reverse proxy in front of the registry")
-    p.add_argument("--auth-proxy", metavar="URL", help="reverse proxy for the token realm")
-    p.add_argument("--blob-proxy", metavar="URL", help="reverse proxy blob redirects are sent through")
-    p.add_argument("--insecure-registry", action="append", metavar="HOST[:PORT]", default=[],
-                   help="do not verify TLS for HOST, and fall back to plain HTTP. Repeatable")
-    p.add_argument("--ca-cert", action="append", type=Path, metavar="FILE", default=[],
-                   help="extra CA certificates (PEM) to trust. Repeatable")
+    add_connection_options(p)
     p.add_argument("--save-trace", type=Path, metavar="FILE", help="also write the diagnosed trace JSON here")
     p.add_argument("--show-secrets", action="store_true",
                    help="keep tokens unmasked in --save-trace (claims are read either way)")
@@ -96,14 +85,8 @@ def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None 
 
 
 def _platform(text: str | None) -> str | None:
-    if not text:
-        return None
-    from pulltrace.manifest import Platform
-
-    try:
-        return str(Platform.parse(text))
-    except ValueError as e:
-        raise UserError(f"--platform: {e} (e.g. linux/amd64, linux/arm64/v8)") from None
+    platform = platform_arg(text)
+    return str(platform) if platform else None
 
 
 def _load(path: Path, *, show_secrets: bool) -> Trace:
@@ -158,34 +141,10 @@ def _pull(args: argparse.Namespace, wanted: str | None,
 
 
 def _options(args: argparse.Namespace, cache: Path):
-    from pulltrace.client.endpoints import EndpointError, Routing
     from pulltrace.client.pull import PullOptions
-    from pulltrace.manifest import Platform
-    from pulltrace.reference import ReferenceError, parse_reference
 
-    try:
-        ref = parse_reference(args.reference)
-    except ReferenceError as e:
-        raise UserError(str(e)) from None
-    password = args.password
-    if args.password_stdin:
-        if not args.username:
-            raise UserError("--password-stdin needs --username")
-        password = sys.stdin.readline().rstrip("\r\n")
-    if password is not None and not args.username:
-        raise UserError("--password needs --username")
-    if args.username and password is None:
-        raise UserError("--username needs --password-stdin (or -p)")
-    try:
-        routing = Routing.build(args.mirror, args.registry_proxy, args.auth_proxy, args.blob_proxy,
-                                args.insecure_registry)
-    except EndpointError as e:
-        raise UserError(str(e)) from None
-    for path in args.ca_cert:
-        if not path.is_file():
-            raise UserError(f"--ca-cert {path}: no such file")
+    ref = reference_arg(args.reference)
     return PullOptions(
-        reference=ref, output=None, platform=Platform.parse(args.platform) if args.platform else None,
-        cache_dir=cache, username=args.username, password=password, routing=routing,
-        ca_certs=tuple(args.ca_cert), quiet=True,
+        reference=ref, output=None, platform=platform_arg(args.platform), cache_dir=cache,
+        **connection_options(args), quiet=True,
     )

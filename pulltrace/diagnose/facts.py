@@ -15,9 +15,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-import jwt
 
 from pulltrace.auth import Challenge, ChallengeError, parse_www_authenticate
+from pulltrace.redact import decode_claims
 from pulltrace.model import Exchange, Session, Step, StepKind
 
 MANIFEST_KINDS = frozenset({StepKind.MANIFEST, StepKind.MANIFEST_INDEX, StepKind.MANIFEST_HEAD})
@@ -224,14 +224,7 @@ def error_message(exchange: Exchange) -> str:
 
 
 def json_body(exchange: Exchange) -> dict[str, Any] | None:
-    text = exchange.response_body_preview
-    if not text:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+    return exchange.response_json()
 
 
 # --- challenges -------------------------------------------------------------------------
@@ -286,17 +279,6 @@ def _jwt_from(value: str | None) -> str | None:
     candidate = value.split(" ", 1)[-1].strip()
     # A masked token ends in "…" and holds no dot-separated segments: nothing to decode.
     return candidate if candidate.count(".") == 2 and "…" not in candidate else None
-
-
-def decode_claims(token: str | None) -> dict[str, Any] | None:
-    """JWT claims without verifying the signature: we only read what the registry will read."""
-    if not token:
-        return None
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    return claims if isinstance(claims, dict) else None
 
 
 # Keys under which the classifier may keep a token's claims in Step.info.

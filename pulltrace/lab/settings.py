@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pulltrace.cli import UserError
+from pulltrace.model import write_atomically
 
 STATE_DIR_ENV = "PULLTRACE_LAB_DIR"
 DEFAULT_STATE_DIR = Path("/var/lib/pulltrace-lab")
@@ -175,10 +175,5 @@ def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> bool
     if path.exists() and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    if mode is not None:
-        os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    write_atomically(path, data, mode=mode)
     return True

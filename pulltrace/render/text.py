@@ -8,7 +8,7 @@ from tabulate import tabulate
 from pulltrace.model import Trace
 from pulltrace.render import fmt
 from pulltrace.render.i18n import translator
-from pulltrace.render.rows import SessionView, StepRow, trace_view
+from pulltrace.render.rows import SessionView, trace_view
 
 WIDTH = 80
 _SEP = 2  # tabulate's "simple" format puts two spaces between columns
