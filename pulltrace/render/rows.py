@@ -284,7 +284,7 @@ def summary_rows(session: Session, *, lang: str = "en", steps: list[StepRow] | N
     add("manifest_digest", s.manifest_digest or "")
     add("auth", s.auth, True)
     add("scopes_requested", ", ".join(s.scopes_requested))
-    add("scopes", ", ".join(s.scopes_granted))
+    add("scopes", ", ".join(_granted_scope(scope, t) for scope in s.scopes_granted))
     add("layers", t("layers_fetched", fetched=s.layers_fetched, total=s.layers), True)
     add("bytes", f"{fmt.human_bytes(s.bytes)} ({s.bytes:,})" if s.bytes else "0 B", True)
     add("duration", fmt.human_ms(s.duration_ms) or "0 ms", True)
@@ -294,6 +294,14 @@ def summary_rows(session: Session, *, lang: str = "en", steps: list[StepRow] | N
     add("errors", "; ".join(s.errors))
     add("findings", _findings_count(session.findings, t), True)
     return rows
+
+
+def _granted_scope(scope: str, t: Translate) -> str:
+    """`repository:private/secret:` is a token that grants nothing (`"actions": []`, the way
+    Docker Hub and distribution refuse a scope): say so instead of leaving a dangling colon."""
+    if scope.endswith(":"):
+        return f"{scope[:-1]} ({t('no_actions')})"
+    return scope
 
 
 def _findings_count(findings: list[Finding], t: Translate) -> str:

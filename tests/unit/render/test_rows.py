@@ -51,6 +51,15 @@ def test_summary_rows_only_show_what_is_known():
     assert "platform" in [r.key for r in summary_rows(hub_alpine_trace().sessions[0])]
 
 
+def test_a_scope_granted_with_no_actions_says_so():
+    trace = seed000_trace()
+    trace.sessions[0].summary.scopes_granted = ["repository:private/secret:", "repository:busybox:pull"]
+    (row,) = [r for r in summary_rows(trace.sessions[0]) if r.key == "scopes"]
+    assert row.value == "repository:private/secret (no actions granted), repository:busybox:pull"
+    (row,) = [r for r in summary_rows(trace.sessions[0], lang="zh") if r.key == "scopes"]
+    assert row.value.startswith("repository:private/secret (未授予任何操作)")
+
+
 def test_unmasked_secrets_are_masked_at_the_view():
     trace = seed000_trace()
     raw = "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlc2lnbmF0dXJl"
