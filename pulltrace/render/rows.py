@@ -157,7 +157,10 @@ def _lane(step: Step, registry_host: str) -> str:
     """The sequence-diagram lane: a role plus a host, derived from the kind and
     the host, never from a list of known hostnames."""
     host = fmt.host_of(step.exchange.url)
-    if step.kind in AUTH_KINDS:
+    # `docker login` to a Basic-auth registry (htpasswd, basic.pulltrace.test) is a GET of
+    # the registry's own /v2/ with credentials: no auth service is involved.
+    basic_login = host == registry_host and fmt.path_of(step.exchange.url).partition("?")[0] == "/v2/"
+    if step.kind in AUTH_KINDS and not basic_login:
         return f"auth|{host}"
     if step.kind is StepKind.CDN_DOWNLOAD:
         return f"cdn|{host}"

@@ -1,6 +1,6 @@
-from render_factory import hostile_trace, hub_alpine_trace, seed000_trace
+from render_factory import ex, hostile_trace, hub_alpine_trace, seed000_trace
 
-from pulltrace.model import Trace
+from pulltrace.model import Session, SessionSummary, Step, StepKind, Trace
 from pulltrace.render.rows import step_rows, summary_rows, trace_view
 
 
@@ -35,6 +35,16 @@ def test_lanes_come_from_kinds_and_hosts():
         "registry|daocloud.io", "auth|daohub-auth.daocloud.io", "registry|daocloud.io",
         "registry|daocloud.io", "cdn|daohub.ufile.ucloud.com.cn",
     ]
+
+
+def test_a_basic_login_stays_in_the_registry_lane():
+    # `docker login` to an htpasswd registry: GET /v2/ again, with Basic credentials.
+    ping = ex(1, "GET", "https://basic.example/v2/", 401, at=0.0, ms=3,
+              resp=[("WWW-Authenticate", 'Basic realm="registry"')])
+    login = ex(2, "GET", "https://basic.example/v2/", 200, at=0.1, ms=3, req=[("Authorization", "Basic YWRt…")])
+    session = Session("s1", action="login", steps=[Step(ping, StepKind.PING, 1), Step(login, StepKind.LOGIN, 2)],
+                      summary=SessionSummary(registry="basic.example", auth="basic"))
+    assert [r.lane for r in step_rows(session)] == ["registry|basic.example"] * 2
 
 
 def test_start_offsets_and_blob_bodies():
