@@ -26,6 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pulltrace.cli import UserError
+from pulltrace.lab import Lab
+from pulltrace.lab.docker import DockerDaemon, stop_docker
+from pulltrace.lab.procs import daemon_env
+from pulltrace.model import load_trace, write_atomically
+from pulltrace.pipeline import build_trace
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 MITMDUMP = BIN / "mitmdump"
@@ -35,15 +42,6 @@ OUT = ROOT / "samples" / "lab"
 DAEMON = "samples"
 CTR_NAMESPACE = "pulltrace-samples"
 HOW = "Captured in the pulltrace lab by scripts/capture-samples"
-
-sys.path.insert(0, str(ROOT))
-
-from pulltrace.cli import UserError  # noqa: E402
-from pulltrace.lab import Lab  # noqa: E402
-from pulltrace.lab.docker import DockerDaemon, stop_docker  # noqa: E402
-from pulltrace.lab.procs import daemon_env  # noqa: E402
-from pulltrace.model import load_trace, write_atomically  # noqa: E402
-from pulltrace.pipeline import build_trace  # noqa: E402
 
 
 class CaptureError(Exception):
@@ -126,7 +124,8 @@ class Capture:
 
 def _run(argv: Sequence[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,),
          input: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), env=env, capture_output=True, text=True, input=input, timeout=timeout)
+    proc = subprocess.run(list(argv), check=False, env=env, capture_output=True, text=True, input=input,
+                          timeout=timeout)
     if proc.returncode not in ok:
         raise CaptureError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
     return proc
