@@ -60,7 +60,8 @@ def _client_label(step: Step) -> str:
     ex = step.exchange
     ua = (ex.request_header("user-agent") or "").split(" ")[0]
     host = client_key(ex).split(" ")[0]
-    return f"{ua} ({host})" if ua and host else ua or host
+    # The built-in client records its own name where a proxy would see an address.
+    return f"{ua} ({host})" if ua and host and host != ua else ua or host
 
 
 class _Grouper:
