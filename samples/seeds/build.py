@@ -4,7 +4,7 @@
 
 Each `tests/data/seeds/<name>.json` (exchanges written from a seed transcript, tokens
 replaced by fake ones) goes through the same path an imported capture takes: masking,
-classification, sessions. tests/unit/capture/test_samples.py checks these files are
+classification, sessions. tests/unit/capture/test_importers.py checks these files are
 up to date.
 """
 
