@@ -27,42 +27,40 @@ def fail(message: str) -> int:
 
 
 # Each subcommand module exposes `register(subparsers)`; it sets `func` on its parser.
-_COMMAND_MODULES = (
-    "pulltrace.capture.cli",  # report, addon-path
-    "pulltrace.client.cli",  # pull
-    "pulltrace.render.cli",  # show, diff
-    "pulltrace.diagnose.cli",  # doctor
-    "pulltrace.lab.cli",  # lab
-)
+# Only the module of the command being run is imported, so `pulltrace pull` does not
+# pay for mitmproxy, jinja2 and the doctor at start-up; --help imports them all.
+COMMANDS = {
+    "report": "pulltrace.capture.cli",
+    "addon-path": "pulltrace.capture.cli",
+    "pull": "pulltrace.client.cli",
+    "show": "pulltrace.render.cli",
+    "diff": "pulltrace.render.cli",
+    "doctor": "pulltrace.diagnose.cli",
+    "lab": "pulltrace.lab.cli",
+}
 
 
-def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
-    found = []
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and name.startswith(e.name):
-                continue
-            raise
-        found.append(module.register)
-    return found
+def _registrars(command: str | None) -> list[Callable[[argparse._SubParsersAction], None]]:
+    names = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    return [importlib.import_module(name).register for name in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pulltrace",
         description="Show, step by step, what happens on the wire when a container image is pulled.",
     )
     parser.add_argument("--version", action="version", version=f"pulltrace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in _registrars():
+    for register in _registrars(command):
         register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
