@@ -8,13 +8,21 @@ from pulltrace.model import Session, Step, Trace
 
 
 def reset_daemon(d) -> None:
-    """No image and no cached manifest: each pull then shows every step on the wire."""
+    """No image and no cached content: each pull then shows every step on the wire.
+
+    dockerd keeps the manifests it pulled in containerd's content store (namespace moby),
+    which containerd shares across namespaces: a `ctr pull` would skip those too.
+    """
     ids = d.docker("images", "-aq", check=False).stdout.split()
     if ids:
         d.docker("rmi", "-f", *sorted(set(ids)), check=False)
-    listed = d.ctr("-n", "moby", "content", "ls", "-q", check=False).stdout.split()
-    if listed:
-        d.ctr("-n", "moby", "content", "rm", *listed, check=False)
+    for namespace in d.ctr("namespaces", "ls", "-q", check=False).stdout.split():
+        images = d.ctr("-n", namespace, "images", "ls", "-q", check=False).stdout.split()
+        if images:
+            d.ctr("-n", namespace, "images", "rm", *images, check=False)
+        listed = d.ctr("-n", namespace, "content", "ls", "-q", check=False).stdout.split()
+        if listed:
+            d.ctr("-n", namespace, "content", "rm", *listed, check=False)
 
 
 def proxy_env(mitm, **extra: str) -> dict[str, str]:
