@@ -42,3 +42,17 @@ def test_lab_up_as_an_ordinary_user_says_it_needs_root_in_one_line(tmp_path):
     assert result.returncode != 0
     assert result.stderr.count("\n") == 1, result.stderr
     assert "needs root" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="preflight checks root first")
+def test_a_missing_binary_names_its_debian_package(monkeypatch):
+    from pulltrace.cli import UserError
+    from pulltrace.lab import lab
+
+    monkeypatch.setattr(lab, "REQUIRED", {"/nonexistent/bin/docker-registry": "docker-registry"})
+    with pytest.raises(UserError) as e:
+        lab.preflight()
+    assert str(e.value) == (
+        "/nonexistent/bin/docker-registry not found: install the Debian package docker-registry "
+        "(apt-get install docker-registry)"
+    )
