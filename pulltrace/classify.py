@@ -21,7 +21,7 @@ from typing import Iterable
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from pulltrace.auth import Challenge, ChallengeError, parse_scope, parse_www_authenticate, read_token_request
-from pulltrace.manifest import INDEX_TYPES, ManifestError, ParsedManifest, parse_manifest
+from pulltrace.manifest import INDEX_TYPES, MANIFEST_TYPES, ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import Exchange, Link, Step, StepKind
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -148,6 +148,15 @@ def parsed_manifest(ex: Exchange) -> ParsedManifest | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Head:
+    """What a successful manifest HEAD said: the media type of a reference and its digest."""
+
+    step: Step
+    media_type: str
+    digest: str | None
+
+
 @dataclass(eq=False)
 class _Redirect:
     step: Step
@@ -163,6 +172,7 @@ class _Classifier:
         self.redirects: dict[str, list[_Redirect]] = {}
         self.blob_urls: dict[str, _Redirect] = {}
         self.unfollowed: list[_Redirect] = []
+        self.heads: dict[tuple[str, str, str], list[_Head]] = {}
 
     # -- pass 1: kinds ---------------------------------------------------------------
     def kinds(self) -> None:
@@ -188,7 +198,11 @@ class _Classifier:
             followed.step.links.append(Link("redirects-to", step.id))
             if followed.blob is not None:
                 registry, repo, digest = followed.blob
-                step.kind = StepKind.CDN_DOWNLOAD
+                # A hop that sends the client on again is a redirect wherever it is (a CDN
+                # whose origin points back at the registry makes a loop); only the hop that
+                # answers with bytes or an error is the download.
+                redirects = ex.status in REDIRECT_STATUSES and bool(ex.response_header("location"))
+                step.kind = StepKind.BLOB_REDIRECT if redirects else StepKind.CDN_DOWNLOAD
                 step.repository, step.reference = repo, digest
                 step.info.update(registry=registry, digest=digest)
                 self._mark_error(step)
@@ -237,11 +251,21 @@ class _Classifier:
         if method in ("PUT", "DELETE"):
             step.kind = StepKind.UPLOAD
             return
+        ok = bool(ex.status and 200 <= ex.status < 300)
         if method == "HEAD":
             step.kind = StepKind.MANIFEST_HEAD
+            if ok and ex.content_type in MANIFEST_TYPES:
+                self._remember_head(step)
         else:
             parsed = parsed_manifest(ex)
             media_type = (parsed.media_type if parsed else None) or ex.content_type
+            if not (ok and media_type in MANIFEST_TYPES):
+                # containerd HEADs the tag, then GETs the digest, which may answer 401 before
+                # its token: no body to read, but the HEAD already said what the digest is.
+                head = self._head_for(step)
+                if head is not None:
+                    media_type = head.media_type
+                    step.info["media_type_from"] = head.step.id
             is_index = (parsed.is_index if parsed else False) or media_type in INDEX_TYPES
             step.kind = StepKind.MANIFEST_INDEX if is_index else StepKind.MANIFEST
             if parsed is not None:
@@ -249,11 +273,27 @@ class _Classifier:
                     step.info["platforms"] = [str(p) for p in parsed.platforms()]
                 else:
                     step.info["layers"] = len(parsed.layers)
-        if ex.status and 200 <= ex.status < 300:
+        if ok:
             step.info["media_type"] = ex.content_type
             digest = manifest_digest(ex) or (step.reference if is_digest(step.reference) else None)
             if digest:
                 step.info["digest"] = digest
+
+    def _head_key(self, step: Step) -> tuple[str, str, str]:
+        return (client_key(step.exchange), step.info.get("registry", ""), step.repository or "")
+
+    def _remember_head(self, step: Step) -> None:
+        ex = step.exchange
+        header = (ex.response_header("docker-content-digest") or "").strip()
+        digest = header if is_digest(header) else None
+        self.heads.setdefault(self._head_key(step), []).append(_Head(step, ex.content_type or "", digest))
+
+    def _head_for(self, step: Step) -> _Head | None:
+        """The latest HEAD by the same client, on the same repository, of this reference."""
+        for head in reversed(self.heads.get(self._head_key(step), [])):
+            if step.reference in (head.step.reference, head.digest):
+                return head
+        return None
 
     def _is_token(self, ex: Exchange, v2: V2Path | None, query: dict[str, str]) -> bool:
         if v2 is not None and v2.endpoint != "ping" and v2.repository:

@@ -1,6 +1,8 @@
 """Classification of the seed transcripts' exchanges: kinds, in order, and their links."""
 
+from itertools import pairwise
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -230,3 +232,76 @@ def test_client_key_ignores_the_port_but_not_the_user_agent():
     c = Exchange(id="c", method="GET", url="u", started_at=0, client="10.0.0.1:2000",
                  request_headers=[("User-Agent", "skopeo/1.9")])
     assert client_key(a) == client_key(b) != client_key(c)
+
+
+LAB_DATA = Path(__file__).resolve().parents[1] / "data" / "lab"
+SAMPLES_LAB = Path(__file__).resolve().parents[2] / "samples" / "lab"
+IDX_TYPE = "application/vnd.oci.image.index.v1+json"
+
+
+def test_ctr_index_got_by_digest_before_its_token_is_an_index():
+    # containerd: HEAD by tag (401, then 200 saying "OCI index", digest D), then GET D on a new
+    # connection, answered 401 without a body until the fetcher's own token arrives.
+    steps = classify(load_exchanges(SAMPLES_LAB / "ctr-pull-multi-oci.json"))
+    head, unauthorized, index = steps[2], steps[3], steps[5]
+    assert (head.exchange.method, head.exchange.status, head.exchange.content_type) == ("HEAD", 200, IDX_TYPE)
+    assert (unauthorized.exchange.method, unauthorized.exchange.status) == ("GET", 401)
+    assert unauthorized.reference == head.exchange.response_header("docker-content-digest")
+    assert [s.kind for s in steps[:7]] == [HEAD, T, HEAD, IDX, T, IDX, MAN]
+    assert unauthorized.info["media_type_from"] == head.id
+    assert "media_type_from" not in index.info  # its body says what it is
+    assert steps[6].linked("chosen-from") == [index.id]
+
+
+def _head(n, url, media_type, digest, client="10.0.0.1:5000", ua="containerd/1.6"):
+    return _ex(n, "HEAD", url, 200, req=[("User-Agent", ua)], client=client,
+               resp=[("Content-Type", media_type), ("Docker-Content-Digest", digest)])
+
+
+def test_a_bodiless_manifest_get_takes_its_kind_from_the_same_clients_head_only():
+    digest = "sha256:" + "d" * 64
+    base = "https://r.test/v2/x/manifests/"
+    denied = [("WWW-Authenticate", 'Bearer realm="https://a.test/t",service="s"')]
+    steps = classify([
+        _head(1, base + "1", IDX_TYPE, digest),
+        _ex(2, "GET", base + digest, 401, req=[("User-Agent", "containerd/1.6")], resp=denied,
+            body='{"errors":[{"code":"UNAUTHORIZED"}]}'),
+        _ex(3, "GET", base + "1", 503, req=[("User-Agent", "containerd/1.6")]),  # by the tag the HEAD named
+        _ex(4, "GET", base + digest, 401, req=[("User-Agent", "skopeo/1.9")], resp=denied),  # another client
+        _ex(5, "GET", "https://r.test/v2/y/manifests/" + digest, 401, req=[("User-Agent", "containerd/1.6")],
+            resp=denied),  # another repository
+    ])
+    assert [s.kind for s in steps] == [HEAD, IDX, StepKind.ERROR, MAN, MAN]
+    assert steps[2].info["intended"] == "manifest-index"
+    assert "media_type_from" not in steps[3].info and "media_type_from" not in steps[4].info
+
+
+def test_redirect_loop_hops_are_redirects_each_following_the_last():
+    # The built-in client against the lab's loop.: registry 307 → loop-cdn, which 307s back to
+    # the registry's blob URL, until the client gives up after 10 redirects.
+    steps = classify(load_exchanges(LAB_DATA / "pulltrace-pull-loop.json"))
+    hops = steps[4:]
+    assert [s.kind for s in steps[:4]] == [P, T, HEAD, MAN]
+    assert len(hops) == 11 and all(s.kind is RED and s.exchange.status == 307 for s in hops)
+    assert {urlsplit(s.exchange.url).hostname for s in hops} == {"loop.pulltrace.test", "loop-cdn.pulltrace.test"}
+    assert hops[0].linked("follows") == []
+    for before, hop in pairwise(hops):
+        assert hop.linked("follows") == [before.id]
+        assert before.linked("redirects-to") == [hop.id]
+        assert hop.reference == hops[0].reference and hop.info["registry"] == "loop.pulltrace.test"
+    # Every hop is still the config blob's, by the manifest that named it.
+    assert {s.role for s in hops} == {"config"}
+    assert not any(s.kind is CDN for s in steps)
+
+
+def test_a_chain_of_redirects_ends_in_the_one_download():
+    blob = "https://r.test/v2/x/blobs/sha256:" + "a" * 64
+    steps = classify([
+        _ex(1, "GET", blob, 307, resp=[("Location", "https://edge.test/o")]),
+        _ex(2, "GET", "https://edge.test/o", 302, resp=[("Location", "https://store.test/o?sig=…")]),
+        _ex(3, "GET", "https://store.test/o?sig=…", 403, body="<Error><Code>AccessDenied</Code></Error>"),
+    ])
+    assert [s.kind for s in steps] == [RED, RED, StepKind.ERROR]
+    assert steps[2].info["intended"] == "cdn-download"
+    assert steps[1].linked("follows") == ["x1"] and steps[2].linked("follows") == ["x2"]
+    assert steps[2].reference == "sha256:" + "a" * 64

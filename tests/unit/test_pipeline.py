@@ -39,3 +39,11 @@ def test_a_blob_with_other_bytes_is_a_digest_mismatch_finding():
     assert len(found) == 1 and "b1" in found[0].steps
     # pulltrace's own check says the same on its own, whether or not diagnosis rules exist.
     assert [f.rule for f in integrity_findings(session)] == [DIGEST_MISMATCH]
+
+
+def test_a_recorded_redirect_loop_is_diagnosed_as_one():
+    # Every hop of the lab's loop. is a blob-redirect now; the doctor's rule still sees the loop.
+    exchanges = load_exchanges(Path(__file__).resolve().parents[1] / "data" / "lab" / "pulltrace-pull-loop.json")
+    (session,) = build_trace(exchanges, source="test").sessions
+    assert [f.rule for f in session.findings][:1] == ["blob.redirect-loop"]
+    assert "loop.pulltrace.test → loop-cdn.pulltrace.test" in session.findings[0].title
