@@ -42,6 +42,21 @@ def short_digest(text: str, keep: int = 12) -> str:
     return _BARE_HEX_RE.sub(lambda m: f"{m.group(1)[:keep]}{ELLIPSIS}", text)
 
 
+# `docker/20.10.24+dfsg1 go/go1.19.8 …`, `containerd/1.6.20~ds1`, `skopeo/1.9.3`: the first
+# product token of a User-Agent, name and version.
+_PRODUCT_RE = re.compile(r"^([A-Za-z][\w.+-]*)/v?(\d+)(?:\.(\d+))?")
+
+
+def short_client(label: str) -> str:
+    """'docker/20.10.24+dfsg1 (127.0.0.1)' -> 'docker 20.10': the client's name and
+    major.minor version, short enough for a diagram lane; anything else unchanged."""
+    m = _PRODUCT_RE.match(label.strip())
+    if not m:
+        return label.strip()
+    name, major, minor = m.groups()
+    return f"{name} {major}.{minor}" if minor is not None else f"{name} {major}"
+
+
 def middle(text: str, width: int) -> str:
     """Cut the middle out of text so it fits width, keeping both ends readable."""
     if width <= 0:

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from pulltrace.manifest import ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import Exchange, Finding, Headers, Session, Step, StepKind, Trace
 from pulltrace.render import fmt
 from pulltrace.render.i18n import Translate, translator
@@ -106,6 +107,7 @@ class SessionView:
     title: str
     client: str
     registry: str
+    user_agent: str
     summary: list[SummaryRow]
     steps: list[StepRow]
     findings: list[FindingRow]
@@ -271,7 +273,9 @@ def _info_value(value: object) -> str:
 
 
 def summary_rows(session: Session, *, lang: str = "en", steps: list[StepRow] | None = None) -> list[SummaryRow]:
-    """The summary card as label/value rows; optional facts only when present."""
+    """The summary card as label/value rows; optional facts only when present.
+    A login has no image and fetches nothing: it shows who logged in where, how,
+    and whether the registry accepted it, instead of empty pull rows."""
     t = translator(lang)
     s = session.summary
     rows: list[SummaryRow] = []
@@ -280,7 +284,19 @@ def summary_rows(session: Session, *, lang: str = "en", steps: list[StepRow] | N
         if value or always:
             rows.append(SummaryRow(key, t(key), value or t("none")))
 
-    add("image", s.image, True)
+    if session.action == "login":
+        add("registry", s.registry or _registry_host(session), True)
+        add("client", session.client)
+        add("user", _login_user(session))
+        add("auth", s.auth, True)
+        add("token_service", _token_service(session))
+        add("result", _login_result(session, t), True)
+        add("duration", fmt.human_ms(s.duration_ms) or "0 ms", True)
+        add("errors", "; ".join(s.errors))
+        add("findings", _findings_count(session.findings, t), True)
+        return rows
+    pull = session.action == "pull"
+    add("image", s.image, pull)
     add("registry", s.registry, True)
     add("client", session.client)
     add("platform", s.platform or "")
@@ -288,15 +304,83 @@ def summary_rows(session: Session, *, lang: str = "en", steps: list[StepRow] | N
     add("auth", s.auth, True)
     add("scopes_requested", ", ".join(s.scopes_requested))
     add("scopes", ", ".join(_granted_scope(scope, t) for scope in s.scopes_granted))
-    add("layers", t("layers_fetched", fetched=s.layers_fetched, total=s.layers), True)
-    add("bytes", f"{fmt.human_bytes(s.bytes)} ({s.bytes:,})" if s.bytes else "0 B", True)
+    if pull or s.layers:
+        add("layers", t("layers_fetched", fetched=s.layers_fetched, total=s.layers), True)
+    if pull or s.bytes:
+        add("bytes", f"{fmt.human_bytes(s.bytes)} ({s.bytes:,})" if s.bytes else "0 B", True)
     add("duration", fmt.human_ms(s.duration_ms) or "0 ms", True)
-    add("skipped", ", ".join(fmt.short_digest(d) for d in s.skipped_blobs))
+    add("skipped", ", ".join(_blob_name(d, session, t) for d in s.skipped_blobs))
     add("mirror", s.mirror or "")
     add("fallback", s.fallback or "")
     add("errors", "; ".join(s.errors))
     add("findings", _findings_count(session.findings, t), True)
     return rows
+
+
+def _login_steps(session: Session) -> list[tuple[int, Step]]:
+    return [(n, step) for n, step in enumerate(session.steps, 1) if step.kind is StepKind.LOGIN]
+
+
+def _login_user(session: Session) -> str:
+    """The account a login named: Harbor's and distribution's token request carries it
+    (`?account=admin`), the token's `sub` claim confirms it. A Basic login to the
+    registry itself (htpasswd) shows it only inside the masked credentials."""
+    for _, step in reversed(_login_steps(session)):
+        claims = step.exchange.token_claims or {}
+        user = step.info.get("account") or claims.get("sub")
+        if user:
+            return str(user)
+    return str(session.summary.token_claims.get("sub") or "")
+
+
+def _token_service(session: Session) -> str:
+    # Only when the credentials went to a token service (Harbor's /service/token,
+    # Docker Hub's auth.docker.io), not to the registry's own /v2/.
+    for _, step in _login_steps(session):
+        realm = step.info.get("realm")
+        if realm:
+            return str(realm)
+        path = fmt.path_of(step.exchange.url).partition("?")[0]
+        if path != "/v2/":
+            return step.exchange.url.partition("?")[0]
+    return ""
+
+
+def _login_result(session: Session, t: Translate) -> str:
+    """What the registry said to the last credentials the client sent."""
+    logins = _login_steps(session)
+    if not logins:
+        return t("login_no_credentials")
+    n, step = logins[-1]
+    status = step.exchange.status
+    key = "login_ok" if status is not None and 200 <= status < 300 else "login_failed"
+    return t(key, status=status_text(step.exchange) or t("error"), step=n)
+
+
+def _manifests(session: Session) -> list[ParsedManifest]:
+    found = []
+    for step in session.steps:
+        body = step.exchange.response_body_preview
+        if step.kind is StepKind.MANIFEST and body:
+            try:
+                found.append(parse_manifest(body, step.exchange.content_type))
+            except ManifestError:
+                continue  # a cut-off preview: the digest alone will do
+    return found
+
+
+def _blob_name(digest: str, session: Session, t: Translate) -> str:
+    """`layer 1/2 sha256:9d2f0c1e8a4b… (2.7 MiB)`: which blob of the session's manifest
+    the client already had, not a bare digest to look up by hand."""
+    short = fmt.short_digest(digest)
+    for manifest in _manifests(session):
+        for i, layer in enumerate(manifest.layers, 1):
+            if layer.digest == digest:
+                name = t("layer_of", n=i, total=len(manifest.layers))
+                return f"{name} {short} ({fmt.human_bytes(layer.size)})"
+        if manifest.config and manifest.config.digest == digest:
+            return f"{t('config')} {short} ({fmt.human_bytes(manifest.config.size)})"
+    return short
 
 
 def _granted_scope(scope: str, t: Translate) -> str:
@@ -330,6 +414,16 @@ def finding_rows(session: Session, anchors: dict[str, tuple[str, int]], *, lang:
     return rows
 
 
+def _user_agent(session: Session) -> str:
+    """The client's whole User-Agent (docker's names go, git commit, kernel, OS), for
+    the tooltip behind the short name a diagram lane has room for."""
+    for step in session.steps:
+        ua = step.exchange.request_header("user-agent")
+        if ua:
+            return ua
+    return ""
+
+
 def _session_title(session: Session, number: int) -> str:
     # A login or a ping-only session has no image: name it by what it did, where.
     if session.summary.image:
@@ -356,6 +450,7 @@ def trace_view(trace: Trace, *, lang: str = "en") -> TraceView:
                 title=_session_title(session, s_no),
                 client=session.client,
                 registry=session.summary.registry or _registry_host(session),
+                user_agent=_user_agent(session),
                 summary=summary_rows(session, lang=lang, steps=steps),
                 steps=steps,
                 findings=finding_rows(session, anchors, lang=lang),

@@ -154,3 +154,33 @@ def test_the_error_detector_sees_errors(page, tmp_path):
     problems = page.problems()
     assert any("console.error" in p and "boom" in p for p in problems)
     assert any(p.startswith("exception:") for p in problems)
+
+
+# Measured with the browser's own font: every request label ends before the arrowhead
+# of its own arrow, every response label clears both arrowheads, every lane name fits
+# its box. Returns the offending labels.
+_OVERLAPS = """
+[...document.querySelectorAll('svg.sequence')].flatMap(svg => {
+  const bad = [];
+  for (const m of svg.querySelectorAll('a.msg')) {
+    const req = m.querySelector('line.req'), x1 = +req.getAttribute('x1'), x2 = +req.getAttribute('x2');
+    const q = m.querySelector('.req-label').getBBox(), r = m.querySelector('.resp-label').getBBox();
+    if (q.x + q.width > x2 - 10) bad.push('request over arrowhead: ' + m.querySelector('.req-label').textContent);
+    if (r.x + r.width > x2 - 10 || r.x < x1 + 10) bad.push('response over arrowhead: ' + m.querySelector('.resp-label').textContent);
+  }
+  for (const lane of svg.querySelectorAll('g.lane')) {
+    const box = lane.querySelector('rect').getBBox();
+    for (const t of lane.querySelectorAll('text')) {
+      const b = t.getBBox();
+      if (b.x < box.x || b.x + b.width > box.x + box.width) bad.push('lane text cut: ' + t.textContent);
+    }
+  }
+  return bad;
+})
+"""
+
+
+@pytest.mark.parametrize("report", _reports(), ids=lambda p: p.stem)
+def test_diagram_labels_clear_the_arrowheads(page, report):
+    page.open(report.as_uri())
+    assert page.js(_OVERLAPS) == []

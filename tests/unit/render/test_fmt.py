@@ -65,3 +65,10 @@ def test_wrap_measures_display_width():
     assert fmt.wrap("a b c", 80, "- ", "  ") == ["- a b c"]
     assert fmt.wrap("x" * 30, 10, "", "") == ["x" * 10] * 3
     assert fmt.wrap("步步", 1) == ["步", "步"]
+
+
+def test_short_client_names_the_product_and_its_major_minor_version():
+    assert fmt.short_client("docker/20.10.24+dfsg1 (127.0.0.1)") == "docker 20.10"
+    assert fmt.short_client("containerd/1.6.20~ds1 (127.0.0.1)") == "containerd 1.6"
+    assert fmt.short_client("skopeo/1.9.3 (127.0.0.1)") == "skopeo 1.9"
+    assert fmt.short_client("192.0.2.10") == "192.0.2.10"  # no User-Agent recorded: the peer

@@ -85,3 +85,50 @@ def test_trace_view_handles_empty_and_hostile_traces():
     assert trace_view(Trace()).sessions == []
     view = trace_view(hostile_trace())
     assert view.sessions[0].steps[0].links[0].anchor == "s1-2"
+
+
+def _harbor_login(status: int) -> Session:
+    """`docker login` to Harbor as seed 004 records it: the challenge, then the
+    credentials sent to /service/token with the account named in the query."""
+    ping = ex(1, "GET", "https://harbor.example/v2/", 401, at=0.0, ms=3,
+              resp=[("Www-Authenticate", 'Bearer realm="https://harbor.example/service/token",service="harbor-registry"')])
+    login = ex(2, "GET", "https://harbor.example/service/token?account=admin&client_id=docker&offline_token=true"
+                         "&service=harbor-registry", status, at=0.1, ms=20, req=[("Authorization", "Basic YWRt…")])
+    steps = [Step(ping, StepKind.PING, 0),
+             Step(login, StepKind.LOGIN, 1, info={"account": "admin", "realm": "https://harbor.example/service/token"})]
+    return Session("login", action="login", client="docker/20.10.17 (192.0.2.1)", steps=steps,
+                   summary=SessionSummary(registry="harbor.example", auth="bearer-credentials", duration_ms=23.0))
+
+
+def test_a_login_summary_says_who_logged_in_where_and_whether_it_worked():
+    rows = {r.label: r.value for r in summary_rows(_harbor_login(200))}
+    assert rows["Registry"] == "harbor.example"
+    assert rows["User"] == "admin"
+    assert rows["Token service"] == "https://harbor.example/service/token"
+    assert rows["Result"] == "accepted (200 OK, step #2)"
+    # Nothing of a pull: no image, no layers, no bytes.
+    assert not {"Image", "Layers", "Bytes", "Skipped (already present)"} & set(rows)
+    refused = {r.label: r.value for r in summary_rows(_harbor_login(401), lang="zh")}
+    assert refused["结果"] == "登录失败（401 Unauthorized，第 2 步）"
+
+
+def test_a_basic_login_to_the_registry_itself_names_no_token_service():
+    ping = ex(1, "GET", "https://basic.example/v2/", 401, at=0.0, ms=3)
+    login = ex(2, "GET", "https://basic.example/v2/", 200, at=0.1, ms=3, req=[("Authorization", "Basic YWRt…")])
+    session = Session("s1", action="login", steps=[Step(ping, StepKind.PING, 0), Step(login, StepKind.LOGIN, 1)],
+                      summary=SessionSummary(registry="basic.example", auth="basic"))
+    rows = {r.label: r.value for r in summary_rows(session)}
+    assert rows["Result"] == "accepted (200 OK, step #2)" and rows["Auth"] == "basic"
+    assert "Token service" not in rows and "Image" not in rows
+
+
+def test_a_skipped_blob_is_named_by_its_place_in_the_manifest():
+    # Seed 000: the client already had busybox's only layer and fetched just the config.
+    trace = seed000_trace()
+    layer = "sha256:57310166fe88e0dc63a80ca5c219283a932db0f3969712e2f8a86ada143bf566"
+    trace.sessions[0].summary.skipped_blobs = [layer, "sha256:" + "e" * 64]
+    rows = {r.key: r.value for r in summary_rows(trace.sessions[0])}
+    # The second digest is in no manifest of the session: it stays a short digest.
+    assert rows["skipped"] == "layer 1/1 sha256:57310166fe88… (706.1 KiB), sha256:eeeeeeeeeeee…"
+    zh = {r.key: r.value for r in summary_rows(trace.sessions[0], lang="zh")}
+    assert zh["skipped"].startswith("第 1/1 层 sha256:57310166fe88…")
