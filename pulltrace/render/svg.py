@@ -11,7 +11,7 @@ from pulltrace.render.i18n import translator
 from pulltrace.render.rows import SessionView
 
 LANE_GAP = 230  # the least room between two lifelines (a lane box is 200 wide)
-MAX_GAP = 400  # the most: a wider diagram prints too small to read
+MAX_GAP = 420  # the most (a manifest of library/tiny-plus by digest fits whole): wider prints too small
 MARGIN_X = 112
 TOP = 64
 ROW = 46
