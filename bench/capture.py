@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import platform
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,18 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
 from pulltrace.lab import Lab  # noqa: E402
 from pulltrace.lab.docker import stop_docker  # noqa: E402
 
-MITMDUMP = Path(sys.executable).with_name("mitmdump")
+ADDON = ROOT / "addons" / "pulltrace.py"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- capture:begin -->", "<!-- capture:end -->"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -50,20 +42,15 @@ def peak_rss_mib(pid: int) -> float:
 class Proxy:
     def __init__(self, name: str, lab: Lab, work: Path, addon: bool) -> None:
         self.name, self.port = name, free_port()
-        argv = [str(MITMDUMP), "-q", "--listen-host", "127.0.0.1", "-p", str(self.port),
-                "--set", f"confdir={work / 'conf'}", "--set", f"ssl_verify_upstream_trusted_ca={lab.ca_path}"]
         if addon:
-            argv += ["-s", str(ROOT / "addons" / "pulltrace.py"), "--set", f"pulltrace_dir={work / name}",
-                     "--set", "pulltrace_outputs=json"]
+            # The addon alone: it streams blobs itself.
+            argv = mitmdump_command(port=self.port, confdir=work / "conf", upstream_ca=lab.ca_path, quiet=True,
+                                    addon=ADDON, out=work / name, outputs=("json",))
         else:
-            argv += ["--set", "stream_large_bodies=1m"]
-        self.proc = subprocess.Popen(argv, stdout=(work / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
-        for _ in range(200):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    break
-            time.sleep(0.1)
-        self.daemon = lab.docker(f"bench-{name}", proxy=f"http://127.0.0.1:{self.port}")
+            argv = mitmdump_command(port=self.port, confdir=work / "conf", upstream_ca=lab.ca_path, quiet=True,
+                                    with_addon=False, options=("stream_large_bodies=1m",))
+        self.mitmdump = Mitmdump.start(argv, log=work / f"{name}.log", port=self.port)
+        self.daemon = lab.docker(f"bench-{name}", proxy=self.mitmdump.url)
 
     def reset(self) -> None:
         d = self.daemon
@@ -81,8 +68,7 @@ class Proxy:
         return time.perf_counter() - start
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
+        self.mitmdump.stop(timeout=60)
         # The daemon exists only for this benchmark's proxy: do not leave it running.
         stop_docker(self.daemon.settings, self.daemon.name)
 
@@ -105,15 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         plain = Proxy("plain", lab, work, addon=False)
         try:
             with_addon.pull(f"{lab.host('hub')}/library/tiny")
-            rss_after_tiny = peak_rss_mib(with_addon.proc.pid)
+            rss_after_tiny = peak_rss_mib(with_addon.mitmdump.pid)
             times: dict[str, list[float]] = {"addon": [], "plain": []}
             for n in range(args.rounds):
                 order = (with_addon, plain) if n % 2 == 0 else (plain, with_addon)
                 for proxy in order:
                     times[proxy.name].append(proxy.pull(ref))
                     print(f"round {n + 1}: {proxy.name} {times[proxy.name][-1]:.2f} s", flush=True)
-            rss_addon = peak_rss_mib(with_addon.proc.pid)
-            rss_plain = peak_rss_mib(plain.proc.pid)
+            rss_addon = peak_rss_mib(with_addon.mitmdump.pid)
+            rss_plain = peak_rss_mib(plain.mitmdump.pid)
         finally:
             with_addon.reset()
             plain.reset()

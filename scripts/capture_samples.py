@@ -16,16 +16,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pulltrace.capture.mitmdump import Mitmdump, MitmdumpError, free_port, mitmdump_command
 from pulltrace.cli import UserError
 from pulltrace.lab import Lab
 from pulltrace.lab.docker import DockerDaemon, stop_docker
@@ -35,7 +33,6 @@ from pulltrace.pipeline import build_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
-MITMDUMP = BIN / "mitmdump"
 PULLTRACE = BIN / "pulltrace"
 ADDON = ROOT / "addons" / "pulltrace.py"
 OUT = ROOT / "samples" / "lab"
@@ -48,49 +45,15 @@ class CaptureError(Exception):
     """A capture that did not happen as planned; names the capture and what to look at."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mitmdump:
+def start_mitmdump(port: int, confdir: Path, out: Path, lab_ca: Path) -> Mitmdump:
     """One mitmdump with the pulltrace addon (masked secrets, the default) writing into `out`."""
-
-    def __init__(self, port: int, confdir: Path, out: Path, lab_ca: Path) -> None:
-        self.port, self.out = port, out
-        out.mkdir(parents=True, exist_ok=True)
-        self.log = out / "mitmdump.log"
-        argv = [str(MITMDUMP), "--listen-host", "127.0.0.1", "-p", str(port), "--set", f"confdir={confdir}",
-                "--set", f"ssl_verify_upstream_trusted_ca={lab_ca}", "--set", "stream_large_bodies=1m",
-                "--set", "flow_detail=0", "-s", str(ADDON), "--set", f"pulltrace_dir={out}",
-                "--set", "pulltrace_outputs=console,json", "--set", "pulltrace_idle=1"]
-        self.proc = subprocess.Popen(argv, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, cwd=out)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise CaptureError(f"mitmdump exited at start; see {self.log}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise CaptureError(f"mitmdump did not listen on port {port}; see {self.log}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> Path:
-        """Stop mitmdump (the addon writes its trace JSON as it shuts down)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.out / "pulltrace.json"
+    argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=lab_ca, addon=ADDON, out=out,
+                            outputs=("console", "json"),
+                            options=("stream_large_bodies=1m", "flow_detail=0", "pulltrace_idle=1"))
+    try:
+        return Mitmdump.start(argv, log=out / "mitmdump.log", cwd=out, port=port)
+    except MitmdumpError as e:
+        raise CaptureError(str(e).splitlines()[0]) from e
 
 
 @dataclass
@@ -292,7 +255,7 @@ def capture(spec: Capture, lab: Lab, daemon: DockerDaemon, port: int, work: Path
     shutil.rmtree(here, ignore_errors=True)
     here.mkdir(parents=True)
     confdir = work / "mitmconf"
-    mitm = Mitmdump(port, confdir, here / "mitm", lab.ca_path) if spec.proxied else None
+    mitm = start_mitmdump(port, confdir, here / "mitm", lab.ca_path) if spec.proxied else None
     ctx = Context(lab, daemon, mitm, here, confdir / "mitmproxy-ca-cert.pem")
     written_by_mitm: Path | None = None
     try:
@@ -301,7 +264,8 @@ def capture(spec: Capture, lab: Lab, daemon: DockerDaemon, port: int, work: Path
         raise CaptureError(f"{' '.join(map(str, e.cmd))} exited {e.returncode}: {(e.stderr or '').strip()[-500:]}") from e
     finally:
         if mitm is not None:
-            written_by_mitm = mitm.stop()
+            mitm.stop()  # the addon writes its trace JSON as mitmdump shuts down
+            written_by_mitm = here / "mitm" / "pulltrace.json"
     path = written if written is not None else written_by_mitm
     if path is None or not path.exists():
         raise CaptureError(f"no trace was written for {spec.name}" + (f"; see {mitm.log}" if mitm else ""))

@@ -7,28 +7,17 @@ calls `mitm.trace()` to stop it, which makes the addon write its trace JSON.
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command
 from pulltrace.model import Trace, load_trace
 
 from capturehelpers import reset_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
-MITMDUMP = Path(sys.executable).with_name("mitmdump")
 ADDON = ROOT / "addons" / "pulltrace.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mitm:
@@ -38,46 +27,29 @@ class Mitm:
         self.port, self.confdir, self.out = port, confdir, out
         self.log = out / "mitmdump.log"
         out.mkdir(parents=True, exist_ok=True)
-        argv = [str(MITMDUMP), "--listen-host", "127.0.0.1", "-p", str(port), "--set", f"confdir={confdir}",
-                "--set", f"ssl_verify_upstream_trusted_ca={ca}", "--set", "flow_detail=0",
-                "-s", str(ADDON), "--set", f"pulltrace_dir={out}", "--set", "pulltrace_outputs=console,json,html",
-                "--set", "pulltrace_idle=1"]
-        self.proc = subprocess.Popen(argv, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, cwd=out)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mitmdump exited: {self.log.read_text()[-2000:]}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("mitmdump did not start listening")
+        argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, addon=ADDON, out=out,
+                                outputs=("console", "json", "html"), options=("flow_detail=0", "pulltrace_idle=1"))
+        self.mitmdump = Mitmdump.start(argv, log=self.log, cwd=out, port=port)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.mitmdump.url
 
     @property
     def ca_cert(self) -> Path:
         return self.confdir / "mitmproxy-ca-cert.pem"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.mitmdump.stop()
 
     def trace(self) -> Trace:
         self.stop()
         path = self.out / "pulltrace.json"
-        assert path.exists(), f"the addon wrote no trace; mitmdump said: {self.log.read_text()[-3000:]}"
+        assert path.exists(), f"the addon wrote no trace; mitmdump said: {self.mitmdump.console()[-3000:]}"
         return load_trace(path)
 
     def console(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.mitmdump.console()
 
 
 @pytest.fixture(scope="session")
