@@ -1,6 +1,6 @@
 """Real clients pulling from the lab through `mitmdump -s addons/pulltrace.py`.
 
-dockerd (proxied through mitmdump via the lab's docker API), skopeo and ctr with
+dockerd (proxied through mitmdump via the lab's docker API), skopeo, ctr and podman with
 HTTPS_PROXY; the addon's trace JSON is read back and its classification checked.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 from capturehelpers import assert_downloads_follow_redirects, by_kind, kinds, proxy_env, pulls
@@ -155,20 +156,61 @@ def test_skopeo_copy(lab, mitm, tmp_path):
     assert_downloads_follow_redirects(s)
 
 
-def test_ctr_pull_through_dockerds_containerd(lab, mitm, daemon, tmp_path):
+@pytest.mark.parametrize(("image", "got_by_digest"), [
+    ("library/tiny", ["manifest"]),
+    ("library/multi-oci", ["manifest-index", "manifest"]),
+])
+def test_ctr_pull_through_dockerds_containerd(lab, mitm, daemon, tmp_path, image, got_by_digest):
     d = daemon  # emptied, ctr's namespaces included: containerd skips content it holds
-    ref = f"{lab.host('hub')}/library/tiny:latest"
+    ref = f"{lab.host('hub')}/{image}:latest"
     namespace = "pulltrace-capture"
     bundle = tmp_path / "ca.pem"
     bundle.write_bytes(mitm.ca_cert.read_bytes())  # ctr verifies TLS: trust mitmproxy's CA
     d.ctr("-n", namespace, "images", "pull", ref, env=proxy_env(mitm, SSL_CERT_FILE=str(bundle)))
     s = _only_pull(mitm.trace())
     assert s.client.startswith("containerd/")
-    # containerd starts with HEAD (no ping), and its fetcher asks for a second token.
-    assert kinds(s)[:6] == ["manifest-head", "token", "manifest-head", "manifest", "token", "manifest"]
+    # containerd starts with HEAD (no ping), and its fetcher asks for a second token. Its first
+    # GET by digest is answered 401 with no body: what it is comes from the HEAD by tag.
+    what = got_by_digest[0]
+    start = ["manifest-head", "token", "manifest-head", what, "token"] + got_by_digest
+    assert kinds(s)[: len(start)] == start
+    head, unauthorized = s.steps[2], s.steps[3]
+    assert unauthorized.exchange.status == 401 and unauthorized.info["media_type_from"] == head.id
+    assert unauthorized.reference == head.info["digest"] == lab.images[image].digest
     first_token, second_token = by_kind(s, "token")
     assert first_token.linked("answers") == [s.steps[0].id] and first_token.linked("retried-by") == [s.steps[2].id]
     assert second_token.linked("answers") == [s.steps[3].id] and second_token.linked("retried-by") == [s.steps[5].id]
     assert _roles(s, "cdn-download") == ["config", "layer 1/1"]
     assert_downloads_follow_redirects(s)
 
+
+
+@pytest.mark.parametrize(("image", "manifests"), [
+    ("library/tiny", ["manifest"]),
+    ("library/multi-oci", ["manifest-index", "manifest"]),
+])
+def test_podman_pull(lab, mitm, tmp_path, image, manifests):
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed (scripts/bootstrap installs it: apt-get install podman)")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(mitm.ca_cert, certs / "mitmproxy.crt")  # podman verifies TLS: trust mitmproxy's CA
+    # Its own storage, so every blob is fetched; vfs, file events and cgroupfs: what runs here.
+    # podman refuses a runroot path longer than 50 characters, which pytest's tmp_path is.
+    with tempfile.TemporaryDirectory(prefix="pulltrace-podman-") as short:
+        storage = ["--root", f"{short}/root", "--runroot", f"{short}/run", "--storage-driver", "vfs",
+                   "--events-backend", "file", "--cgroup-manager", "cgroupfs"]
+        proc = subprocess.run(["podman", *storage, "pull", "--cert-dir", str(certs),
+                               f"{lab.host('hub')}/{image}:latest"],
+                              env=proxy_env(mitm), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    s = _only_pull(mitm.trace())
+    assert s.client.startswith("containers/")  # podman's User-Agent is its image library's
+    # podman, like skopeo, GETs the manifest by tag (no HEAD); an index, then the platform's by digest.
+    assert kinds(s)[: 2 + len(manifests)] == ["ping", "token"] + manifests
+    assert sorted(kinds(s)[2 + len(manifests):]) == ["blob-redirect"] * 2 + ["cdn-download"] * 2
+    assert s.steps[2].info["by"] == "tag" and s.steps[-1].exchange.method == "GET"
+    if len(manifests) == 2:
+        assert s.steps[3].linked("chosen-from") == [s.steps[2].id] and s.summary.platform == "linux/amd64"
+    assert _roles(s, "cdn-download") == ["config", "layer 1/1"]
+    assert_downloads_follow_redirects(s)
