@@ -53,13 +53,7 @@ class Proxy:
         self.daemon = lab.docker(f"bench-{name}", proxy=self.mitmdump.url)
 
     def reset(self) -> None:
-        d = self.daemon
-        ids = d.docker("images", "-aq", check=False).stdout.split()
-        if ids:
-            d.docker("rmi", "-f", *sorted(set(ids)), check=False)
-        listed = d.ctr("-n", "moby", "content", "ls", "-q", check=False).stdout.split()
-        if listed:
-            d.ctr("-n", "moby", "content", "rm", *listed, check=False)
+        self.daemon.forget_images()
 
     def pull(self, ref: str) -> float:
         self.reset()

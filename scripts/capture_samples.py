@@ -94,20 +94,10 @@ def _run(argv: Sequence[str], env: dict[str, str] | None = None, ok: tuple[int, 
     return proc
 
 
-def reset_daemon(d: DockerDaemon) -> None:
-    """No image and no cached manifest or blob: the next pull shows every step on the wire."""
-    ids = d.docker("images", "-aq", check=False).stdout.split()
-    if ids:
-        d.docker("rmi", "-f", *sorted(set(ids)), check=False)
-    listed = d.ctr("-n", "moby", "content", "ls", "-q", check=False).stdout.split()
-    if listed:
-        d.ctr("-n", "moby", "content", "rm", *listed, check=False)
-
-
 def docker_pull(*refs: str, reset: bool = True) -> Callable[[Context], None]:
     def run(ctx: Context) -> None:
         if reset:
-            reset_daemon(ctx.daemon)
+            ctx.daemon.forget_images()
         for ref in refs:
             ctx.daemon.docker("pull", ref.format(hub=ctx.lab.host("hub"), gcr=ctx.lab.host("gcr"),
                                                  harbor=ctx.lab.host("harbor")))
@@ -115,7 +105,7 @@ def docker_pull(*refs: str, reset: bool = True) -> Callable[[Context], None]:
 
 
 def docker_login_pull(ctx: Context) -> None:
-    reset_daemon(ctx.daemon)
+    ctx.daemon.forget_images()
     host = ctx.lab.host("basic")
     ctx.daemon.docker("logout", host, check=False)
     try:
@@ -140,10 +130,7 @@ def skopeo_copy(ctx: Context) -> None:
 def ctr_pull(ctx: Context) -> None:
     ref = f"{ctx.hub('library/multi-oci')}:latest"
     ns = ("-n", CTR_NAMESPACE)
-    ctx.daemon.ctr(*ns, "images", "rm", ref, check=False)
-    listed = ctx.daemon.ctr(*ns, "content", "ls", "-q", check=False).stdout.split()
-    if listed:
-        ctx.daemon.ctr(*ns, "content", "rm", *listed, check=False)
+    ctx.daemon.forget_images()
     bundle = ctx.work / "mitmproxy-ca.pem"
     shutil.copy(ctx.mitm_ca, bundle)  # ctr verifies TLS: trust mitmproxy's CA
     ctx.daemon.ctr(*ns, "images", "pull", ref, env=ctx.proxy_env(SSL_CERT_FILE=str(bundle)))

@@ -101,6 +101,24 @@ class DockerDaemon:
             raise subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout, proc.stderr)
         return proc
 
+    def forget_images(self) -> None:
+        """No image and no cached content, so the next pull shows every step on the wire.
+
+        dockerd keeps the manifests and configs it pulled in containerd's content store
+        (namespace moby), and containerd shares content across namespaces: a later
+        `ctr pull` would skip those too. So every namespace is emptied.
+        """
+        ids = self.docker("images", "-aq", check=False).stdout.split()
+        if ids:
+            self.docker("rmi", "-f", *sorted(set(ids)), check=False)
+        for namespace in self.ctr("namespaces", "ls", "-q", check=False).stdout.split():
+            images = self.ctr("-n", namespace, "images", "ls", "-q", check=False).stdout.split()
+            if images:
+                self.ctr("-n", namespace, "images", "rm", *images, check=False)
+            listed = self.ctr("-n", namespace, "content", "ls", "-q", check=False).stdout.split()
+            if listed:
+                self.ctr("-n", namespace, "content", "rm", *listed, check=False)
+
     def running(self) -> bool:
         return procs.read_pid(self.pidfile) is not None
 

@@ -7,24 +7,6 @@ import os
 from pulltrace.model import Session, Step, Trace
 
 
-def reset_daemon(d) -> None:
-    """No image and no cached content: each pull then shows every step on the wire.
-
-    dockerd keeps the manifests it pulled in containerd's content store (namespace moby),
-    which containerd shares across namespaces: a `ctr pull` would skip those too.
-    """
-    ids = d.docker("images", "-aq", check=False).stdout.split()
-    if ids:
-        d.docker("rmi", "-f", *sorted(set(ids)), check=False)
-    for namespace in d.ctr("namespaces", "ls", "-q", check=False).stdout.split():
-        images = d.ctr("-n", namespace, "images", "ls", "-q", check=False).stdout.split()
-        if images:
-            d.ctr("-n", namespace, "images", "rm", *images, check=False)
-        listed = d.ctr("-n", namespace, "content", "ls", "-q", check=False).stdout.split()
-        if listed:
-            d.ctr("-n", namespace, "content", "rm", *listed, check=False)
-
-
 def proxy_env(mitm, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.update(HTTPS_PROXY=mitm.url, HTTP_PROXY=mitm.url, https_proxy=mitm.url, http_proxy=mitm.url, **extra)

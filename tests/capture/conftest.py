@@ -14,7 +14,6 @@ import pytest
 from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command
 from pulltrace.model import Trace, load_trace
 
-from capturehelpers import reset_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "addons" / "pulltrace.py"
@@ -73,5 +72,5 @@ def mitm(lab, mitm_port, mitm_confdir, tmp_path):
 def daemon(lab, mitm):
     """The lab dockerd whose proxy is our mitmdump, emptied of images and cached manifests."""
     d = lab.docker("capture", proxy=mitm.url)
-    reset_daemon(d)
+    d.forget_images()
     return d
