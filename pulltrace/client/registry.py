@@ -186,12 +186,5 @@ class RegistryClient:
     def open_blob(self, digest: str, offset: int = 0) -> Iterator[Response]:
         """A streamed `GET /blobs/<digest>`, following redirects; `offset` asks for a Range."""
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        res = self.transport.request("GET", self.endpoint.url(f"{self.repository}/blobs/{digest}"),
-                                     headers, stream=True)
-        try:
+        with self.transport.stream("GET", self.endpoint.url(f"{self.repository}/blobs/{digest}"), headers) as res:
             yield res
-        finally:
-            if not res.http.is_closed:
-                res.http.close()
-            if res.exchange.duration_ms is None:
-                self.transport.recorder.finish(res.exchange, error="body not read to the end")
