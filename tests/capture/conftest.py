@@ -2,7 +2,9 @@
 
 `mitm` starts mitmdump with the addon on one port for the whole session (a lab dockerd
 reads its proxy at start, so the port must not change), one mitmdump per test; a test
-calls `mitm.trace()` to stop it, which makes the addon write its trace JSON.
+calls `mitm.trace()` to stop it, which makes the addon write its trace JSON. A test that
+also wants mitmdump's own flow file (`-w`), or mitmdump without the addon, says so with
+`@pytest.mark.parametrize("mitm", [{"flows": True, "addon": False}], indirect=True)`.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ ADDON = ROOT / "addons" / "pulltrace.py"
 class Mitm:
     """One mitmdump with the pulltrace addon; `trace()` stops it and reads what it wrote."""
 
-    def __init__(self, port: int, confdir: Path, out: Path, ca: Path) -> None:
+    def __init__(self, port: int, confdir: Path, out: Path, ca: Path, *, flows: bool = False,
+                 addon: bool = True) -> None:
         self.port, self.confdir, self.out = port, confdir, out
         self.log = out / "mitmdump.log"
+        self.flows = out / "pull.flows"  # written only with flows=True
         out.mkdir(parents=True, exist_ok=True)
-        argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, addon=ADDON, out=out,
+        argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, addon=ADDON, out=out, with_addon=addon,
                                 outputs=("console", "json", "html"), options=("flow_detail=0", "pulltrace_idle=1"))
+        if flows:
+            argv += ["-w", str(self.flows)]
         self.mitmdump = Mitmdump.start(argv, log=self.log, cwd=out, port=port)
 
     @property
@@ -62,8 +68,8 @@ def mitm_confdir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def mitm(lab, mitm_port, mitm_confdir, tmp_path):
-    m = Mitm(mitm_port, mitm_confdir, tmp_path / "out", lab.ca_path)
+def mitm(request, lab, mitm_port, mitm_confdir, tmp_path):
+    m = Mitm(mitm_port, mitm_confdir, tmp_path / "out", lab.ca_path, **getattr(request, "param", {}))
     yield m
     m.stop()
 
