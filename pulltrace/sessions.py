@@ -302,7 +302,11 @@ def summarize(session: Session, registries: list[str] | None = None) -> SessionS
                 layer_digests.add(step.info.get("digest") or step.reference)
     summary.layers_fetched = len(layer_digests)
     requested = requested_blobs(session)
-    summary.skipped_blobs = [d for d in expected_blobs(session) if d not in fetched and d not in requested]
+    # A blob never asked for was skipped (the client had it) only if every blob that was
+    # asked for arrived: a pull that failed on its config (a redirect loop) never reached
+    # its layers, and they were not "already present".
+    if requested <= fetched:
+        summary.skipped_blobs = [d for d in expected_blobs(session) if d not in fetched and d not in requested]
     summary.errors = [_error_text(s) for s in steps if s.kind is StepKind.ERROR]
     return summary
 

@@ -51,6 +51,15 @@ def test_quay_layer_already_present_is_reported_skipped():
     assert s.summary.platform is None  # a single manifest says nothing about platforms
 
 
+def test_a_pull_that_failed_on_its_config_skipped_no_layer():
+    # pulltrace's client against the lab's loop registry: the config's redirects loop, the
+    # client gives up, and the layer is never asked for. It was not "already present".
+    (s,) = group_sessions(classify(load_exchanges(SEEDS.parent / "lab" / "pulltrace-pull-loop.json")))
+    assert (s.summary.layers, s.summary.layers_fetched) == (1, 0)
+    assert s.summary.skipped_blobs == []
+    assert not is_complete(s)
+
+
 def test_gcr_is_complete_and_counts_cdn_bytes():
     (s,) = sessions_of("001-gcr-kube-controller-manager")
     assert is_complete(s)
