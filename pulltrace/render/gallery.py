@@ -83,8 +83,10 @@ def stale_files(out: Path, files: dict[str, str]) -> list[str]:
 
 
 def _read(path: Path) -> str | None:
+    # Bytes, not read_text: universal newlines would turn the CRLF of a recorded body
+    # (nginx's HTML error pages) into LF, and a fresh report would always look stale.
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
 

@@ -35,6 +35,21 @@ def test_write_then_check_then_stale(tmp_path, capsys):
     assert gallery.main(["--samples", str(samples), "--out", str(out), "--check"]) == 0
 
 
+def test_a_report_with_crlf_from_a_recorded_body_is_fresh_once_written(tmp_path):
+    # nginx's HTML pages (a CDN's 307 body) end their lines with CRLF, kept as in the preview.
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    trace = hub_alpine_trace()
+    step = next(s for s in trace.sessions[0].steps if s.exchange.response_body_preview)
+    step.exchange.response_body_preview = "<html>\r\n<head><title>307 Temporary Redirect</title></head>\r\n</html>\r\n"
+    write_atomically(samples / "hub.json", trace.to_json())
+    out = tmp_path / "reports"
+    files = gallery.render_gallery(samples)
+    assert "\r\n" in files["hub.md"]
+    gallery.write_gallery(out, files)
+    assert gallery.stale_files(out, files) == []
+
+
 def test_missing_samples_folder(tmp_path, capsys):
     assert gallery.main(["--samples", str(tmp_path / "none")]) == 1
     assert "no such folder of samples" in capsys.readouterr().err
