@@ -1,4 +1,4 @@
-"""Capture the lab samples: real pulls by docker, skopeo, ctr and pulltrace itself,
+"""Capture the lab samples: real pulls by docker, skopeo, ctr, podman and pulltrace itself,
 saved as trace JSON in samples/lab/ with secrets masked, each trace's `notes` naming
 the command that made it. scripts/gallery then renders them into reports/.
 
@@ -136,12 +136,36 @@ def ctr_pull(ctx: Context) -> None:
     ctx.daemon.ctr(*ns, "images", "pull", ref, env=ctx.proxy_env(SSL_CERT_FILE=str(bundle)))
 
 
+def podman_pull(ctx: Context) -> None:
+    if not shutil.which("podman"):
+        raise CaptureError("podman is not installed (apt-get install podman)")
+    certs = ctx.work / "podman-certs"
+    certs.mkdir(exist_ok=True)
+    shutil.copy(ctx.mitm_ca, certs / "mitmproxy.crt")  # podman verifies TLS: trust mitmproxy's CA
+    # Its own storage, so every blob is fetched; vfs, file events and cgroupfs: what runs here.
+    # podman refuses a runroot path longer than 50 characters.
+    with tempfile.TemporaryDirectory(prefix="pulltrace-podman-") as short:
+        _run(["podman", "--root", f"{short}/root", "--runroot", f"{short}/run", "--storage-driver", "vfs",
+              "--events-backend", "file", "--cgroup-manager", "cgroupfs", "pull", "--cert-dir", str(certs),
+              f"{ctx.hub('library/multi')}:latest"], env=ctx.proxy_env())
+
+
 def pulltrace_pull(ctx: Context) -> Path:
     trace = ctx.work / "pulltrace-pull.json"
     cache = ctx.work / "pull-cache"
     shutil.rmtree(cache, ignore_errors=True)  # an empty cache: every blob on the wire
     _run([str(PULLTRACE), "pull", ctx.hub("library/multi"), "--no-output", "--cache", str(cache),
           "--trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}))
+    return trace
+
+
+def pulltrace_pull_loop(ctx: Context) -> Path:
+    trace = ctx.work / "pulltrace-pull-loop.json"
+    cache = ctx.work / "loop-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    # Exit status 1: the blob's redirects loop and the client gives up, which is the point.
+    _run([str(PULLTRACE), "pull", f"{ctx.lab.host('loop')}/library/tiny", "--no-output", "--cache", str(cache),
+          "--trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}), ok=(1,))
     return trace
 
 
@@ -229,6 +253,16 @@ CAPTURES: tuple[Capture, ...] = (
             "pulltrace pull hub.pulltrace.test/library/multi --no-output --cache <empty dir> "
             "--trace pulltrace-pull-multi.json (the built-in client's own trace; no proxy)",
             pulltrace_pull, proxied=False, expect=_one_pull_with("manifest-index", "cdn-download")),
+    Capture("podman-pull-multi",
+            "podman --storage-driver vfs --events-backend file --cgroup-manager cgroupfs --root <empty dir> "
+            "pull --cert-dir <mitmproxy CA> hub.pulltrace.test/library/multi:latest "
+            "(HTTPS_PROXY to mitmdump -s addons/pulltrace.py)",
+            podman_pull, expect=_one_pull_with("manifest-index", "manifest", "cdn-download")),
+    Capture("pulltrace-pull-loop",
+            "pulltrace pull loop.pulltrace.test/library/tiny --no-output --cache <empty dir> "
+            "--trace pulltrace-pull-loop.json (the registry's blob redirect leads to a CDN that redirects "
+            "back: the client stops after 10 redirects, exit status 1; no proxy)",
+            pulltrace_pull_loop, proxied=False, expect=_has_error_finding),
     Capture("doctor-alice-denied",
             "pulltrace doctor hub.pulltrace.test/private/secret -u alice --password-stdin "
             "--save-trace doctor-alice-denied.json (alice may pull team/* only; exit status 1)",

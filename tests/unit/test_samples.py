@@ -79,7 +79,7 @@ def test_every_lab_capture_is_here():
     assert LAB_NAMES == sorted([
         "ctr-pull-multi-oci", "docker-basic-login-pull", "docker-gcr-three", "docker-harbor-tiny",
         "docker-hub-multi", "docker-mirror-tiny", "docker-tiny-plus-after-tiny", "doctor-alice-denied",
-        "pulltrace-pull-multi", "skopeo-copy-three",
+        "podman-pull-multi", "pulltrace-pull-loop", "pulltrace-pull-multi", "skopeo-copy-three",
     ])
 
 
@@ -201,6 +201,38 @@ def test_ctr_pull_multi_oci():
     assert index.exchange.content_type == "application/vnd.oci.image.index.v1+json"
     assert manifest.linked("chosen-from") == [index.id] and s.summary.platform == "linux/amd64"
     assert_downloads_follow_redirects(s)
+
+
+def test_podman_pull_multi():
+    s = only_pull(rebuilt("podman-pull-multi")[1])
+    assert s.client.startswith("containers/")  # podman's User-Agent is its image library's
+    # podman, like skopeo, GETs by tag (no HEAD): the index, then the platform's manifest by
+    # digest, then one blob at a time, each a redirect and its CDN download.
+    assert kinds(s) == ["ping", "token", "manifest-index", "manifest"] + ["blob-redirect", "cdn-download"] * 2
+    index, manifest = s.steps[2], s.steps[3]
+    assert (index.exchange.method, index.info["by"]) == ("GET", "tag")
+    assert manifest.linked("chosen-from") == [index.id] and s.summary.platform == "linux/amd64"
+    assert [(link.target, link.note) for link in index.links if link.rel == "chooses"] == [(manifest.id, "linux/amd64")]
+    assert roles(s, "cdn-download") == ["config", "layer 1/1"]
+    assert_downloads_follow_redirects(s)
+    assert s.summary.auth == "anonymous-bearer" and not s.findings
+
+
+def test_pulltrace_pull_loop():
+    saved, again = rebuilt("pulltrace-pull-loop")
+    assert saved.source == "client"
+    s = only_pull(again)
+    # The config's 307 leads to loop-cdn, whose 307 leads back: the client follows 10 hops and stops.
+    assert kinds(s)[:5] == ["ping", "token", "manifest-head", "manifest", "blob-redirect"]
+    hops = by_kind(s, "blob-redirect")
+    assert len(hops) == 11 and {h.exchange.status for h in hops} == {307}
+    assert {urlsplit(h.exchange.url).hostname for h in hops} == {"loop.pulltrace.test", "loop-cdn.pulltrace.test"}
+    assert {h.reference for h in hops} == {hops[0].reference} and not by_kind(s, "cdn-download")
+    # It never reached the layer: not fetched, and not "already present" either.
+    assert (s.summary.layers, s.summary.layers_fetched, s.summary.skipped_blobs) == (1, 0, [])
+    assert [(f.rule, f.severity.value) for f in s.findings] == [("blob.redirect-loop", "error")]
+    assert sorted(s.findings[0].steps) == sorted(h.id for h in hops)
+    assert any("more than 10 redirects" in note for note in saved.notes)
 
 
 def test_pulltrace_pull_multi():
