@@ -121,6 +121,11 @@ _EN: dict[str, str] = {
     "severity_info": "info",
     "severity_warning": "warning",
     "severity_error": "error",
+    "count_info": "{n} info",
+    "count_warning": "{n} warnings",
+    "count_error": "{n} errors",
+    "count_warning_one": "1 warning",
+    "count_error_one": "1 error",
 }
 
 _ZH: dict[str, str] = {
@@ -234,6 +239,11 @@ _ZH: dict[str, str] = {
     "severity_info": "提示",
     "severity_warning": "警告",
     "severity_error": "错误",
+    "count_info": "{n} 条提示",
+    "count_warning": "{n} 条警告",
+    "count_error": "{n} 条错误",
+    "count_warning_one": "1 条警告",
+    "count_error_one": "1 条错误",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

@@ -397,7 +397,8 @@ def _findings_count(findings: list[Finding], t: Translate) -> str:
     counts: dict[str, int] = {}
     for f in findings:
         counts[str(f.severity)] = counts.get(str(f.severity), 0) + 1
-    return ", ".join(f"{n} {t('severity_' + sev)}" for sev, n in sorted(counts.items()))
+    return ", ".join(t(f"count_{sev}_one") if n == 1 and sev != "info" else t(f"count_{sev}", n=n)
+                     for sev, n in sorted(counts.items()))
 
 
 def finding_rows(session: Session, anchors: dict[str, tuple[str, int]], *, lang: str = "en") -> list[FindingRow]:

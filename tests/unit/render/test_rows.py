@@ -132,3 +132,22 @@ def test_a_skipped_blob_is_named_by_its_place_in_the_manifest():
     assert rows["skipped"] == "layer 1/1 sha256:57310166fe88… (706.1 KiB), sha256:eeeeeeeeeeee…"
     zh = {r.key: r.value for r in summary_rows(trace.sessions[0], lang="zh")}
     assert zh["skipped"].startswith("第 1/1 层 sha256:57310166fe88…")
+
+
+def test_finding_counts_read_as_words():
+    from pulltrace.model import Finding, Severity
+
+    session = seed000_trace().sessions[0]
+    session.findings = [
+        Finding("a.x", Severity.ERROR, "t", "c", "f"),
+        Finding("a.y", Severity.ERROR, "t", "c", "f"),
+        Finding("a.z", Severity.WARNING, "t", "c", "f"),
+    ]
+
+    def count(lang):
+        return next(r.value for r in summary_rows(session, lang=lang) if r.key == "findings")
+
+    assert count("en") == "2 errors, 1 warning"
+    assert count("zh") == "2 条错误, 1 条警告"
+    session.findings = session.findings[:1]
+    assert count("en") == "1 error"
