@@ -3,7 +3,6 @@ mitmproxy flow file / HAR that the capture importers turn into a trace."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -41,18 +40,15 @@ def _json_or_none(p: Path) -> object:
 
 
 def _import(p: Path) -> Trace:
+    # Imported here: a trace JSON shows without loading mitmproxy's flow reader.
+    from pulltrace.capture.importers import load_exchanges
+    from pulltrace.pipeline import build_trace
+
     try:
-        importers = importlib.import_module("pulltrace.capture.importers")
-        pipeline = importlib.import_module("pulltrace.pipeline")
-    except ModuleNotFoundError as e:
-        raise UserError(f"{p}: not a pulltrace trace JSON, and this pulltrace cannot import other formats") from e
-    try:
-        exchanges = importers.load_exchanges(p)
-    except UserError:
-        raise
+        exchanges = load_exchanges(p)
     except (ValueError, OSError, KeyError, TypeError) as e:
         raise UserError(
             f"{p}: not a pulltrace trace, HAR or mitmproxy flow file ({e}); "
             "record one with `pulltrace report` or `pulltrace pull`"
         ) from e
-    return pipeline.build_trace(exchanges, source=p.name)
+    return build_trace(exchanges, source=p.name)
