@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from pulltrace import redact
 from pulltrace.manifest import ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import Exchange, Finding, Headers, Session, Step, StepKind, Trace
 from pulltrace.render import fmt
@@ -143,14 +144,10 @@ def is_key_header(name: str) -> bool:
 
 
 def _masked(ex: Exchange) -> Exchange:
-    """Mask again at the view, when the masking module is present: a source that
-    forgot to mask must not leak through a report. Exchanges the user asked to
-    keep unmasked (secrets_masked=False) are shown as recorded."""
+    """Mask again at the view: a source that forgot to mask must not leak through a
+    report. Exchanges the user asked to keep unmasked (secrets_masked=False) are
+    shown as recorded."""
     if not ex.secrets_masked:
-        return ex
-    try:
-        from pulltrace import redact
-    except ImportError:
         return ex
     return redact.mask_exchange(ex)
 
