@@ -9,16 +9,13 @@ from enum import IntEnum
 from typing import Callable, Sequence
 
 from pulltrace import __version__
+from pulltrace.errors import UserError
 
 
 class Exit(IntEnum):
     OK = 0
     FAILURE = 1
     USAGE = 2
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one line, never a traceback."""
 
 
 def fail(message: str) -> int:

@@ -51,7 +51,7 @@ class _LabHandle:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[_LabHandle]:
-    from pulltrace.cli import UserError
+    from pulltrace.errors import UserError
     from pulltrace.lab import Lab
     from pulltrace.lab.lab import preflight
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pulltrace.capture.importers import CaptureFormatError, load_exchanges
 from pulltrace.capture.outputs import FORMATS, format_for, render
-from pulltrace.cli import Exit, UserError
+from pulltrace.cli import Exit
+from pulltrace.errors import UserError
 from pulltrace.model import write_atomically
 from pulltrace.pipeline import build_trace
 

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pulltrace.cli import Exit, UserError
+from pulltrace.cli import Exit
 from pulltrace.client.download import DEFAULT_JOBS
 from pulltrace.client.endpoints import EndpointError, Routing
 from pulltrace.client.errors import PullError
 from pulltrace.client.writers import FORMATS, OutputError, check_output
+from pulltrace.errors import UserError
 from pulltrace.manifest import Platform
 from pulltrace.model import write_atomically
 from pulltrace.reference import ImageReference, ReferenceError, parse_reference

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import httpx
 
+from pulltrace.client.endpoints import Endpoint
 from pulltrace.client.errors import (
     AccessDenied,
     AuthError,
@@ -23,7 +24,6 @@ from pulltrace.client.errors import (
     RegistryError,
     TLSFailure,
 )
-from pulltrace.client.endpoints import Endpoint
 from pulltrace.client.retry import RETRY_STATUSES, RetryPolicy, Sleeper, retry_after
 from pulltrace.client.transport import Response, Transport
 from pulltrace.manifest import ACCEPT_ALL_MANIFESTS

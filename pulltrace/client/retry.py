@@ -7,9 +7,9 @@ connections that fail, reset or time out. Never retried: TLS failures, 4xx, dige
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-import time
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

@@ -13,12 +13,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pulltrace.cli import Exit, UserError
+from pulltrace.cli import Exit
 from pulltrace.client.cli import add_connection_options, connection_options, platform_arg, reference_arg
 from pulltrace.diagnose import diagnose_trace
 from pulltrace.diagnose.base import finding
 from pulltrace.diagnose.present import format_trace_findings
 from pulltrace.diagnose.transport import no_traffic_finding
+from pulltrace.errors import UserError
 from pulltrace.model import Finding, Severity, Trace, write_atomically
 
 if TYPE_CHECKING:

@@ -15,10 +15,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-
 from pulltrace.auth import Challenge, ChallengeError, parse_www_authenticate
-from pulltrace.redact import decode_claims
 from pulltrace.model import Exchange, Session, Step, StepKind
+from pulltrace.redact import decode_claims
 
 MANIFEST_KINDS = frozenset({StepKind.MANIFEST, StepKind.MANIFEST_INDEX, StepKind.MANIFEST_HEAD})
 BLOB_KINDS = frozenset({StepKind.CONFIG_BLOB, StepKind.LAYER_BLOB})

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from pulltrace.cli import UserError
+from pulltrace.errors import UserError
 from pulltrace.lab import procs
 from pulltrace.lab.pki import Pki, ca_bundle_with
 from pulltrace.lab.settings import LabSettings, write_atomic

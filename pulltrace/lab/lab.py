@@ -23,9 +23,10 @@ from typing import Callable, Iterator
 
 import httpx
 
-from pulltrace.cli import UserError
+from pulltrace.errors import UserError
 from pulltrace.lab import docker as lab_docker
-from pulltrace.lab import hosts, images, nginx, pki as lab_pki, ports, procs, push
+from pulltrace.lab import hosts, images, nginx, ports, procs, push
+from pulltrace.lab import pki as lab_pki
 from pulltrace.lab.docker import DockerDaemon
 from pulltrace.lab.endpoints import Endpoint, endpoints
 from pulltrace.lab.images import ImageInfo

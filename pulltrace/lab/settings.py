@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pulltrace.cli import UserError
+from pulltrace.errors import UserError
 from pulltrace.model import write_atomically
 
 STATE_DIR_ENV = "PULLTRACE_LAB_DIR"

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pulltrace.cli import Exit, UserError
+from pulltrace.cli import Exit
+from pulltrace.errors import UserError
 from pulltrace.model import Trace, write_atomically
 from pulltrace.render.diff import diff_traces
 from pulltrace.render.diff_render import render_diff_html, render_diff_markdown, render_diff_text

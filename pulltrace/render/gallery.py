@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from pulltrace.cli import Exit, UserError, fail
+from pulltrace.cli import Exit, fail
+from pulltrace.errors import UserError
 from pulltrace.model import Trace, write_atomically
 from pulltrace.render import fmt
 from pulltrace.render.html import page, render_html

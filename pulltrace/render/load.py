@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pulltrace.cli import UserError
+from pulltrace.errors import UserError
 from pulltrace.model import SCHEMA_NAME, Trace, TraceFormatError
 
 

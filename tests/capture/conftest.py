@@ -16,7 +16,6 @@ import pytest
 from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command
 from pulltrace.model import Trace, load_trace
 
-
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "addons" / "pulltrace.py"
 

@@ -4,8 +4,8 @@ import hashlib
 from pathlib import Path
 
 from pulltrace.capture.importers import load_exchanges
-from pulltrace.model import Exchange, Trace
 from pulltrace.diagnose.blobs import digest_mismatch
+from pulltrace.model import Exchange, Trace
 from pulltrace.pipeline import build_trace
 
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"

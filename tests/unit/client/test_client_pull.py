@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pulltrace.client.errors import DigestMismatch, ManifestUnsupported
-from pulltrace.client.pull import PullOptions, Puller, _parse, host_default_platform
+from pulltrace.client.pull import Puller, PullOptions, _parse, host_default_platform
 from pulltrace.client.registry import ManifestBytes, error_codes
 from pulltrace.manifest import DOCKER_MANIFEST
 from pulltrace.reference import parse_reference

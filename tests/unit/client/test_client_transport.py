@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from pulltrace.client.endpoints import Routing
-from pulltrace.client.transport import redirect_request, same_origin, wrap_transport_error
 from pulltrace.client.errors import ConnectionFailed, TLSFailure
+from pulltrace.client.transport import redirect_request, same_origin, wrap_transport_error
 
 
 def redirect(request: httpx.Request, status: int, location: str) -> httpx.Response:

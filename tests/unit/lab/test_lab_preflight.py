@@ -46,7 +46,7 @@ def test_lab_up_as_an_ordinary_user_says_it_needs_root_in_one_line(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="preflight checks root first")
 def test_a_missing_binary_names_its_debian_package(monkeypatch):
-    from pulltrace.cli import UserError
+    from pulltrace.errors import UserError
     from pulltrace.lab import lab
 
     monkeypatch.setattr(lab, "REQUIRED", {"/nonexistent/bin/docker-registry": "docker-registry"})

@@ -4,7 +4,7 @@ import json
 import pytest
 from render_factory import seed000_trace
 
-from pulltrace.cli import UserError
+from pulltrace.errors import UserError
 from pulltrace.model import write_atomically
 from pulltrace.render import cli
 
