@@ -278,13 +278,14 @@ class Puller:
         return actual
 
     # -- the trace ------------------------------------------------------------------------
-    def trace(self, show_secrets: bool = False, error: str | None = None) -> Trace:
+    def trace(self, show_secrets: bool = False, error: str | None = None,
+              wanted_platform: str | None = None) -> Trace:
         """Every recorded exchange, masked unless asked otherwise, as a classified trace."""
         from pulltrace.pipeline import build_trace
         from pulltrace.redact import mask_exchange
 
         exchanges = self.recorder.exchanges(None if show_secrets else mask_exchange)
-        trace = build_trace(exchanges, source="client")
+        trace = build_trace(exchanges, source="client", wanted_platform=wanted_platform)
         trace.notes.extend(self.notes)
         if error:
             trace.notes.append(f"pull failed: {error}")

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from pulltrace.cli import Exit
 from pulltrace.client.cli import add_connection_options, connection_options, platform_arg, reference_arg
-from pulltrace.diagnose import diagnose_trace
 from pulltrace.diagnose.base import finding
 from pulltrace.diagnose.present import format_trace_findings
 from pulltrace.diagnose.transport import no_traffic_finding
@@ -57,10 +56,9 @@ def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None 
     wanted = _platform(args.platform)
     client_failure: Finding | None = None
     if args.trace:
-        trace = _load(args.trace, show_secrets=args.show_secrets)
+        trace = _load(args.trace, show_secrets=args.show_secrets, wanted_platform=wanted)
     else:
-        trace, client_failure, wanted = _pull(args, wanted, http_transport)
-    diagnose_trace(trace, wanted_platform=wanted)
+        trace, client_failure = _pull(args, wanted, http_transport)
     wire_error = any(f.severity == Severity.ERROR for s in trace.sessions for f in s.findings)
     extra: list[Finding] = []
     if client_failure is not None and not wire_error:
@@ -90,7 +88,7 @@ def _platform(text: str | None) -> str | None:
     return str(platform) if platform else None
 
 
-def _load(path: Path, *, show_secrets: bool) -> Trace:
+def _load(path: Path, *, show_secrets: bool, wanted_platform: str | None) -> Trace:
     from pulltrace.capture.importers import CaptureFormatError, load_exchanges
     from pulltrace.pipeline import build_trace
 
@@ -100,15 +98,15 @@ def _load(path: Path, *, show_secrets: bool) -> Trace:
         raise UserError(f"{e}; --trace takes a pulltrace trace JSON, a HAR file or a mitmproxy flow file") from None
     except OSError as e:
         raise UserError(f"{path}: {e.strerror or e}") from None
-    return build_trace(exchanges, source=str(path))
+    return build_trace(exchanges, source=str(path), wanted_platform=wanted_platform)
 
 
 def _pull(args: argparse.Namespace, wanted: str | None,
-          http_transport: httpx.BaseTransport | None = None) -> tuple[Trace, Finding | None, str]:
+          http_transport: httpx.BaseTransport | None = None) -> tuple[Trace, Finding | None]:
     """Pull with the built-in client into a throwaway cache, so every blob goes over the wire.
 
-    Returns the trace, a finding for the client's own error (if it failed), and the platform
-    the pull wanted.
+    Returns the trace, diagnosed for the platform the pull wanted, and a finding for the
+    client's own error (if it failed).
     """
     from pulltrace.client.errors import PullError
     from pulltrace.client.pull import Puller, host_default_platform
@@ -125,7 +123,8 @@ def _pull(args: argparse.Namespace, wanted: str | None,
                 puller.run()
             except PullError as e:
                 error = e
-            trace = puller.trace(show_secrets=args.show_secrets, error=str(error) if error else None)
+            trace = puller.trace(show_secrets=args.show_secrets, error=str(error) if error else None,
+                                 wanted_platform=wanted or str(host_default_platform()))
         finally:
             puller.close()
     failure = None
@@ -138,7 +137,7 @@ def _pull(args: argparse.Namespace, wanted: str | None,
             "Read the steps (`--steps`) for the last exchange before it stopped.",
             [],
         )
-    return trace, failure, wanted or str(host_default_platform())
+    return trace, failure
 
 
 def _options(args: argparse.Namespace, cache: Path):
