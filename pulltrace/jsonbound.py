@@ -6,8 +6,10 @@ read whole. `loads` refuses both before parsing, with a one-line `JSONBoundError
 linear in the input: brackets are counted by one left-to-right scan over the few
 characters that matter (quotes, escapes, brackets), never recursively.
 
-It also refuses what later breaks a writer: NaN/Infinity (not JSON, RFC 8259 §6) and
-lone UTF-16 surrogate escapes (`"\\ud800"`, which cannot be written back as UTF-8).
+It also keeps out what later breaks a writer: NaN/Infinity (not JSON, RFC 8259 §6) are
+refused, and lone UTF-16 surrogate escapes (`"\\udcff"`, which cannot be written as
+UTF-8; mitmproxy's lenient decoding and pulltrace's own older traces hold them) become
+U+FFFD, as a strict UTF-8 decoder would make of the byte they stand for.
 Bytes are decoded as JSON's RFC allows: UTF-8 with or without a BOM, and UTF-16/32 when
 they carry a BOM or their zero bytes show it. This module imports only `errors`, so
 every layer may use it.
@@ -67,9 +69,8 @@ def decode(body: bytes, what: str = "JSON") -> str:
     try:
         return body.decode(encoding)
     except UnicodeDecodeError as e:
-        raise JSONBoundError(
-            f"{what} is not valid {encoding.removesuffix('-sig').upper()}: byte 0x{body[e.start]:02x} at offset {e.start}"
-        ) from None
+        name = encoding.removesuffix("-sig").upper()
+        raise JSONBoundError(f"{what} is not valid {name}: byte 0x{body[e.start]:02x} at offset {e.start}") from None
 
 
 def loads(
@@ -88,6 +89,8 @@ def loads(
     if isinstance(text, (bytes, bytearray)):
         text = decode(bytes(text), what)
     text = text.removeprefix("\ufeff")
+    if _SURROGATE_ESCAPE.search(text):
+        text = _ESCAPES.sub(_replace_lone, text)
     check_depth(text, max_depth=max_depth, what=what)
     try:
         return json.loads(text, parse_constant=_refuse_constant)
@@ -101,20 +104,21 @@ def loads(
 
 
 def check_depth(text: str, *, max_depth: int = DEFAULT_MAX_DEPTH, what: str = "JSON") -> None:
-    """Raise JSONBoundError when `text` nests deeper than max_depth or holds a lone surrogate
-    escape. Strings are cut out first (brackets inside them do not count), then the
-    brackets' running depth is summed, all in C: linear, no recursion. For valid JSON the
-    count is exact; for invalid JSON it agrees with json's scanner up to its first error."""
-    if _SURROGATE_ESCAPE.search(text):
-        for m in _ESCAPES.finditer(text):
-            if len(m.group()) == 6:
-                raise JSONBoundError(f"{what} holds a lone UTF-16 surrogate escape {m.group()} at offset {m.start()}")
+    """Raise JSONBoundError when `text` nests deeper than max_depth. Strings are cut out
+    first (brackets inside them do not count), then the brackets' running depth is
+    summed, all in C: linear, no recursion. For valid JSON the count is exact; for invalid
+    JSON it agrees with json's scanner up to its first error."""
     if text.count("[") + text.count("{") <= max_depth:
         return
     outside = _STRING.sub("", text).encode("utf-8", "surrogatepass")
     brackets = outside.translate(_STEP, _NOT_BRACKET)
     if max(accumulate(memoryview(brackets).cast("b")), default=0) > max_depth:
         raise JSONBoundError(f"{what} is nested deeper than {max_depth} levels")
+
+
+def _replace_lone(m: re.Match[str]) -> str:
+    token = m.group()
+    return "\\ufffd" if len(token) == 6 else token
 
 
 class _NotANumber(ValueError):

@@ -70,8 +70,11 @@ def split_url(url: str) -> URLParts:
 
 
 def host_port(url: str) -> str:
-    """host[:port] of a URL for display, without userinfo; '' when it has none or is broken."""
+    """host[:port] of a URL as written (an explicit port kept), without userinfo; '' when
+    it has none or cannot be split."""
     try:
-        return split_url(url).authority
+        parts = split_url(url)
     except InvalidURL:
         return ""
+    host = f"[{parts.host}]" if ":" in parts.host else parts.host
+    return host if parts.port is None else f"{host}:{parts.port}"

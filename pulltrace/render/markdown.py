@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from pulltrace.model import Trace
+from pulltrace.render import fmt
 from pulltrace.render.i18n import translator
 from pulltrace.render.rows import SessionView, StepRow, TraceView, trace_view
 
@@ -48,7 +49,8 @@ def render_markdown(trace: Trace, *, lang: str = "en") -> str:
         out += _session(session, view, lang)
     for note in view.notes:
         out += [f"> {md_text(note)}", ""]
-    return "\n".join(out).rstrip() + "\n"
+    # The page may be printed on a terminal: control bytes from the wire shown escaped.
+    return fmt.terminal_safe("\n".join(out).rstrip(), keep_newlines=True) + "\n"
 
 
 def _session(session: SessionView, view: TraceView, lang: str) -> list[str]:
