@@ -157,7 +157,7 @@ def _descriptor(d: object, where: str) -> Descriptor:
         raise ManifestError(f"{where}.digest {digest[:80]!r} is not a digest (algorithm:hex)")
     size = d.get("size", 0)
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _MAX_SIZE:
-        shown = f"{size!r:.40}" if isinstance(size, (int, float)) else _kind(size)
+        shown = f"{size!r:.40}" if isinstance(size, (int, float)) and not isinstance(size, bool) else _kind(size)
         raise ManifestError(f"{where}.size {shown} is not a size in bytes (a whole number from 0 to 2^63-1)")
     platform = _platform(d["platform"], where) if d.get("platform") is not None else None
     return Descriptor(media_type=media_type, digest=digest, size=size, platform=platform)

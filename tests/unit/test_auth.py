@@ -5,8 +5,8 @@ from pulltrace.auth import (
     ScopeError,
     TokenResponseError,
     parse_challenges,
-    parse_token_response,
     parse_scope,
+    parse_token_response,
     parse_www_authenticate,
     read_token_request,
     repository_scope,
@@ -104,7 +104,9 @@ def test_token_request_from_a_url_with_a_broken_host():
 
 
 def test_token_response_docker_hub_and_oauth_forms():
-    hub = parse_token_response(b'{"token":"t1","access_token":"t1","expires_in":300,"issued_at":"2024-01-01T00:00:00Z"}')
+    hub = parse_token_response(
+        b'{"token":"t1","access_token":"t1","expires_in":300,"issued_at":"2024-01-01T00:00:00Z"}'
+    )
     assert (hub.token, hub.expires_in, hub.issued_at, hub.refresh_token) == ("t1", 300, "2024-01-01T00:00:00Z", None)
     assert hub.fields == ("access_token", "expires_in", "issued_at", "token")
     oauth = parse_token_response('{"access_token":"a2","refresh_token":"r2","scope":"repository:x:pull"}')

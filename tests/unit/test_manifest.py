@@ -76,6 +76,10 @@ def test_platform_parse_errors_and_aliases():
         Platform.parse("linux")
 
 
+def _d(text):
+    return text.replace("DIGEST", D)
+
+
 def _entry(**fields):
     entry = {"mediaType": DOCKER_MANIFEST, "digest": D, "size": 7}
     entry.update(fields)
@@ -86,17 +90,17 @@ def _entry(**fields):
     ("body", "message"),
     [
         ('{"manifests": [5]}', r"manifests\[0\] is a number, not an object"),
-        ('{"manifests": [{"digest": "%s", "size": 1e999}]}' % D, r"manifests\[0\].size inf is not a size"),
-        ('{"manifests": [{"digest": "%s", "size": -1}]}' % D, r"manifests\[0\].size -1 is not a size"),
-        ('{"manifests": [{"digest": "%s", "size": true}]}' % D, r"manifests\[0\].size True is not a size"),
-        ('{"manifests": [{"digest": "%s", "size": "9"}]}' % D, r"manifests\[0\].size a string is not a size"),
-        ('{"manifests": [{"digest": "%s", "mediaType": ["a"]}]}' % D, r"manifests\[0\].mediaType is a list"),
+        (_d('{"manifests": [{"digest": "DIGEST", "size": 1e999}]}'), r"manifests\[0\].size inf is not a size"),
+        (_d('{"manifests": [{"digest": "DIGEST", "size": -1}]}'), r"manifests\[0\].size -1 is not a size"),
+        (_d('{"manifests": [{"digest": "DIGEST", "size": true}]}'), r"manifests\[0\].size a boolean is not"),
+        (_d('{"manifests": [{"digest": "DIGEST", "size": "9"}]}'), r"manifests\[0\].size a string is not a size"),
+        (_d('{"manifests": [{"digest": "DIGEST", "mediaType": ["a"]}]}'), r"manifests\[0\].mediaType is a list"),
         ('{"manifests": [{"digest": 12}]}', r"manifests\[0\].digest is a number, not a string"),
         ('{"manifests": [{"digest": "sha256:../../etc/passwd"}]}', r"is not a digest"),
         ('{"manifests": [{"digest": "sha256:abc"}]}', r"is not a digest"),
         ('{"manifests": [{"size": 1}]}', r"manifests\[0\] has no digest"),
         ('{"manifests": {"a": 1}}', r"manifests is an object, not a list"),
-        ('{"manifests": [{"digest": "%s", "platform": "linux"}]}' % D, r"platform is a string, not an object"),
+        (_d('{"manifests": [{"digest": "DIGEST", "platform": "linux"}]}'), r"platform is a string, not an object"),
         ('{"mediaType": 5, "layers": []}', r"manifest.mediaType is a number"),
         ('{"config": [], "layers": []}', r"config is a list, not an object"),
         ('{"layers": [null]}', r"layers\[0\] is null, not an object"),

@@ -229,8 +229,8 @@ def test_har_bodies_in_base64_and_other_encodings(tmp_path):
     }
     for name, (text, preview) in cases.items():
         path = tmp_path / f"{name}.har"
-        path.write_text(_har(response={"status": 200, "headers": [],
-                                       "content": {"mimeType": "application/json", "text": text, "encoding": "base64"}}))
+        content = {"mimeType": "application/json", "text": text, "encoding": "base64"}
+        path.write_text(_har(response={"status": 200, "headers": [], "content": content}))
         [ex] = load_exchanges(path)
         assert ex.response_body_preview == preview, name
 

@@ -41,7 +41,8 @@ def test_fit_url_decodes_query_and_cuts_it_from_the_end():
 
 
 def test_fit_url_always_fits():
-    url = "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/dd/" + "d" * 64 + "/data?verify=…"
+    url = ("https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/dd/"
+           + "d" * 64 + "/data?verify=…")
     for width in (12, 20, 33, 50):
         assert len(fmt.fit_url(url, width)) <= width
 
@@ -79,7 +80,9 @@ def test_terminal_safe_escapes_every_control_a_terminal_acts_on():
     assert fmt.terminal_safe("a\x1b[2Jb\x07c\rd\x08e\x7ff\x9bg\x00h\th\ni") == (
         "a\\x1b[2Jb\\x07c\\rd\\x08e\\x7ff\\x9bg\\x00h\\th\\ni"
     )
-    assert fmt.terminal_safe("evil\u202etxt.exe\u2066\u2069\u200f\u2028") == "evil\\u202etxt.exe\\u2066\\u2069\\u200f\\u2028"
+    assert fmt.terminal_safe("evil\u202etxt.exe\u2066\u2069\u200f\u2028") == (
+        "evil\\u202etxt.exe\\u2066\\u2069\\u200f\\u2028"
+    )
 
 
 def test_terminal_safe_for_a_page_keeps_line_ends_only():
