@@ -17,6 +17,7 @@ from pulltrace.errors import UserError
 # A token service's JSON answer is a few KiB (a JWT and its expiry); distribution's
 # client reads at most this much of it.
 MAX_TOKEN_BODY = 1024 * 1024
+MAX_TOKEN_REQUEST = 64 * 1024
 
 
 def _shown(text: str) -> str:
@@ -177,11 +178,13 @@ def read_token_request(url: str, form_body: str | None = None) -> TokenRequest:
     """Read the scope/service/account of a GET `<realm>?…` or an OAuth2 `POST <realm>` form.
 
     Total: any text gives a TokenRequest. The query is cut out by hand, not by urlsplit,
-    which raises on a malformed host (an unclosed `[`) that says nothing about the query."""
+    which raises on a malformed host (an unclosed `[`) that says nothing about the query.
+    Only the first MAX_TOKEN_REQUEST characters of each are read: no registry's HTTP
+    server takes a longer request line (nginx stops at 8 KiB)."""
     query = url.partition("#")[0].partition("?")[2] if isinstance(url, str) else ""
-    pairs = parse_qsl(query, keep_blank_values=True)
+    pairs = parse_qsl(query[:MAX_TOKEN_REQUEST], keep_blank_values=True)
     if form_body and isinstance(form_body, str):
-        pairs += parse_qsl(form_body, keep_blank_values=True)
+        pairs += parse_qsl(form_body[:MAX_TOKEN_REQUEST], keep_blank_values=True)
     scopes: list[str] = []
     values: dict[str, str] = {}
     for key, value in pairs:

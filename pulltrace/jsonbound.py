@@ -18,6 +18,7 @@ every layer may use it.
 from __future__ import annotations
 
 import codecs
+import gc
 import json
 import re
 import sys
@@ -27,6 +28,7 @@ from pulltrace.errors import UserError
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024  # containerd caps a manifest at 4 MiB
 DEFAULT_MAX_DEPTH = 64
+_GC_PAUSE_OVER = 256 * 1024
 
 # A JSON string, its closing quote optional so an unterminated one is consumed to the end
 # in one step instead of being retried at every later quote (which would be quadratic).
@@ -93,7 +95,7 @@ def loads(
         text = _ESCAPES.sub(_replace_lone, text)
     check_depth(text, max_depth=max_depth, what=what)
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return _parse(text)
     except _NotANumber as e:
         raise JSONBoundError(f"{what} holds {e.args[0]}, which is not a JSON number") from None
     except json.JSONDecodeError as e:
@@ -119,6 +121,19 @@ def check_depth(text: str, *, max_depth: int = DEFAULT_MAX_DEPTH, what: str = "J
 def _replace_lone(m: re.Match[str]) -> str:
     token = m.group()
     return "\\ufffd" if len(token) == 6 else token
+
+
+def _parse(text: str) -> object:
+    """json.loads, with the cyclic GC paused for large input: parsing makes no cycles, but
+    each million containers it makes would trigger full collections over everything
+    alive, enough to turn 4 MiB of `[],[],…` from 0.4 s into 2 s."""
+    if len(text) < _GC_PAUSE_OVER or not gc.isenabled():
+        return json.loads(text, parse_constant=_refuse_constant)
+    gc.disable()
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    finally:
+        gc.enable()
 
 
 class _NotANumber(ValueError):
