@@ -10,14 +10,16 @@ hostile ones: 1e999, -1, lists, objects, deep nesting, control bytes, non-UTF-8,
 UTF-16), random text and bytes, and a few large inputs built to trigger backtracking
 (64 KiB to 1 MiB). An input is handled when the parser returns a value or raises its
 documented UserError; anything else is counted as unhandled, with its first example.
-Slow means more than 1 s for one input. The scaling table times each parser's worst
-pattern at n and 4n bytes: a ratio near 4 is linear, near 16 quadratic.
+Slow means more than 1 s for one input. Each parser's worst pattern is also timed at
+64 KiB … 4 MiB; the slope of log(time) over log(size) is 1 for linear, 2 for quadratic.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import math
 import platform
 import random
 import re
@@ -262,9 +264,9 @@ def random_text(r: random.Random, alphabet: str) -> str:
 def encodings(r: random.Random, text: str) -> bytes:
     choice = r.randrange(6)
     if choice == 0:
-        return text.encode("utf-16")
+        return text.encode("utf-16", "surrogatepass")
     if choice == 1:
-        return text.encode("utf-8-sig")
+        return text.encode("utf-8-sig", "surrogatepass")
     if choice == 2:
         return text.encode("latin-1", "replace")
     return text.encode("utf-8", "surrogatepass")
@@ -279,7 +281,9 @@ class Target:
     call: Callable[[object], object]
     expected: tuple[type[BaseException], ...]
     inputs: Callable[[random.Random, Samples], object]
-    worst: Callable[[int], object]  # an input of about n bytes built to backtrack
+    worst: Callable[[int, Samples], object]  # an input of about n bytes built to backtrack
+    cap: int | None = None  # inputs past this many bytes are refused unread: fit the slope below it
+    probes: Callable[[Samples], list[object]] | None = None  # known-hard inputs, run among the others
 
 
 def _pick(r: random.Random, items: list) -> object:
@@ -350,34 +354,65 @@ class _FileTarget:
         return load_exchanges(self.path)
 
 
+def _many_entries(n: int, s: Samples) -> bytes:
+    """A HAR of about n bytes: the entries of a real one, repeated."""
+    har = json.loads(s.har[0])
+    entries = har["log"]["entries"]
+    har["log"]["entries"] = entries * max(1, n // len(json.dumps(entries)))
+    return json.dumps(har).encode()
+
+
+def _big_har_entry(n: int, s: Samples) -> bytes:
+    """A real HAR whose first entry carries a base64 body of n * 3/4 bytes of `eyJ` (JWT-like)."""
+    har = json.loads(s.har[0])
+    content = har["log"]["entries"][0]["response"]["content"]
+    content.update(text=base64.b64encode(b"eyJ" * (n // 4)).decode(), encoding="base64", mimeType="application/json")
+    return json.dumps(har).encode()
+
+
+def _big_flow(n: int, s: Samples, fill: bytes = b"abc") -> bytes:
+    """A flow file of one flow whose JSON response body is n bytes of `fill`."""
+    import io as stdio
+
+    from mitmproxy import io as mio
+    from mitmproxy.test import tflow, tutils
+
+    buf = stdio.BytesIO()
+    resp = tutils.tresp(content=fill * (n // len(fill)))
+    resp.headers["content-type"] = "application/json"
+    mio.FlowWriter(buf).add(tflow.tflow(resp=resp))
+    return buf.getvalue()
+
+
 def targets() -> list[Target]:
     har_file, flow_file = _FileTarget(".har"), _FileTarget(".flows")
     return [
         Target("references", parse_reference, (InvalidReference,), _gen_ref,
-               lambda n: "a" + "-a" * (n // 2) + "!"),
+               lambda n, _: "a" + "-a" * (n // 2) + "!", cap=520),
         Target("challenges", parse_challenges, (ChallengeError,), _gen_challenge,
-               lambda n: 'Bearer realm="' + '\\"' * (n // 2)),
-        Target("scopes", parse_scope, (ScopeError,), _gen_scope, lambda n: "repository:" + "a:" * (n // 2)),
+               lambda n, _: 'Bearer realm="' + '\\"' * (n // 2)),
+        Target("scopes", parse_scope, (ScopeError,), _gen_scope, lambda n, _: "repository:" + "a:" * (n // 2)),
         Target("token requests", lambda x: read_token_request(*x), (), _gen_token_request,  # total: no error
-               lambda n: ("https://[auth/token?" + "scope=a&" * (n // 8), "scope=" + "+" * n)),
+               lambda n, _: ("https://[auth/token?" + "scope=a&" * (n // 8), "scope=" + "+" * n)),
         Target("token bodies", parse_token_response, (TokenResponseError,),
-               lambda r, s: _gen_json(r, s.token_bodies), lambda n: '{"token": "' + "eyJ" * (n // 3) + '"}'),
+               lambda r, s: _gen_json(r, s.token_bodies), lambda n, _: '{"token": "' + "eyJ" * (n // 3) + '"}',
+               cap=2**20),
         Target("manifests", parse_manifest, (ManifestError,), lambda r, s: _gen_json(r, s.manifests),
-               lambda n: '"' + '\\"' * (n // 2)),
+               lambda n, _: '"' + '\\"' * (n // 2 - 1), cap=4 * 2**20),
         Target("indexes", parse_manifest, (ManifestError,), lambda r, s: _gen_json(r, s.indexes),
-               lambda n: "[" * n),
+               lambda n, _: "[" * n, cap=4 * 2**20),
         Target("configs", parse_image_config, (ManifestError,), lambda r, s: _gen_json(r, s.configs),
-               lambda n: '{"rootfs": {"diff_ids": [' + '"sha256:x",' * (n // 11) + "1]}}"),
-        Target("bounded JSON", jsonbound.loads, (jsonbound.JSONBoundError,),
+               lambda n, _: '{"rootfs": {"diff_ids": [' + '"sha256:x",' * (n // 11) + "1]}}"),
+        Target("bounded JSON", lambda x: jsonbound.loads(x, max_bytes=64 * 2**20), (jsonbound.JSONBoundError,),
                lambda r, s: _gen_json(r, s.manifests + s.indexes + s.token_bodies),
-               lambda n: "[" + "[]," * (n // 3) + "[]]"),
-        Target("URLs", split_url, (InvalidURL,), _gen_url, lambda n: "https://[" + ":" * n),
+               lambda n, _: "[" + "[]," * (n // 3) + "[]]"),
+        Target("URLs", split_url, (InvalidURL,), _gen_url, lambda n, _: "https://[" + ":" * n),
         Target("terminal text", terminal_safe, (), lambda r, s: mutate_text(r, _pick(r, s.urls + s.challenges)),
-               lambda n: "\x1b" * n),
-        Target("HAR files", har_file, (CaptureFormatError,), lambda r, s: _gen_file(r, s.har, True),
-               lambda n: ('{"log": {"entries": [' + "{}," * (n // 3) + "{}]}}").encode()),
-        Target("flow files", flow_file, (CaptureFormatError,), lambda r, s: _gen_file(r, s.flows, False),
-               lambda n: b"0:~" * (n // 3) + b"9999999:"),
+               lambda n, _: "\x1b" * n),
+        Target("HAR files", har_file, (CaptureFormatError,), lambda r, s: _gen_file(r, s.har, True), _many_entries,
+               probes=lambda s: [_big_har_entry(65536, s), _big_har_entry(2**20, s)]),
+        Target("flow files", flow_file, (CaptureFormatError,), lambda r, s: _gen_file(r, s.flows, False), _big_flow,
+               probes=lambda s: [_big_flow(49152, s, b"eyJ")]),
     ]
 
 
@@ -393,24 +428,26 @@ class Result:
     unhandled: dict[str, str] = field(default_factory=dict)
     unhandled_count: int = 0
     slow: int = 0
+    slow_example: str = ""
     slowest_s: float = 0.0
     total_s: float = 0.0
-    scaling: tuple[int, float, float] = (0, 0.0, 0.0)
+    scaling: tuple[float, float | None] = (0.0, None)
 
 
-def _large(r: random.Random, t: Target) -> Iterator[object]:
+def _large(t: Target, samples: Samples) -> Iterator[object]:
     """A few inputs of 64 KiB to 1 MiB, built to backtrack, among the generated ones."""
     for n in (65536, 262144, 1048576):
-        yield t.worst(n)
+        yield t.worst(n, samples)
 
 
 def run(t: Target, samples: Samples, n: int, seed: int) -> Result:
     r = random.Random(f"{seed}:{t.name}")
     res = Result(t.name)
-    big = list(_large(r, t))
+    big = list(_large(t, samples)) + (t.probes(samples) if t.probes else [])
+    every = max(n // len(big), 1)
     for i in range(n):
-        data = big[i % len(big)] if i % (n // len(big) or 1) == 0 and i // (n // len(big) or 1) < len(big) else \
-            t.inputs(r, samples)
+        k, rest = divmod(i, every)
+        data = big[k] if rest == 0 and k < len(big) else t.inputs(r, samples)
         start = time.perf_counter()
         try:
             t.call(data)
@@ -430,11 +467,21 @@ def run(t: Target, samples: Samples, n: int, seed: int) -> Result:
         res.slowest_s = max(res.slowest_s, elapsed)
         if elapsed > SLOW_S:
             res.slow += 1
-    res.scaling = _scaling(t)
+            if not res.slow_example:
+                res.slow_example = f"{elapsed:.1f} s for {len(data) if hasattr(data, '__len__') else '?'} bytes " \
+                                   f"starting {str(data)[:50]!r}"
+    res.scaling = _scaling(t, samples)
     return res
 
 
-def _scaling(t: Target, n: int = 65536) -> tuple[int, float, float]:
+SIZES = [65536 * 2**k for k in range(7)]  # 64 KiB … 4 MiB
+
+
+def _scaling(t: Target, samples: Samples) -> tuple[float, float | None]:
+    """The worst pattern timed at 64 KiB … 4 MiB (best of three each), and the slope of
+    log(time) over log(size): 1 is linear, 2 quadratic. A fitted slope over seven sizes
+    is steadier on a shared machine than one ratio, which an allocator's or a cache's
+    step can double."""
     def timed(x: object) -> float:
         best = float("inf")
         for _ in range(3):
@@ -444,9 +491,20 @@ def _scaling(t: Target, n: int = 65536) -> tuple[int, float, float]:
             except Exception:  # noqa: BLE001, S110  (only the time matters here)
                 pass
             best = min(best, time.perf_counter() - start)
-        return best
+        return max(best, 1e-7)
 
-    return n, timed(t.worst(n)), timed(t.worst(4 * n))
+    sizes = [n for n in SIZES if t.cap is None or n < t.cap]
+    if len(sizes) < 3:
+        return timed(t.worst(SIZES[-1], samples)), None
+    times = [timed(t.worst(n, samples)) for n in sizes]
+    xs, ys = [math.log(n) for n in sizes], [math.log(v) for v in times]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return timed(t.worst(SIZES[-1], samples)), slope
+
+
+def _slope(slope: float | None, res: Result) -> str:
+    return "bounded" if slope is None else f"{slope:.2f}"
 
 
 def section(results: list[Result], n: int, seed: int, elapsed: float) -> str:
@@ -461,23 +519,26 @@ def section(results: list[Result], n: int, seed: int, elapsed: float) -> str:
         f"CPython {platform.python_version()}, 2 shared cores; {elapsed:.0f} s in all. *refused*: the parser's "
         "one-line UserError; *unhandled*: any other exception; *slow*: over 1 s for one input.",
         "",
-        "| parser | inputs | values | refused | unhandled | slow | slowest | mean | n → 4n (worst pattern) | ratio |",
+        "| parser | inputs | values | refused | unhandled | slow | slowest | mean | worst pattern at 4 MiB | slope |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
-        size, t1, t4 = res.scaling
-        ratio = t4 / t1 if t1 > 0 else 0.0
+        at_4mib, slope = res.scaling
         lines.append(
             f"| {res.name} | {res.inputs:,} | {res.values:,} | {res.refused:,} | **{res.unhandled_count}** | "
             f"{res.slow} | {res.slowest_s * 1000:.1f} ms | {res.total_s / max(res.inputs, 1) * 1e6:.0f} µs | "
-            f"{size // 1024} KiB {t1 * 1000:.1f} ms → {4 * size // 1024} KiB {t4 * 1000:.1f} ms | {ratio:.1f} |"
+            f"{at_4mib * 1000:.1f} ms | {_slope(slope, res)} |"
         )
     problems = [(res.name, k, v) for res in results for k, v in res.unhandled.items()]
+    slow = [(res.name, res.slow_example) for res in results if res.slow_example]
     lines.append("")
     if problems:
         lines.append("Unhandled (first example of each):")
         lines += [f"- {name}: {kind} {example}" for name, kind, example in problems]
-    else:
+    if slow:
+        lines.append("Slow (first example of each):")
+        lines += [f"- {name}: {example}" for name, example in slow]
+    if not problems and not slow:
         lines.append("No input raised anything but the parser's own error, and none took over a second.")
     lines.append(END)
     return "\n".join(lines)
@@ -500,9 +561,11 @@ def main(argv: list[str] | None = None) -> int:
         res = run(t, samples, args.inputs, args.seed)
         print(f"{res.name:16} {res.inputs:6} inputs  {res.values:6} values  {res.refused:6} refused  "
               f"{res.unhandled_count:4} unhandled  {res.slow} slow  slowest {res.slowest_s * 1000:.1f} ms  "
-              f"scaling {res.scaling[2] / res.scaling[1] if res.scaling[1] else 0:.1f}", flush=True)
+              f"4 MiB {res.scaling[0] * 1000:.1f} ms  slope {_slope(res.scaling[1], res)}", flush=True)
         for kind, example in res.unhandled.items():
             print(f"    {kind}: {example}", flush=True)
+        if res.slow_example:
+            print(f"    slow: {res.slow_example}", flush=True)
         results.append(res)
     text = section(results, args.inputs, args.seed, time.perf_counter() - started)
     if not args.no_write:

@@ -370,8 +370,9 @@ def _har_entry(entry: object, n: int, preview_limit: int) -> Exchange:
     mime = _text(content, "mimeType", "response.content") or ""
     text = _body_text(content, "response.content")
     size = _count(content.get("size"))
+    # The text's own length decides, not the declared size: a HAR may say 200 and carry 1 MiB.
     preview = text if text is not None and keeps_preview(
-        url, status, mime, size if size is not None else len(text.encode("utf-8", "surrogatepass")), preview_limit
+        url, status, mime, max(size or 0, len(text.encode("utf-8", "surrogatepass"))), preview_limit
     ) else None
     timings = _obj(entry.get("timings"), "timings")
     t = Timings(
