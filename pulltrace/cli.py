@@ -16,6 +16,7 @@ class Exit(IntEnum):
     OK = 0
     FAILURE = 1
     USAGE = 2
+    INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 def fail(message: str) -> int:
@@ -67,4 +68,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         return fail(str(e))
     except KeyboardInterrupt:
-        return fail("interrupted")
+        fail("interrupted")
+        return Exit.INTERRUPTED

@@ -24,8 +24,9 @@ from pulltrace.client.errors import (
     RegistryError,
     TLSFailure,
 )
+from pulltrace.client.digests import check_digest
 from pulltrace.client.retry import RETRY_STATUSES, RetryPolicy, Sleeper, retry_after
-from pulltrace.client.transport import Response, Transport
+from pulltrace.client.transport import MANIFEST_LIMIT, OTHER_LIMIT, BodyLimit, Response, Transport
 from pulltrace.manifest import ACCEPT_ALL_MANIFESTS
 
 # One Accept header naming every form pulltrace can read. A registry that has only schema1
@@ -81,14 +82,14 @@ class RegistryClient:
 
     # -- plumbing -------------------------------------------------------------------------
     def send(self, method: str, url: httpx.URL, headers: dict[str, str] | None = None, *,
-             stream: bool = False) -> Response:
+             stream: bool = False, limit: BodyLimit = OTHER_LIMIT) -> Response:
         """A request with bounded retries on 5xx, 429 and broken connections."""
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.policy.attempts
             try:
-                res = self.transport.request(method, url, headers, stream=stream)
+                res = self.transport.request(method, url, headers, stream=stream, limit=limit)
             except TLSFailure:
                 raise
             except ConnectionFailed as e:
@@ -160,17 +161,25 @@ class RegistryClient:
         return res
 
     def head_manifest(self, reference: str) -> str | None:
-        """The digest a HEAD by tag announces, or None (no header, or an error to see via GET)."""
+        """The digest a HEAD by tag announces, or None (no header, or an error to see via GET).
+
+        The digest becomes the next request's path: one that is not a valid sha256 digest
+        is refused here, before it is used.
+        """
         res = self.send("HEAD", self.endpoint.url(f"{self.repository}/manifests/{reference}"),
                         {"Accept": MANIFEST_ACCEPT})
         if res.status != 200:
             return None
         digest = res.http.headers.get("docker-content-digest")
-        return digest if digest and digest.startswith("sha256:") else None
+        if not digest:
+            return None
+        return check_digest(digest.strip(), f"the Docker-Content-Digest {self.endpoint.host} answered to "
+                                            f"HEAD {self.display_name}")
 
     def get_manifest(self, reference: str) -> ManifestBytes:
+        """A manifest's bytes, refused while they stream in if they pass containerd's cap."""
         res = self.send("GET", self.endpoint.url(f"{self.repository}/manifests/{reference}"),
-                        {"Accept": MANIFEST_ACCEPT})
+                        {"Accept": MANIFEST_ACCEPT}, limit=MANIFEST_LIMIT)
         if res.status != 200:
             kind = "manifest " + (reference if reference.startswith("sha256:") else f"for tag {reference!r}")
             raise self.fail(res, kind)
