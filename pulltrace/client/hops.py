@@ -61,7 +61,7 @@ def hostport(url: httpx.URL) -> str:
 def shown_url(url: httpx.URL) -> str:
     """scheme://host[:port]/path, without the query (it may carry a signature), cut short."""
     text = f"{url.scheme}://{hostport(url)}{url.path}" if url.host else str(url.copy_with(query=None))
-    return text if len(text) <= 100 else text[:99] + "…"
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def check_hop(origin: httpx.URL, target: httpx.URL, how: str, is_insecure: IsInsecure) -> None:

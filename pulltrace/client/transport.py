@@ -329,8 +329,12 @@ def wrap_transport_error(e: httpx.HTTPError, url: httpx.URL, role: str = REGISTR
     """
     host = hostport(url)
     text = str(e) or type(e).__name__
-    named_by = f" named by {hostport(origin)}" if origin is not None else ""
-    who = f"the {role} {host}{named_by}" if role != REGISTRY else host
+    if role == TOKEN_SERVICE:
+        who = f"the token service {host}" + (f" (the realm {hostport(origin)}'s challenge named)" if origin else "")
+    elif role == DOWNLOAD_HOST:
+        who = f"the download host {host}" + (f" (a redirect from {hostport(origin)})" if origin else "")
+    else:
+        who = host
     if _is_tls_error(e):
         if role == REGISTRY:
             fix = f"trust its CA with --ca-cert FILE or, for a test registry, --insecure-registry {host}"
