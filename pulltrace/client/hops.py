@@ -60,7 +60,7 @@ def hostport(url: httpx.URL) -> str:
 
 def shown_url(url: httpx.URL) -> str:
     """scheme://host[:port]/path, without the query (it may carry a signature), cut short."""
-    text = f"{url.scheme}://{hostport(url)}{url.path}" if url.host else str(url.copy_with(query=None))
+    text = f"{url.scheme}://{hostport(url)}{url.path}"
     return text if len(text) <= 200 else text[:199] + "…"
 
 

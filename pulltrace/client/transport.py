@@ -33,7 +33,6 @@ from pulltrace.model import Exchange
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
-CHUNK = 256 * 1024
 
 # containerd's MaxManifestSize (remotes/docker/resolver.go), spelt as it is there:
 # 4 * 1048 * 1048 bytes, a little over 4 MiB.
@@ -253,8 +252,12 @@ class Transport:
             if res.exchange.duration_ms is None:
                 self.recorder.finish(res.exchange, error="body not read to the end")
 
-    def iter_body(self, res: Response, chunk_size: int = CHUNK) -> Iterator[bytes]:
-        """Yield a streamed body's raw bytes, recording its size and (whole bodies) its sha256."""
+    def iter_body(self, res: Response, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Yield a streamed body's raw bytes, recording its size and (whole bodies) its sha256.
+
+        By default each piece as it arrives: a chunk buffered towards a fixed size would be
+        lost when the connection breaks, and the resume would fetch it again.
+        """
         hasher = hashlib.sha256()
         count = 0
         try:
