@@ -20,8 +20,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Callable, Generator
 from urllib.parse import urlencode
 
 import httpx

@@ -19,7 +19,7 @@ a name that resolves to a metadata address is refused too.
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 

@@ -7,9 +7,9 @@ import os
 import platform as host_platform
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import httpx
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import httpx
 
+from pulltrace.client.digests import check_digest
 from pulltrace.client.endpoints import Endpoint
 from pulltrace.client.errors import (
     AccessDenied,
@@ -24,7 +25,6 @@ from pulltrace.client.errors import (
     RegistryError,
     TLSFailure,
 )
-from pulltrace.client.digests import check_digest
 from pulltrace.client.retry import RETRY_STATUSES, RetryPolicy, Sleeper, retry_after
 from pulltrace.client.transport import MANIFEST_LIMIT, OTHER_LIMIT, BodyLimit, Response, Transport
 from pulltrace.manifest import ACCEPT_ALL_MANIFESTS
@@ -70,13 +70,13 @@ class RegistryClient:
     """One repository on one endpoint."""
 
     def __init__(self, transport: Transport, endpoint: Endpoint, repository: str, *,
-                 display_name: str, policy: RetryPolicy = RetryPolicy(), sleep: Sleeper | None = None,
+                 display_name: str, policy: RetryPolicy | None = None, sleep: Sleeper | None = None,
                  logged_in: Callable[[], str | None] = lambda: None) -> None:
         self.transport = transport
         self.endpoint = endpoint
         self.repository = repository
         self.display_name = display_name
-        self.policy = policy
+        self.policy = policy or RetryPolicy()
         self.sleep = sleep or Sleeper()
         self._logged_in = logged_in
 
@@ -93,8 +93,8 @@ class RegistryClient:
             except TLSFailure:
                 raise
             except ConnectionFailed as e:
-                limit = self.policy.connect_attempts if e.connect else self.policy.attempts
-                if attempt >= limit or not self.sleep(self.policy.delay(attempt)):
+                attempts = self.policy.connect_attempts if e.connect else self.policy.attempts
+                if attempt >= attempts or not self.sleep(self.policy.delay(attempt)):
                     raise
                 continue
             if res.status in RETRY_STATUSES and not last:
@@ -145,7 +145,8 @@ class RegistryClient:
                                 "repository does not exist or needs a login (-u USER --password-stdin, "
                                 "or `docker login`)")
         if res.status == 429:
-            return RegistryError(f"{self.endpoint.host} is rate-limiting pulls (429{': ' + message if message else ''}); "
+            detail = f": {message}" if message else ""
+            return RegistryError(f"{self.endpoint.host} is rate-limiting pulls (429{detail}); "
                                  "wait and retry, or log in", res.status)
         return RegistryError(f"{what}: {self.endpoint.host} answered {res.status} {message}".rstrip(), res.status)
 

@@ -18,9 +18,9 @@ import hashlib
 import socket
 import ssl
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import httpx
 
@@ -349,6 +349,9 @@ def wrap_transport_error(e: httpx.HTTPError, url: httpx.URL, role: str = REGISTR
                                 connect=True)
     if isinstance(e, httpx.TimeoutException):
         return ConnectionFailed(f"{who} did not answer in time ({type(e).__name__}); retry or check the network")
+    if isinstance(e, httpx.RemoteProtocolError) and "location header" in text:
+        # httpx parses a redirect's Location itself, before the client sees the response.
+        return RegistryError(f"{who} answered a redirect with a malformed Location ({_short(text)})")
     if isinstance(e, httpx.UnsupportedProtocol):
         return RegistryError(f"cannot request {shown_url(url)} from {who}: {_short(text)}")
     return ConnectionFailed(f"connection to {who} failed: {_short(text)}")

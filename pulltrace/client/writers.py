@@ -219,11 +219,11 @@ def _temp_beside(target: Path, directory: bool = False) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=parent))
         tmp.chmod(0o777 & ~_umask())
         return tmp
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=parent)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=parent)
     # mkstemp makes 0600; the finished file gets what the user's umask gives any new file.
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
-    return Path(tmp)
+    return Path(name)
 
 
 def check_output(target: Path, fmt: str) -> None:

@@ -155,7 +155,8 @@ def test_auth_proxy_works_with_or_without_the_realm_path(lab, tmp_path, auth_pro
                                  "--blob-proxy", f"{proxy}/docker-blob")
     assert code == 0
     assert_image(out, lab.images["library/tiny"])
-    token_urls = [s.exchange.url.split("?")[0] for s in steps(load_trace(trace_path)) if "/docker-auth" in s.exchange.url]
+    token_urls = [s.exchange.url.split("?")[0] for s in steps(load_trace(trace_path))
+                  if "/docker-auth" in s.exchange.url]
     assert token_urls and set(token_urls) == {f"{proxy}/docker-auth/token"}
 
 
@@ -197,8 +198,8 @@ def test_cdn_never_sees_authorization(lab, tmp_path):
         f.seek(before)
         lines = f.read().decode(errors="replace").splitlines()
     layer = lab.images["team/app"].layers[0].digest.split(":")[1]
-    mine = [l for l in lines if layer in l]
-    assert mine and all("auth=absent" in l for l in mine)
+    mine = [line for line in lines if layer in line]
+    assert mine and all("auth=absent" in line for line in mine)
 
 
 @pytest.mark.parametrize("args,message", [
