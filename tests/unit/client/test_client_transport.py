@@ -149,3 +149,24 @@ def test_tls_failures_name_the_host_in_its_role():
     assert "--insecure-registry" not in str(cdn)
     assert str(wrap_transport_error(e, registry)).endswith("--ca-cert FILE or, for a test registry, "
                                                            "--insecure-registry hub.example")
+
+
+class _Stream:
+    def __init__(self, addr: tuple[str, int]) -> None:
+        self.addr = addr
+
+    def get_extra_info(self, name: str) -> object:
+        return self.addr if name == "server_addr" else None
+
+
+def test_the_peer_of_a_realm_is_checked_when_the_connection_is_made():
+    from pulltrace.client.transport import _PeerCheck
+
+    seen: list[str] = []
+    check = _PeerCheck(lambda event, info: seen.append(event), httpx.URL("https://auth.example/token"),
+                       "token service", lambda host: False)
+    check("connection.connect_tcp.started", {})
+    check("connection.connect_tcp.complete", {"return_value": _Stream(("10.1.2.3", 443))})
+    with pytest.raises(UnsafeHop, match=r"auth.example resolves to a link-local address \(169.254.3.4\)"):
+        check("connection.connect_tcp.complete", {"return_value": _Stream(("169.254.3.4", 443))})
+    assert seen == ["connection.connect_tcp.started"] + ["connection.connect_tcp.complete"] * 2
