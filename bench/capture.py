@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
+from devtools.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
 from pulltrace.lab import Lab  # noqa: E402
 from pulltrace.lab.docker import stop_docker  # noqa: E402
 

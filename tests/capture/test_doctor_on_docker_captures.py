@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 
 pytestmark = pytest.mark.lab
 

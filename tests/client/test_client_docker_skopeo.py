@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from clienthelpers import archive_digests, steps
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import StepKind, load_trace
 
 pytestmark = pytest.mark.lab

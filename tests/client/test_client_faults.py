@@ -12,7 +12,7 @@ import httpx
 import pytest
 from clienthelpers import Relay, archive_digests, pulltrace_cmd, steps
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import load_trace
 
 pytestmark = pytest.mark.lab

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from clienthelpers import archive_digests, kinds, run_pull, steps
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import StepKind, load_trace
 
 pytestmark = pytest.mark.lab

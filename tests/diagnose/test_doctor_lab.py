@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pulltrace.cli import build_parser, main
-from pulltrace.diagnose import cli as doctor_cli
+from pulltrace.commands.main import build_parser, main
+from pulltrace.commands import doctor as doctor_cli
 
 pytestmark = pytest.mark.lab
 

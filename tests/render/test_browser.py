@@ -10,7 +10,7 @@ from cdp import CHROMIUM, Browser
 from render_factory import hostile_trace, seed000_trace
 
 from pulltrace.model import write_atomically
-from pulltrace.render import gallery
+from devtools import gallery
 from pulltrace.render.html import PAGE_SIZE, render_html
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pulltrace.cli import Exit
-from pulltrace.client.cli import add_connection_options, connection_options, platform_arg, reference_arg
+from pulltrace.commands.load import load_trace
+from pulltrace.commands.main import Exit
+from pulltrace.commands.options import add_connection_options, connection_options, platform_arg, reference_arg
 from pulltrace.diagnose.base import finding
 from pulltrace.diagnose.present import format_trace_findings
 from pulltrace.diagnose.transport import no_traffic_finding
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None 
     wanted = _platform(args.platform)
     client_failure: Finding | None = None
     if args.trace:
-        trace = _load(args.trace, show_secrets=args.show_secrets, wanted_platform=wanted)
+        trace = load_trace([args.trace], show_secrets=args.show_secrets, wanted_platform=wanted)
     else:
         trace, client_failure = _pull(args, wanted, http_transport)
     wire_error = any(f.severity == Severity.ERROR for s in trace.sessions for f in s.findings)
@@ -69,13 +70,13 @@ def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None 
         write_atomically(args.save_trace, trace.to_json() + "\n")
     out = sys.stdout
     if args.steps:
-        from pulltrace.render.text import render_text
+        from pulltrace.render.outputs import render
 
         # The table without the findings: they follow below, with their rules and step numbers.
         table = copy.deepcopy(trace)
         for session in table.sessions:
             session.findings = []
-        out.write(render_text(table, wide=args.wide))
+        out.write(render(table, "text", wide=args.wide))
         out.write("\n")
     colour = out.isatty() and not os.environ.get("NO_COLOR")
     out.write(format_trace_findings(trace, colour=colour, extra=extra))
@@ -86,19 +87,6 @@ def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None 
 def _platform(text: str | None) -> str | None:
     platform = platform_arg(text)
     return str(platform) if platform else None
-
-
-def _load(path: Path, *, show_secrets: bool, wanted_platform: str | None) -> Trace:
-    from pulltrace.capture.importers import CaptureFormatError, load_exchanges
-    from pulltrace.pipeline import build_trace
-
-    try:
-        exchanges = load_exchanges(path, show_secrets=show_secrets)
-    except CaptureFormatError as e:
-        raise UserError(f"{e}; --trace takes a pulltrace trace JSON, a HAR file or a mitmproxy flow file") from None
-    except OSError as e:
-        raise UserError(f"{path}: {e.strerror or e}") from None
-    return build_trace(exchanges, source=str(path), wanted_platform=wanted_platform)
 
 
 def _pull(args: argparse.Namespace, wanted: str | None,

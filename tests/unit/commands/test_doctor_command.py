@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from diagnose_recorded import AUTH, CHALLENGE, HUB, Recorder, healthy_hub_pull
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import StepKind, Trace, load_trace
 
 SEED = Path(__file__).parents[3] / "samples" / "seeds" / "001-dockerhub-alpine.json"

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 import time
 
-from pulltrace.cli import Exit
+from pulltrace.commands.main import Exit
 from pulltrace.errors import UserError
 from pulltrace.lab.settings import LabSettings, Ports, load_settings, state_dir_from_env
 

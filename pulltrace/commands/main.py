@@ -1,12 +1,12 @@
-"""The `pulltrace` command: one subcommand per job, each in the module that owns it."""
+"""The `pulltrace` command: one subcommand per job, each in its own module of this package."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from collections.abc import Callable, Sequence
 from enum import IntEnum
-from typing import Callable, Sequence
 
 from pulltrace import __version__
 from pulltrace.errors import UserError
@@ -27,13 +27,13 @@ def fail(message: str) -> int:
 # Only the module of the command being run is imported, so `pulltrace pull` does not
 # pay for mitmproxy, jinja2 and the doctor at start-up; --help imports them all.
 COMMANDS = {
-    "report": "pulltrace.capture.cli",
-    "addon-path": "pulltrace.capture.cli",
-    "pull": "pulltrace.client.cli",
-    "show": "pulltrace.render.cli",
-    "diff": "pulltrace.render.cli",
-    "doctor": "pulltrace.diagnose.cli",
-    "lab": "pulltrace.lab.cli",
+    "report": "pulltrace.commands.report",
+    "addon-path": "pulltrace.commands.report",
+    "pull": "pulltrace.commands.pull",
+    "show": "pulltrace.commands.show",
+    "diff": "pulltrace.commands.show",
+    "doctor": "pulltrace.commands.doctor",
+    "lab": "pulltrace.commands.lab",
 }
 
 

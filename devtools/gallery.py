@@ -2,26 +2,26 @@
 and Markdown, plus reports/index.html. Deterministic (no "now", no absolute
 path), so a test can re-render in memory and say when reports/ is stale.
 
-    python -m pulltrace.render.gallery [--samples DIR] [--out DIR] [--check]
+    python -m devtools.gallery [--samples DIR] [--out DIR] [--check]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from pulltrace.cli import Exit, fail
+from pulltrace.commands.load import load_trace
+from pulltrace.commands.main import Exit, fail
 from pulltrace.errors import UserError
 from pulltrace.model import Trace, write_atomically
 from pulltrace.render import fmt
 from pulltrace.render.html import page, render_html
-from pulltrace.render.load import load_any
 from pulltrace.render.markdown import render_markdown
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 REPORTS = ROOT / "reports"
 _MANAGED_SUFFIXES = (".html", ".md")
@@ -65,7 +65,7 @@ def render_gallery(samples: Path = SAMPLES, *, lang: str = "en") -> dict[str, st
     entries = []
     for sample in sample_files(samples):
         name = report_name(sample, samples)
-        trace = load_any(sample)
+        trace = load_trace([sample])
         files[f"{name}.html"] = render_html(trace, lang=lang)
         files[f"{name}.md"] = render_markdown(trace, lang=lang)
         entries.append(_entry(name, sample.relative_to(samples).as_posix(), trace))

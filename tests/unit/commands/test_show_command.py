@@ -4,9 +4,9 @@ import json
 import pytest
 from render_factory import seed000_trace
 
+from pulltrace.commands import show as cli
 from pulltrace.errors import UserError
 from pulltrace.model import write_atomically
-from pulltrace.render import cli
 
 
 def run(argv):
@@ -70,7 +70,7 @@ def test_bad_input_is_one_user_error(tmp_path, content, message):
 def test_not_a_trace(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")
-    with pytest.raises(UserError, match="notes.txt: not a pulltrace trace"):
+    with pytest.raises(UserError, match="notes.txt: not a mitmproxy flow file, HAR or trace JSON"):
         run(["show", str(path)])
 
 

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulltrace.capture.mitmdump import Mitmdump, MitmdumpError, free_port, mitmdump_command
-from pulltrace.cli import UserError
+from devtools.mitmdump import Mitmdump, MitmdumpError, free_port, mitmdump_command
+from pulltrace.errors import UserError
 from pulltrace.lab import Lab
 from pulltrace.lab.docker import DockerDaemon, stop_docker
 from pulltrace.lab.procs import daemon_env

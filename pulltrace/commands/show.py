@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-from pulltrace.cli import Exit
-from pulltrace.errors import UserError
-from pulltrace.model import Trace, write_atomically
+from pulltrace.commands.load import load_trace
+from pulltrace.commands.main import Exit
+from pulltrace.commands.output import check_writable, emit
 from pulltrace.render.diff import diff_traces
 from pulltrace.render.diff_render import render_diff_html, render_diff_markdown, render_diff_text
-from pulltrace.render.html import render_html
 from pulltrace.render.i18n import LANGUAGES
-from pulltrace.render.load import load_any
-from pulltrace.render.markdown import render_markdown
-from pulltrace.render.text import render_text
+from pulltrace.render.outputs import render
 
 FORMATS = ("text", "md", "html")
 
@@ -43,29 +38,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wide", action="store_true", help="text: full URLs and every column, not fitted to 80 columns")
+    parser.add_argument("--wide", action="store_true",
+                        help="text: full URLs and every column, not fitted to 80 columns")
     parser.add_argument("--lang", choices=LANGUAGES, default="en", help="label language (default: en)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("-o", "--output", metavar="OUT", help="write to OUT (atomically) instead of standard output")
 
 
-def render(trace: Trace, fmt: str, *, wide: bool = False, lang: str = "en") -> str:
-    """One trace in one of FORMATS."""
-    if fmt == "html":
-        return render_html(trace, lang=lang)
-    if fmt == "md":
-        return render_markdown(trace, lang=lang)
-    return render_text(trace, wide=wide, lang=lang)
-
-
 def run_show(args: argparse.Namespace) -> int:
-    trace = load_any(args.file)
-    _emit(render(trace, args.format, wide=args.wide, lang=args.lang), args.output)
+    check_writable(args.output)
+    trace = load_trace([args.file])
+    emit(render(trace, args.format, wide=args.wide, lang=args.lang), args.output)
     return Exit.OK
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    a, b = load_any(args.a), load_any(args.b)
+    check_writable(args.output)
+    a, b = load_trace([args.a]), load_trace([args.b])
     d = diff_traces(a, b, lang=args.lang, label_a=args.a, label_b=args.b)
     if args.format == "html":
         text = render_diff_html(d)
@@ -73,18 +62,5 @@ def run_diff(args: argparse.Namespace) -> int:
         text = render_diff_markdown(d)
     else:
         text = render_diff_text(d, wide=args.wide)
-    _emit(text, args.output)
+    emit(text, args.output)
     return Exit.OK
-
-
-def _emit(text: str, output: str | None) -> None:
-    if not output or output == "-":
-        sys.stdout.write(text)
-        return
-    out = Path(output)
-    if not out.parent.exists():
-        raise UserError(f"{out}: directory {out.parent} does not exist")
-    try:
-        write_atomically(out, text)
-    except OSError as e:
-        raise UserError(f"{out}: cannot write: {e.strerror}") from e

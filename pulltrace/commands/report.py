@@ -1,17 +1,15 @@
-"""`pulltrace report` (offline captures -> trace and reports) and `pulltrace addon-path`."""
+"""`pulltrace report` (recorded traffic -> trace and reports) and `pulltrace addon-path`."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from pulltrace.capture.importers import CaptureFormatError, load_exchanges
-from pulltrace.capture.outputs import FORMATS, format_for, render
-from pulltrace.cli import Exit
+from pulltrace.commands.load import load_trace
+from pulltrace.commands.main import Exit
+from pulltrace.commands.output import check_writable, chosen_format, emit
 from pulltrace.errors import UserError
-from pulltrace.model import write_atomically
-from pulltrace.pipeline import build_trace
+from pulltrace.render.outputs import FORMATS, render
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def addon_path() -> Path:
+    """The addon file that ships inside the package (`mitmdump -s "$(pulltrace addon-path)"`)."""
     from pulltrace.capture import script
 
     return Path(script.__file__).resolve()
@@ -51,24 +50,10 @@ def run_addon_path(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    fmt = args.format or (format_for(args.output) if args.output and args.output != "-" else None) or "text"
-    if args.output and args.output != "-" and Path(args.output).is_dir():
-        raise UserError(f"{args.output} is a directory; give a file name for -o")
-    exchanges = []
-    for name in args.files:
-        try:
-            exchanges.extend(load_exchanges(name, show_secrets=args.show_secrets))
-        except CaptureFormatError as e:
-            raise UserError(str(e)) from None
-    if not exchanges:
+    fmt = chosen_format(args.format, args.output)
+    check_writable(args.output)
+    trace = load_trace(args.files, show_secrets=args.show_secrets)
+    if not trace.sessions:
         raise UserError(f"no HTTP exchanges in {', '.join(args.files)}; nothing to report")
-    trace = build_trace(exchanges, source=", ".join(Path(n).name for n in args.files))
-    text = render(trace, fmt)
-    if not args.output or args.output == "-":
-        sys.stdout.write(text)
-    else:
-        try:
-            write_atomically(args.output, text)
-        except OSError as e:
-            raise UserError(f"cannot write {args.output}: {e.strerror}") from None
+    emit(render(trace, fmt), args.output)
     return Exit.OK
