@@ -69,14 +69,14 @@ def _settings_for_up(args: argparse.Namespace) -> LabSettings:
     for port in (ports.tls, ports.plain, ports.token, ports.mirror):
         if not 0 < port < 65536:
             raise UserError(f"port {port} is out of range")
-    changes = {
-        "ports": ports,
-        "large": bool(args.large) or s.large,
-        "domain": args.domain or s.domain,
-        "token_lifetime": args.token_lifetime or s.token_lifetime,
-        "brief_lifetime": args.brief_lifetime or s.brief_lifetime,
-    }
-    return dataclasses.replace(s, **changes)
+    return dataclasses.replace(
+        s,
+        ports=ports,
+        large=bool(args.large) or s.large,
+        domain=args.domain or s.domain,
+        token_lifetime=args.token_lifetime or s.token_lifetime,
+        brief_lifetime=args.brief_lifetime or s.brief_lifetime,
+    )
 
 
 def _lab(settings: LabSettings | None = None):

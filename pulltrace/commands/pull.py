@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         _write_outputs(args, puller, str(error) if error else None)
     finally:
         puller.close()
-    if error is not None:
+    if error is not None or result is None:
         raise UserError(str(error))
     print(result.summary_line())
     return Exit.OK
