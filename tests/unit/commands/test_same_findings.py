@@ -48,4 +48,5 @@ def test_a_failing_sample_is_among_them(capsys):
     # The comparison above means something only if some sample has findings.
     alice = SAMPLES / "lab" / "doctor-alice-denied.json"
     assert _report_rules(alice, capsys) == ["auth.insufficient-scope"]
-    assert _show_findings(alice, capsys) == ["[error] Account 'alice' may not pull private/secret on hub.pulltrace.test"]
+    title = "Account 'alice' may not pull private/secret on hub.pulltrace.test"
+    assert _show_findings(alice, capsys) == [f"[error] {title}"]
