@@ -1,4 +1,4 @@
-"""`report`, `show` and `doctor --trace` read a file through one loader and one diagnosis,
+"""`report`, `show` and `doctor --capture` read a file through one loader and one diagnosis,
 so they name the same findings for the same file."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _report_rules(path: Path, capsys) -> list[str]:
 
 
 def _doctor_rules(path: Path, capsys) -> list[str]:
-    main(["doctor", "--trace", str(path)])
+    main(["doctor", "--capture", str(path)])
     return sorted(re.findall(r"^  rule:\s+(\S+)", capsys.readouterr().out, flags=re.M))
 
 
