@@ -38,6 +38,7 @@ COMMANDS = {
     "diff": "pulltrace.commands.diff",
     "doctor": "pulltrace.commands.doctor",
     "lab": "pulltrace.commands.lab",
+    "gallery": "pulltrace.commands.gallery",
     "completion": "pulltrace.commands.completion",
 }
 
