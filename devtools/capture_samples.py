@@ -282,7 +282,8 @@ def capture(spec: Capture, lab: Lab, daemon: DockerDaemon, port: int, work: Path
     try:
         written = spec.run(ctx)
     except subprocess.CalledProcessError as e:
-        raise CaptureError(f"{' '.join(map(str, e.cmd))} exited {e.returncode}: {(e.stderr or '').strip()[-500:]}") from e
+        command = " ".join(map(str, e.cmd))
+        raise CaptureError(f"{command} exited {e.returncode}: {(e.stderr or '').strip()[-500:]}") from e
     finally:
         if mitm is not None:
             mitm.stop()  # the addon writes its trace JSON as mitmdump shuts down
