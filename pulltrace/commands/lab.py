@@ -7,11 +7,22 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 
 from pulltrace.commands.main import Exit
 from pulltrace.commands.vocabulary import command_parser
 from pulltrace.errors import UserError
 from pulltrace.lab.settings import LabSettings, Ports, load_settings, state_dir_from_env
+
+
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The action of a command given without its ACTION: its help, and the usage exit status."""
+
+    def show(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return Exit.USAGE
+
+    return show
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          examples=["pulltrace lab up", "pulltrace lab status --json",
                                    'eval "$(pulltrace lab env)"', "pulltrace lab down"])
     sub = lab.add_subparsers(dest="lab_command", metavar="ACTION")
-    lab.set_defaults(func=lambda args: (lab.print_help(), Exit.USAGE)[1])
+    lab.set_defaults(func=_usage(lab))
 
     up = command_parser(sub, "up", help="start the lab (idempotent)", description="Start the lab (idempotent).",
                         examples=["pulltrace lab up", "pulltrace lab up --large --no-docker"])
@@ -62,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           examples=["pulltrace lab docker start --name captured --proxy http://127.0.0.1:8080",
                                     "pulltrace lab docker stop captured"])
     dsub = dock.add_subparsers(dest="docker_command", metavar="ACTION")
-    dock.set_defaults(func=lambda args: (dock.print_help(), Exit.USAGE)[1])
+    dock.set_defaults(func=_usage(dock))
     start = command_parser(dsub, "start", help="start a lab dockerd (one per proxy setting)",
                            description="Start a lab dockerd; it takes its proxy only at start.",
                            examples=["pulltrace lab docker start --name captured --proxy http://127.0.0.1:8080"])
