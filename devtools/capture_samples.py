@@ -155,7 +155,7 @@ def pulltrace_pull(ctx: Context) -> Path:
     cache = ctx.work / "pull-cache"
     shutil.rmtree(cache, ignore_errors=True)  # an empty cache: every blob on the wire
     _run([str(PULLTRACE), "pull", ctx.hub("library/multi"), "--no-output", "--cache", str(cache),
-          "--trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}))
+          "--save-trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}))
     return trace
 
 
@@ -165,7 +165,7 @@ def pulltrace_pull_loop(ctx: Context) -> Path:
     shutil.rmtree(cache, ignore_errors=True)
     # Exit status 1: the blob's redirects loop and the client gives up, which is the point.
     _run([str(PULLTRACE), "pull", f"{ctx.lab.host('loop')}/library/tiny", "--no-output", "--cache", str(cache),
-          "--trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}), ok=(1,))
+          "--save-trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}), ok=(1,))
     return trace
 
 
