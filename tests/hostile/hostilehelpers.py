@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import load_trace
 
 

@@ -17,7 +17,7 @@ def test_redirect_from_https_to_http_is_refused_unless_the_host_is_marked_insecu
     target = f"{lab.host('cdn')}:{plain_cdn.port}"
     hub = relay("hub", rewrite_location(f"http://{target}"))
     ref = f"{lab.host('hub')}:{hub.port}/library/tiny"
-    code, err, out = pull(capsys, tmp_path, ref, "--trace", str(tmp_path / "t.json"))
+    code, err, out = pull(capsys, tmp_path, ref, "--save-trace", str(tmp_path / "t.json"))
     assert_refused(code, err, out, f"refusing the redirect from {lab.host('hub')}:{hub.port} to http://{target}"
                                    f"{BLOB_PATH}")
     assert err.endswith(f": it leaves HTTPS for plain HTTP; if {target} is a test server, allow it with "
@@ -81,7 +81,7 @@ def test_token_realm_to_metadata_link_local_other_scheme_or_plain_http_is_refuse
     realm, reason = REALMS[case]
     hub = relay("hub", rewrite_realm(realm))
     code, err, out = pull(capsys, tmp_path, f"{lab.host('hub')}:{hub.port}/library/tiny",
-                          "-u", "alice", "-p", "alice-pass", "--trace", str(tmp_path / "t.json"))
+                          "-u", "alice", "-p", "alice-pass", "--save-trace", str(tmp_path / "t.json"))
     assert_refused(code, err, out, f"refusing the token realm from {lab.host('hub')}:{hub.port} to ")
     assert err.endswith(reason + "\n")
     # The password never left: no request went to the realm.

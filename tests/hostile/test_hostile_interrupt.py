@@ -26,7 +26,7 @@ def test_ctrl_c_on_a_stalled_download_exits_at_once_with_130(lab, relay, tmp_pat
     out = tmp_path / "bb.tar"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pulltrace", "pull", f"{lab.host('hub')}/library/busybox", "-q", "-o", str(out),
-         "--cache", str(tmp_path / "c"), "--trace", str(tmp_path / "t.json"),
+         "--cache", str(tmp_path / "c"), "--save-trace", str(tmp_path / "t.json"),
          "--blob-proxy", cdn.base(lab.host("cdn"))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
     try:
