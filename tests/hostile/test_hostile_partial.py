@@ -34,7 +34,8 @@ def test_a_damaged_partial_file_in_the_cache_is_fetched_again_from_zero(lab, tmp
     partial = tmp_path / "cache" / "sha256" / f"{layer.digest[7:]}.partial"
     partial.parent.mkdir(parents=True)
     partial.write_bytes(os.urandom(500_000))  # an earlier run's partial, damaged on disk
-    code, err, out = pull(capsys, tmp_path, f"{lab.host('hub')}/library/busybox", "--save-trace", str(tmp_path / "t.json"))
+    code, err, out = pull(capsys, tmp_path, f"{lab.host('hub')}/library/busybox",
+                          "--save-trace", str(tmp_path / "t.json"))
     assert code == 0, err
     assert _archive_layers(out) == [layer.digest]
     resumed, again = _blob_exchanges(tmp_path / "t.json", layer.digest[7:])
