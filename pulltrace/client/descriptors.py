@@ -5,7 +5,8 @@ types it finds; the client pulls from registries it does not trust, so every des
 (the config, each layer, each index entry) is checked first against the image spec
 (descriptor.md): `mediaType` a string, `digest` a valid digest, `size` a non-negative int64,
 `platform` an object of strings. The first violation is one ManifestInvalid line naming
-the manifest, the descriptor and the field.
+the manifest, the descriptor and the field. An image config (the blob `docker load` and
+containerd read to unpack the layers) is checked the same way once it has arrived.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pulltrace.client.digests import check_digest, shown
+from pulltrace.client.digests import check_digest, is_sha256, shown
 from pulltrace.client.errors import ManifestInvalid
+from pulltrace.manifest import CONFIG_TYPES
 
 INT64_MAX = 2**63 - 1
 
@@ -24,7 +26,7 @@ def load_manifest_json(body: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except RecursionError:
-        raise ManifestInvalid(f"{what} is JSON nested too deeply to be a manifest; refusing it") from None
+        raise ManifestInvalid(f"{what} is JSON nested too deeply; refusing it") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ManifestInvalid(f"{what} is not JSON ({shown(str(e))}); refusing it") from None
     if not isinstance(data, dict):
@@ -76,3 +78,21 @@ def check_descriptor(d: object, what: str, platform: bool = False) -> None:
         for key in ("os", "architecture", "variant"):
             if key in p and not isinstance(p[key], str):
                 raise ManifestInvalid(f"{what} has a platform {key} that is not a string ({shown(p[key])})")
+
+
+def check_config(body: bytes, media_type: str, what: str, layers: int) -> None:
+    """Refuse an image config that no loader could use: not a JSON object, or `rootfs.diff_ids`
+    that is not one sha256 digest per layer (image-spec config.md). Configs of other media
+    types (artifacts) are not images and are left alone."""
+    if media_type not in CONFIG_TYPES:
+        return
+    data = load_manifest_json(body, what)
+    for key in ("os", "architecture", "variant"):
+        if key in data and not isinstance(data[key], str):
+            raise ManifestInvalid(f"{what} has an {key} that is not a string ({shown(data[key])}); refusing it")
+    rootfs = data.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or not all(is_sha256(d) for d in diff_ids):
+        raise ManifestInvalid(f"{what} has no list of sha256 rootfs.diff_ids ({shown(diff_ids)}); refusing it")
+    if len(diff_ids) != layers:
+        raise ManifestInvalid(f"{what} names {len(diff_ids)} layer diff_ids for {layers} layers; refusing it")

@@ -17,7 +17,7 @@ from pulltrace.client import credentials as creds_mod
 from pulltrace.client.auth_flow import RegistryAuth
 from pulltrace.client.cache import BlobCache, default_cache_dir
 from pulltrace.client.credentials import Credentials
-from pulltrace.client.descriptors import check_manifest
+from pulltrace.client.descriptors import check_config, check_manifest
 from pulltrace.client.digests import check_digest, is_sha256, sha256_digest
 from pulltrace.client.download import DEFAULT_JOBS, BlobJob, BlobOutcome, Downloader
 from pulltrace.client.endpoints import Endpoint, Routing
@@ -184,6 +184,8 @@ class Puller:
         try:
             # The config first: small, and it names the platform of a single-platform image.
             outcomes = [downloader.fetch(jobs[0])]
+            check_config(cache.path(config.digest).read_bytes(), config.media_type,
+                         f"the config {config.digest[:19]}… of {ref.familiar}", len(resolved.parsed.layers))
             outcomes += downloader.fetch_all(jobs[1:], self.options.jobs)
         finally:
             progress.close()
@@ -338,5 +340,5 @@ def _config_platform(cache: BlobCache, digest: str) -> Platform | None:
     try:
         data = json.loads(cache.path(digest).read_bytes())
         return Platform(data["os"], data["architecture"], data.get("variant")).normalised()
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None

@@ -233,14 +233,21 @@ class ServedManifest:
     and the GET's own header all agree with the rewritten bytes. Only what the rewrite put
     inside the manifest is wrong, so that is what the client must catch."""
 
-    def __init__(self, transform: Callable[[dict], bytes], *, chunked: bool = False) -> None:
+    def __init__(self, transform: Callable[[dict], bytes], *, chunked: bool = False,
+                 blobs: list[bytes] = ()) -> None:
         self.transform = transform
         self.chunked = chunked
         self.served: dict[str, bytes] = {}
         self.tag: str | None = None
+        # Blobs the rewritten manifest may name, answered by the relay itself (200, no redirect).
+        self.blobs = {digest_of(b): b for b in blobs}
 
     def __call__(self, request: Request, forward: Callable[[Request], Reply]) -> Reply:
-        m = MANIFEST_PATH.match(request.path.split("?")[0])
+        path = request.path.split("?")[0]
+        blob = next((b for d, b in self.blobs.items() if path.endswith(f"/blobs/{d}")), None)
+        if blob is not None:
+            return Reply(200, [("Content-Type", "application/octet-stream")], blob)
+        m = MANIFEST_PATH.match(path)
         if not m:
             return forward(request)
         ref = m.group("ref")

@@ -141,7 +141,7 @@ MALFORMED = {
                             "layer 1 of manifest {ref} is not a descriptor object ('sha256:" + "a" * 64 + "')"),
     "nested-1200-deep": (lambda d: json.dumps(d).encode()[:-1] + b', "annotations": ' + b"[" * 1200
                          + b"]" * 1200 + b"}",
-                         "manifest {ref} is JSON nested too deeply to be a manifest; refusing it"),
+                         "manifest {ref} is JSON nested too deeply; refusing it"),
 }
 
 
@@ -213,3 +213,40 @@ def test_oversized_manifest_is_refused_while_it_streams(lab, relay, tmp_path, ca
     assert MAX_MANIFEST_BYTES == 4 * 1048 * 1048
     if chunked:
         assert hub.bytes_sent < len(served.served[digest]) // 2
+
+
+def _config(**fields: object) -> bytes:
+    base = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "d" * 64]}}
+    return json.dumps({**base, **fields}).encode()
+
+
+CONFIGS = {
+    "diff-ids-an-object": (_config(rootfs={"type": "layers", "diff_ids": {"a": 1}}),
+                           "has no list of sha256 rootfs.diff_ids ({'a': 1}); refusing it"),
+    "diff-id-malformed": (_config(rootfs={"type": "layers", "diff_ids": ["sha256:../x"]}),
+                          "has no list of sha256 rootfs.diff_ids (['sha256:../x']); refusing it"),
+    "diff-ids-too-few": (_config(rootfs={"type": "layers", "diff_ids": []}),
+                         "names 0 layer diff_ids for 1 layers; refusing it"),
+    "os-a-list": (_config(os=["linux"]), "has an os that is not a string (['linux']); refusing it"),
+    "nested-1200-deep": (b'{"history": ' + b"[" * 1200 + b"]" * 1200 + b"}", "is JSON nested too deeply; refusing it"),
+    "not-an-object": (b"[]", "is JSON but not an object; refusing it"),
+}
+
+
+@pytest.mark.parametrize("case", CONFIGS, ids=list(CONFIGS))
+def test_malformed_image_config_is_refused_before_the_layers(lab, relay, tmp_path, capsys, case):
+    """A hostile registry names a config of its own making (its digest is right): the config
+    itself must be one a loader can use."""
+    config, reason = CONFIGS[case]
+
+    def transform(data: dict) -> bytes:
+        data["config"].update(digest=digest_of(config), size=len(config))
+        return json.dumps(data).encode()
+
+    hub = relay("hub", ServedManifest(transform, blobs=[config]))
+    ref = f"{lab.host('hub')}:{hub.port}/library/tiny"
+    code, err, out = pull(capsys, tmp_path, ref)
+    assert_refused(code, err, out, "")
+    assert err == f"pulltrace: the config {digest_of(config)[:19]}… of {familiar(ref)} {reason}\n"
+    layer = lab.images["library/tiny"].layers[0].digest
+    assert not any(layer in r.path for r in hub.requests)  # refused before any layer was fetched
