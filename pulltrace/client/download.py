@@ -7,9 +7,9 @@ nginx CDN and distribution both answer 206); a server that ignores Range (200) r
 A resumed blob that does not verify — a partial file damaged on disk, or garbage answered to
 a Range request — is fetched once more from the first byte before it is refused.
 
-Workers are daemon threads, so a Ctrl-C ends the process at once even while one of them
+Download threads are daemons, so a Ctrl-C ends the process at once even while one of them
 is blocked on a stalled socket; on a stop the transport shuts the sockets of every body
-still streaming, so the workers also return at once when pulltrace runs in-process.
+still streaming, so the threads also return at once when pulltrace runs in-process.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class Downloader:
             for thread in threads:
                 thread.join()
         except BaseException:
-            # Ctrl-C: the workers are daemons and their sockets are shut; do not wait for them.
+            # Ctrl-C: the download threads are daemons and their sockets are shut; do not wait.
             self.stop.set()
             self.registry.transport.abort()
             raise

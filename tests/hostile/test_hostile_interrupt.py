@@ -15,7 +15,7 @@ pytestmark = pytest.mark.lab
 
 @pytest.mark.parametrize("where", ["layer", "manifest"])
 def test_ctrl_c_on_a_stalled_socket_exits_at_once_with_130(lab, relay, tmp_path, where):
-    """`layer`: the stall is in a download worker thread (behind the CDN); `manifest`: in the
+    """`layer`: the stall is in a download thread (behind the CDN); `manifest`: in the
     main thread (the registry's answer to GET /manifests/<digest>)."""
     layer = lab.images["library/busybox"].layers[0]
     manifest = lab.images["library/busybox"].digest
