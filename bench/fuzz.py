@@ -137,7 +137,7 @@ def load_samples() -> Samples:
 
 
 def _har_samples() -> list[bytes]:
-    from pulltrace.capture.har import to_har
+    from pulltrace.render.har import to_har
     from pulltrace.pipeline import build_trace
 
     out = []

@@ -13,6 +13,7 @@ import codecs
 import math
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -43,10 +44,26 @@ class CaptureFormatError(UserError, ValueError):
     """A file that is not a flow file, HAR or trace JSON pulltrace can read; says which."""
 
 
+@dataclass
+class Capture:
+    """What a file recorded: its exchanges, and what a pulltrace trace JSON said beside them."""
+
+    exchanges: list[Exchange]
+    source: str | None = None  # the source a trace JSON names ("client", "mitmproxy")
+    notes: list[str] = field(default_factory=list)
+
+
 def load_exchanges(path: str | os.PathLike[str], *, show_secrets: bool = False,
                    preview_limit: int | None = None) -> list[Exchange]:
     """Every exchange recorded in `path`, secrets masked unless `show_secrets`, or
     CaptureFormatError (one line) for anything pulltrace cannot read."""
+    return read_capture(path, show_secrets=show_secrets, preview_limit=preview_limit).exchanges
+
+
+def read_capture(path: str | os.PathLike[str], *, show_secrets: bool = False,
+                 preview_limit: int | None = None) -> Capture:
+    """Every exchange recorded in `path` (secrets masked unless `show_secrets`), with a
+    trace JSON's source and notes, so a re-read trace keeps what its writer said."""
     from pulltrace.capture.flows import DEFAULT_PREVIEW_LIMIT
 
     limit = DEFAULT_PREVIEW_LIMIT if preview_limit is None else preview_limit
@@ -60,16 +77,14 @@ def load_exchanges(path: str | os.PathLike[str], *, show_secrets: bool = False,
         raise CaptureFormatError(f"{path}: is a directory, not a capture file") from None
     except OSError as e:
         raise CaptureFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
-    if head.startswith(_UTF16_32_BOMS):
-        return [_finish(ex, show_secrets) for ex in _load_json(p, limit)]
-    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = head if head.startswith(_UTF16_32_BOMS) else head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         raise CaptureFormatError(f"{path}: empty file")
-    if head[:1] in (b"{", b"["):
-        exchanges = _load_json(p, limit)
-    else:
-        return _load_flows(p, limit, show_secrets)
-    return [_finish(ex, show_secrets) for ex in exchanges]
+    if head.startswith(_UTF16_32_BOMS) or head[:1] in (b"{", b"["):
+        capture = _load_json(p, limit)
+        capture.exchanges = [_finish(ex, show_secrets) for ex in capture.exchanges]
+        return capture
+    return Capture(_load_flows(p, limit, show_secrets))
 
 
 def _finish(ex: Exchange, show_secrets: bool) -> Exchange:
@@ -78,7 +93,7 @@ def _finish(ex: Exchange, show_secrets: bool) -> Exchange:
     return mask_exchange(ex)
 
 
-def _load_json(p: Path, limit: int) -> list[Exchange]:
+def _load_json(p: Path, limit: int) -> Capture:
     try:
         if p.stat().st_size > MAX_JSON_FILE:
             raise CaptureFormatError(f"{p}: larger than {MAX_JSON_FILE // 2**20} MiB; not a capture pulltrace reads")
@@ -90,14 +105,17 @@ def _load_json(p: Path, limit: int) -> list[Exchange]:
     except jsonbound.JSONBoundError as e:
         raise CaptureFormatError(str(e)) from None
     if isinstance(data, dict) and "log" in data:
-        return har_to_exchanges(data, limit, source=str(p))
+        return Capture(har_to_exchanges(data, limit, source=str(p)))
     if isinstance(data, dict) and "schema" in data:
         try:
             trace = Trace.from_dict(data)
             steps = list(trace.all_steps())
         except _MODEL_ERRORS as e:
             raise CaptureFormatError(f"{p}: {_reason(e)}") from None
-        return [check_exchange(step.exchange, f"{p}: step {n}") for n, step in enumerate(steps, start=1)]
+        exchanges = [check_exchange(step.exchange, f"{p}: step {n}") for n, step in enumerate(steps, start=1)]
+        source = trace.source if isinstance(trace.source, str) and trace.source else None
+        notes = [note for note in trace.notes if isinstance(note, str)]
+        return Capture(exchanges, source, notes)
     if isinstance(data, list):
         # A bare list of exchanges (pulltrace's recorded fixtures use this form).
         out = []
@@ -111,7 +129,7 @@ def _load_json(p: Path, limit: int) -> list[Exchange]:
                     f"{p}: not a list of pulltrace exchanges (exchange {n}: {_reason(e)})"
                 ) from None
             out.append(check_exchange(ex, f"{p}: exchange {n}"))
-        return out
+        return Capture(out)
     raise CaptureFormatError(
         f"{p}: JSON that is neither a HAR file (no \"log\") nor a pulltrace trace (no \"schema\")"
     )

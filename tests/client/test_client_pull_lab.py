@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from clienthelpers import archive_digests, kinds, run_pull, steps
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import StepKind, load_trace
 
 pytestmark = pytest.mark.lab
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.lab
 
 def pull(tmp_path: Path, ref: str, *extra: str, name: str = "out") -> tuple[int, Path, Path]:
     out, trace = tmp_path / f"{name}.tar", tmp_path / f"{name}.json"
-    code = main(["pull", ref, "-q", "-o", str(out), "--cache", str(tmp_path / "cache"), "--trace", str(trace),
+    code = main(["pull", ref, "-q", "-o", str(out), "--cache", str(tmp_path / "cache"), "--save-trace", str(trace),
                  *extra])
     return code, out, trace
 
@@ -66,7 +66,7 @@ def test_secrets_are_masked_in_the_trace_unless_asked(lab, tmp_path):
     masked, shown = tmp_path / "masked.json", tmp_path / "shown.json"
     for path, extra in ((masked, []), (shown, ["--show-secrets"])):
         assert main(["pull", f"{lab.host('hub')}/library/tiny", "-q", "--no-output", "--cache",
-                     str(tmp_path / "c"), "--trace", str(path), *extra]) == 0
+                     str(tmp_path / "c"), "--save-trace", str(path), *extra]) == 0
     manifest = next(s for s in steps(load_trace(shown)) if s.kind == StepKind.MANIFEST)
     bearer = manifest.exchange.request_header("authorization")
     assert bearer.startswith("Bearer eyJ") and "…" not in bearer
@@ -133,7 +133,7 @@ def test_seed_002_reverse_proxy_layout_from_the_environment(lab, tmp_path):
     out, trace_path = tmp_path / "tiny.tar", tmp_path / "t.json"
     # `library/tiny` is a Docker Hub name, as `alpine` in the seed: every request goes to the proxy.
     proc = run_pull("library/tiny", "-q", "-o", str(out), "--cache", str(tmp_path / "cache"),
-                    "--trace", str(trace_path), env=env)
+                    "--save-trace", str(trace_path), env=env)
     assert proc.returncode == 0, proc.stderr
     assert_image(out, lab.images["library/tiny"])
     urls = [s.exchange.url for s in steps(load_trace(trace_path))]
@@ -142,6 +142,22 @@ def test_seed_002_reverse_proxy_layout_from_the_environment(lab, tmp_path):
     assert any("/docker-blob/" in u for u in urls)
     blob_hops = [s for s in steps(load_trace(trace_path)) if "/docker-blob/" in s.exchange.url]
     assert blob_hops and all(s.exchange.request_header("authorization") is None for s in blob_hops)
+
+
+@pytest.mark.parametrize("auth_proxy", ["/docker-auth", "/docker-auth/token", "/docker-auth/"],
+                         ids=["bare-prefix", "with-path", "trailing-slash"])
+def test_auth_proxy_works_with_or_without_the_realm_path(lab, tmp_path, auth_proxy):
+    """The lab's proxy already rewrites the realm to `<proxy>/docker-auth/token`: a bare
+    `--auth-proxy <proxy>/docker-auth` must not turn it into `/docker-auth/docker-auth/token`."""
+    proxy = lab.url("proxy")
+    code, out, trace_path = pull(tmp_path, f"{lab.host('hub')}/library/tiny", "-u", "alice", "-p", "alice-pass",
+                                 "--registry-proxy", f"{proxy}/docker-registry", "--auth-proxy", proxy + auth_proxy,
+                                 "--blob-proxy", f"{proxy}/docker-blob")
+    assert code == 0
+    assert_image(out, lab.images["library/tiny"])
+    token_urls = [s.exchange.url.split("?")[0] for s in steps(load_trace(trace_path))
+                  if "/docker-auth" in s.exchange.url]
+    assert token_urls and set(token_urls) == {f"{proxy}/docker-auth/token"}
 
 
 def test_plain_http_registry_needs_insecure_registry(lab, tmp_path, capsys):
@@ -182,8 +198,8 @@ def test_cdn_never_sees_authorization(lab, tmp_path):
         f.seek(before)
         lines = f.read().decode(errors="replace").splitlines()
     layer = lab.images["team/app"].layers[0].digest.split(":")[1]
-    mine = [l for l in lines if layer in l]
-    assert mine and all("auth=absent" in l for l in mine)
+    mine = [line for line in lines if layer in line]
+    assert mine and all("auth=absent" in line for line in mine)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -228,7 +244,7 @@ def test_unreachable_host_and_tls_failure(lab, tmp_path, capsys):
 
 def test_html_report(lab, tmp_path):
     report = tmp_path / "r.html"
-    code, _, _ = pull(tmp_path, f"{lab.host('hub')}/library/tiny", "--report", str(report))
+    code, _, _ = pull(tmp_path, f"{lab.host('hub')}/library/tiny", "--save-report", str(report))
     assert code == 0
     html = report.read_text()
     assert "<html" in html.lower() and "cdn.pulltrace.test" in html
