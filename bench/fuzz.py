@@ -429,7 +429,7 @@ class Result:
     unhandled: dict[str, str] = field(default_factory=dict)
     unhandled_count: int = 0
     slow: int = 0
-    slow_example: str = ""
+    slow_examples: list[str] = field(default_factory=list)
     slowest_s: float = 0.0
     total_s: float = 0.0
     scaling: tuple[float, float | None] = (0.0, None)
@@ -468,9 +468,9 @@ def run(t: Target, samples: Samples, n: int, seed: int) -> Result:
         res.slowest_s = max(res.slowest_s, elapsed)
         if elapsed > SLOW_S:
             res.slow += 1
-            if not res.slow_example:
-                res.slow_example = f"{elapsed:.1f} s for {len(data) if hasattr(data, '__len__') else '?'} bytes " \
-                                   f"starting {str(data)[:50]!r}"
+            if len(res.slow_examples) < 3:
+                res.slow_examples.append(f"{elapsed:.1f} s for {len(data) if hasattr(data, '__len__') else '?'} "
+                                         f"bytes starting {str(data)[:50]!r}")
     res.scaling = _scaling(t, samples)
     return res
 
@@ -552,13 +552,13 @@ def section(results: list[Result], n: int, seed: int, elapsed: float, baseline: 
               f"{baseline[2]:.2f} here (caches, page faults), so larger sizes say more about the machine. "
               "*bounded*: the parser refuses input past a small cap unread (a reference past 520 characters)."]
     problems = [(res.name, k, v) for res in results for k, v in res.unhandled.items()]
-    slow = [(res.name, res.slow_example) for res in results if res.slow_example]
+    slow = [(res.name, example) for res in results for example in res.slow_examples]
     lines.append("")
     if problems:
         lines.append("Unhandled (first example of each):")
         lines += [f"- {name}: {kind} {example}" for name, kind, example in problems]
     if slow:
-        lines.append("Slow (first example of each):")
+        lines.append("Slow (up to three per parser):")
         lines += [f"- {name}: {example}" for name, example in slow]
     if not problems and not slow:
         lines.append("No input raised anything but the parser's own error, and none took over a second.")
@@ -586,8 +586,8 @@ def main(argv: list[str] | None = None) -> int:
               f"4 MiB {res.scaling[0] * 1000:.1f} ms  slope {_slope(res.scaling[1], res)}", flush=True)
         for kind, example in res.unhandled.items():
             print(f"    {kind}: {example}", flush=True)
-        if res.slow_example:
-            print(f"    slow: {res.slow_example}", flush=True)
+        for example in res.slow_examples:
+            print(f"    slow: {example}", flush=True)
         results.append(res)
     text = section(results, args.inputs, args.seed, time.perf_counter() - started, _baseline())
     if not args.no_write:

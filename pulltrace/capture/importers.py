@@ -30,9 +30,10 @@ MAX_JSON_FILE = 512 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 # What reading one flow may raise, from mitmproxy's tnetstring reader (ValueError,
 # IndexError, UnicodeDecodeError), its state migration and from_state (KeyError,
-# TypeError, AttributeError), a nesting too deep for its recursive parser, or a number
-# too large to convert. Caught at this boundary and reported with the flow's number.
-_FLOW_ERRORS = (ValueError, LookupError, TypeError, AttributeError, RecursionError, OverflowError)
+# TypeError, AttributeError, and the `assert`s of Flow.from_state), a nesting too deep
+# for its recursive parser, or a number too large to convert. Caught at this boundary
+# and reported with the flow's number.
+_FLOW_ERRORS = (ValueError, LookupError, TypeError, AttributeError, AssertionError, RecursionError, OverflowError)
 # What model.py's readers raise on fields of the wrong type.
 _MODEL_ERRORS = (TraceFormatError, LookupError, TypeError, ValueError, AttributeError)
 _BODY_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -137,7 +138,7 @@ def _load_json(p: Path, limit: int) -> Capture:
 
 def _reason(e: BaseException) -> str:
     """An exception as a bounded one-line reason; a KeyError says which field is missing."""
-    text = f"missing {e}" if isinstance(e, KeyError) else str(e) or type(e).__name__
+    text = f"missing {e}" if isinstance(e, KeyError) else str(e) or f"{type(e).__name__} in mitmproxy's reader"
     text = " ".join(text.split())
     return text if len(text) <= 160 else text[:160] + "…"
 
