@@ -8,10 +8,10 @@ import pytest
 from mitmproxy import http, io
 from mitmproxy.test import tflow, tutils
 
-from pulltrace.render.har import to_har
 from pulltrace.capture.importers import CaptureFormatError, load_exchanges
 from pulltrace.model import write_atomically
 from pulltrace.pipeline import build_trace
+from pulltrace.render.har import to_har
 
 SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds"
 SAMPLES = Path(__file__).resolve().parents[3] / "samples" / "seeds"
@@ -250,3 +250,17 @@ def test_har_numbers_that_are_not_numbers_are_unknown(tmp_path):
     [ex] = load_exchanges(path)
     assert (ex.status, ex.duration_ms, ex.response_bytes) == (None, None, None)
     assert (ex.timings.wait_ms, ex.timings.send_ms, ex.timings.receive_ms) == (None, None, None)
+
+
+def test_a_flow_with_a_field_mitmproxy_does_not_know(tmp_path):
+    """mitmproxy's from_state ends with `assert state == {}`: an unknown field is an
+    AssertionError inside mitmproxy, reported here as a broken flow."""
+    from mitmproxy.io import tnetstring
+
+    state = _flow("GET", "https://r.test/v2/", 200).get_state()
+    state["unknown-field"] = b"x"
+    path = tmp_path / "odd.flows"
+    path.write_bytes(tnetstring.dumps(state))
+    with pytest.raises(CaptureFormatError, match="not a mitmproxy flow file, HAR or trace JSON "
+                                                 r"\(AssertionError in mitmproxy's reader\)"):
+        load_exchanges(path)
