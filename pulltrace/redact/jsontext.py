@@ -49,84 +49,102 @@ def mask_secret_value(key: str, value: str) -> str:
     return mask_secret(value)
 
 
-def _is_header_name_pair(text: str, start: int) -> bool:
-    """Whether the literal at `start` opens a `["Name", "value"]` pair (the trace's headers)."""
-    i = start - 1
-    stop = max(0, start - 256)
-    while i >= stop and text[i] in " \t\r\n":
-        i -= 1
-    return i >= 0 and text[i] == "["
-
-
 def mask_json_strings(text: str, mask_string: Callable[[str], str],
                       mask_header: Callable[[str, str], str]) -> str:
-    """Mask values of secret keys, `[name, value]` and `{"name":…, "value":…}` header
-    pairs, and every string literal that has escapes (through `mask_string`)."""
+    """Mask values of secret keys, `["Name", "value"]` and `{"name": …, "value": …}`
+    header pairs, and every string literal that has escapes (through `mask_string`)."""
     if '"' not in text:
         return text
     out: list[str] = []
     last = 0
-    secret_key: str | None = None  # the key whose value comes next
-    value_at = -1  # where that value starts
-    header_name: str | None = None  # a header name whose value comes next
+    secret_key: str | None = None  # a secret key whose value starts at value_at
+    value_at = -1
+    header_name: str | None = None  # a header whose value starts at header_at
     header_at = -1
-    for m in _LITERAL_RE.finditer(text):
-        start, end = m.span()
-        body, closed = m.group(1), bool(m.group(2))
-        replacement: str | None = None
+    for m in _SCAN_RE.finditer(text):
+        body, closed, colon = m.group(2), bool(m.group(3)), m.group(4)
+        start = m.start(2) - 1
+        if (start != value_at and start != header_at and "\\" not in body
+                and not (closed and (colon or m.group(1)))):
+            continue  # the common case: a plain string that is neither a key nor a header
+        end = m.end(3)
         decoded = _decode(body)
+        replacement: str | None = None
         if start == value_at and secret_key is not None:
-            if decoded is not None and decoded:
-                if normalize(secret_key) not in BASE64_AUTH_KEYS or _BASE64_RE.fullmatch(decoded):
-                    replacement = _encode(mask_secret_value(secret_key, decoded))
-            elif decoded is None and body:
-                replacement = mask_secret(body.split("\\", 1)[0]) or ELLIPSIS
-            secret_key = None
-        elif start == header_at and header_name is not None:
-            if decoded is not None:
-                masked = mask_header(header_name, decoded)
-                if masked != decoded:
-                    replacement = _encode(masked)
-            header_name = None
-        if replacement is None and decoded is not None and decoded is not body:
+            replacement = _masked_value(secret_key, body, decoded)
+        elif start == header_at and header_name is not None and decoded is not None:
+            masked = mask_header(header_name, decoded)
+            replacement = _encode(masked) if masked != decoded else None
+        elif decoded is not None and decoded is not body:
             masked = mask_string(decoded)
-            if masked != decoded:
-                replacement = _encode(masked)
+            replacement = _encode(masked) if masked != decoded else None
         if replacement is not None:
             out.append(text[last:start])
             out.append('"' + replacement + ('"' if closed else ""))
             last = end
-        if closed:
-            colon = _COLON_RE.match(text, end)
-            if colon is not None and decoded is not None:
-                if is_secret_key(decoded) or normalize(decoded) in BASE64_AUTH_KEYS:
-                    secret_key, value_at = decoded, colon.end()
-                    number = _NUMBER_RE.match(text, value_at)
-                    if number is not None:  # `"password": 123456`
-                        out.append(text[last:value_at])
-                        out.append(f'"{ELLIPSIS}"')
-                        last = number.end()
-                        secret_key = None
-                elif normalize(decoded) == "name":  # HAR: {"name": "X-Auth-Token", "value": "…"}
-                    header_name, header_at = None, -1
-                    _remember = colon.end()
-                    nm = _LITERAL_RE.match(text, _remember)
-                    if nm is not None and nm.group(2):
-                        name = _decode(nm.group(1))
-                        after = _COMMA_RE.match(text, nm.end())
-                        if name is not None and after is not None:
-                            key = _LITERAL_RE.match(text, after.end())
-                            if key is not None and _decode(key.group(1)) == "value":
-                                value_colon = _COLON_RE.match(text, key.end())
-                                if value_colon is not None and text.startswith('"', value_colon.end()):
-                                    header_name, header_at = name, value_colon.end()
-            elif decoded is not None and _is_header_name_pair(text, start):
-                comma = _COMMA_RE.match(text, end)
-                if comma is not None and text.startswith('"', comma.end()):
-                    value = _LITERAL_RE.match(text, comma.end())
-                    if value is not None and value.group(2) and _CLOSE_RE.match(text, value.end()):
-                        header_name, header_at = decoded, comma.end()
+        if not closed or decoded is None:
+            continue
+        if colon:
+            norm = normalize(decoded)
+            if is_secret_key(decoded) or norm in BASE64_AUTH_KEYS:
+                secret_key, value_at = decoded, m.end(4)
+                number = _NUMBER_RE.match(text, value_at)
+                if number is not None:  # `"password": 123456`
+                    out.append(text[last:value_at])
+                    out.append(f'"{ELLIPSIS}"')
+                    last = number.end()
+            elif norm == "name":
+                header_name, header_at = _har_header(text, m.end(4))
+        elif m.group(1):
+            header_name, header_at = _pair_header(text, decoded, end)
     if not out:
         return text
     out.append(text[last:])
     return "".join(out)
+
+
+# A string literal, optionally after the `[` that opens a `["Name", "value"]` pair, and
+# the colon after it when it is a key.
+_SCAN_RE = re.compile(
+    r'(\[[ \t\r\n]*+)?"([^"\\\n]*+(?:\\.[^"\\\n]*+)*+)("?)([ \t\r\n]*+:[ \t\r\n]*+)?'
+)
+
+
+def _masked_value(key: str, body: str, decoded: str | None) -> str | None:
+    if decoded is None:  # a cut-off escape: mask what came before it
+        return mask_secret(body.split("\\", 1)[0]) or ELLIPSIS
+    if not decoded:
+        return None
+    if normalize(key) in BASE64_AUTH_KEYS and not _BASE64_RE.fullmatch(decoded):
+        return None
+    masked = mask_secret_value(key, decoded)
+    return _encode(masked) if masked != decoded else None
+
+
+def _pair_header(text: str, name: str, end: int) -> tuple[str | None, int]:
+    """`["Name", "value"]` (a trace's headers): where the value starts, if this is one."""
+    comma = _COMMA_RE.match(text, end)
+    if comma is None or not text.startswith('"', comma.end()):
+        return None, -1
+    value = _LITERAL_RE.match(text, comma.end())
+    if value is None or not value.group(2) or not _CLOSE_RE.match(text, value.end()):
+        return None, -1
+    return name, comma.end()
+
+
+def _har_header(text: str, at: int) -> tuple[str | None, int]:
+    """`{"name": "X-Auth-Token", "value": "…"}` (HAR): where the value starts, if this is one."""
+    name = _LITERAL_RE.match(text, at)
+    if name is None or not name.group(2):
+        return None, -1
+    decoded = _decode(name.group(1))
+    comma = _COMMA_RE.match(text, name.end())
+    if decoded is None or comma is None:
+        return None, -1
+    key = _LITERAL_RE.match(text, comma.end())
+    if key is None or _decode(key.group(1)) != "value":
+        return None, -1
+    colon = _COLON_RE.match(text, key.end())
+    if colon is None or not text.startswith('"', colon.end()):
+        return None, -1
+    return decoded, colon.end()

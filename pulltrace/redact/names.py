@@ -6,6 +6,9 @@ Names are compared normalised (lower case, without `_`, `-`, `.` and spaces), so
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 # Query parameters that sign or authorise a URL: S3/OSS/UFile (Signature, Expires,
 # *AccessKeyId), CloudFront (Signature, Expires, Key-Pair-Id, Policy), Docker Hub's
 # Cloudflare CDN (verify), AWS SigV4 (X-Amz-*), GCS (X-Goog-*, GoogleAccessId), Azure SAS
@@ -23,8 +26,10 @@ SECRET_QUERY = frozenset(
 SECRET_QUERY_PREFIXES = ("x-amz-", "x-goog-", "x-oss-")
 
 # Words that make any name (query parameter, form field, header) a secret's name.
-_SECRET_WORDS = ("token", "secret", "password", "passwd", "signature", "credential", "apikey",
-                 "privatekey", "accesskey", "secretkey", "sessionid", "cookie", "jwt")
+_SECRET_WORDS_RE = re.compile(
+    "token|secret|password|passwd|signature|credential|apikey|privatekey|accesskey|secretkey"
+    "|sessionid|cookie|jwt"
+)
 
 # JSON keys whose string values are credentials: token services (`token`,
 # `access_token`, `refresh_token`, `id_token`), docker's config (`identitytoken`,
@@ -39,6 +44,10 @@ _SECRET_KEYS = frozenset(
 )
 _KEY_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "secretkey", "privatekey",
                  "accesskey", "credential", "credentials")
+
+# Names repeat (every pair of a query string, every key of a JSON array of objects): the
+# decisions below are cached, so a body of 100,000 pairs costs 100,000 dict look-ups.
+_cached = lru_cache(maxsize=4096)
 # docker's config.json `"auth": "base64(user:password)"`; masked when its value is base64,
 # so a trace's own `"auth": "bearer-credentials"` stays readable.
 BASE64_AUTH_KEYS = frozenset({"auth", "basicauth"})
@@ -88,26 +97,29 @@ def normalize(name: str) -> str:
 _DROP = str.maketrans("", "", "_-. ")
 
 
+@_cached
 def is_secret_query_name(name: str) -> bool:
     """A query parameter or form field that signs or authorises (`Signature`, `X-Amz-Date`, `password`)."""
     lname = name.lower()
     if lname in SECRET_QUERY or lname.startswith(SECRET_QUERY_PREFIXES):
         return True
-    norm = lname.translate(_DROP)
-    return any(word in norm for word in _SECRET_WORDS)
+    return _SECRET_WORDS_RE.search(lname.translate(_DROP)) is not None
 
 
+@_cached
 def is_secret_key(key: str) -> bool:
     """A JSON key (any casing, already unescaped) whose string value is a credential."""
     norm = normalize(key)
     return norm in _SECRET_KEYS or norm.endswith(_KEY_SUFFIXES)
 
 
+@_cached
 def is_plain_header(name: str) -> bool:
     lname = name.lower().strip()
     return lname in _PLAIN_HEADERS or lname.startswith(_PLAIN_HEADER_PREFIXES) or lname.endswith("-version")
 
 
+@_cached
 def is_secret_header(name: str) -> bool:
     """A header whose whole value is a credential, by its name: Authorization, Cookie,
     X-Api-Key, X-Docker-Token, X-Registry-Auth, X-Amz-Security-Token…"""
@@ -117,13 +129,14 @@ def is_secret_header(name: str) -> bool:
     if is_plain_header(lname):
         return False
     norm = lname.translate(_DROP)
-    if any(word in norm for word in _SECRET_WORDS) or "auth" in norm:
+    if _SECRET_WORDS_RE.search(norm) is not None or "auth" in norm:
         return True
     parts = lname.replace("_", "-").split("-")
     return any(part in _SECRET_HEADER_PARTS for part in parts)
 
 
+@_cached
 def is_strong_secret_name(name: str) -> bool:
     """A name in free text (`password: …`, `X-Auth-Token: …`) whose value is masked whatever it looks like."""
     norm = normalize(name)
-    return any(word in norm for word in _SECRET_WORDS) or norm in _SECRET_KEYS
+    return _SECRET_WORDS_RE.search(norm) is not None or norm in _SECRET_KEYS
