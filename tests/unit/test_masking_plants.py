@@ -263,10 +263,13 @@ def _userinfo(rnd, plant, *, registry_steps, **_):
 def _error_text(rnd, plant, *, redirect, download, cdn, **_):
     secret = any_secret(rnd)
     plant.needles.add(needle(secret))
+    key = api_key_secret(rnd)  # a vendor's key in prose, no name around it
+    plant.needles.add(needle(key))
     url = _signed_url(rnd, cdn, plant)
     download.error = rnd.choice([f"GET {url} failed: Bearer {secret} expired",
                                  f"upstream said: X-Auth-Token: {secret}\nwhile fetching {url}",
-                                 f"token {secret} refused at https://bob:{secret}@{cdn}/ for {url}"])
+                                 f"token {secret} refused at https://bob:{secret}@{cdn}/ for {url}",
+                                 f"the key {key} has no pull scope for {url}"])
 
 
 def _html_body(rnd, plant, *, redirect, cdn, **_):
