@@ -97,6 +97,46 @@ def mask_json_strings(text: str, mask_string: Callable[[str], str],
                 header_name, header_at = _har_header(text, m.end(4))
         elif m.group(1):
             header_name, header_at = _pair_header(text, decoded, end)
+    if out:
+        out.append(text[last:])
+        text = "".join(out)
+    return _mask_secret_members(text)
+
+
+# `"token": "…"` found from any quote, whatever came before it: free text with a stray
+# quote (an error message, a cut preview) puts the scanner above out of step. The key
+# is at most 64 characters and must hold a secret word, so each quote costs a bounded
+# look; the value is then masked like any secret key's.
+_MEMBER_RE = re.compile(
+    r'"(?=[^"\n]{0,64}?(?i:tok|pass|secret|pwd|auth|key|cred|sig|cookie|jwt))([^"\\\n]{1,64}+)"'
+    r'[ \t\r\n]*+:[ \t\r\n]*+(?=["0-9-])'
+)
+
+
+def _mask_secret_members(text: str) -> str:
+    if '"' not in text:
+        return text
+    out: list[str] = []
+    last = 0
+    for m in _MEMBER_RE.finditer(text):
+        key = m.group(1)
+        if m.start() < last or not (is_secret_key(key) or normalize(key) in BASE64_AUTH_KEYS):
+            continue
+        at = m.end()
+        if text.startswith('"', at):
+            value = _LITERAL_RE.match(text, at)
+            assert value is not None
+            replacement = _masked_value(key, value.group(1), _decode(value.group(1)))
+            if replacement is not None:
+                out.append(text[last:at])
+                out.append('"' + replacement + ('"' if value.group(2) else ""))
+                last = value.end()
+        else:
+            number = _NUMBER_RE.match(text, at)
+            if number is not None:
+                out.append(text[last:at])
+                out.append(f'"{ELLIPSIS}"')
+                last = number.end()
     if not out:
         return text
     out.append(text[last:])

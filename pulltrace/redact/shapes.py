@@ -117,27 +117,41 @@ def mask_api_keys(text: str) -> str:
 
 
 # --- Bearer / Basic / Token credentials in prose -----------------------------------------
-_SCHEME_RE = re.compile(r"\b(Bearer|Basic|Token)[ \t]++([A-Za-z0-9+/=._~-]++)(…?)", re.IGNORECASE)
+# The credential is read in a lookahead, not consumed: in `Bearer Bearer eyJ…` the first
+# "credential" is the word Bearer, and the search must go on from there.
+_SCHEME_RE = re.compile(r"\b(Bearer|Basic|Token)[ \t]++(?=([A-Za-z0-9+/=._~-]++)(…?))", re.IGNORECASE)
 
 
-def _mask_scheme(m: re.Match[str]) -> str:
-    scheme, credential, ellipsis = m.group(1), m.group(2), m.group(3)
+def _masked_credential(scheme: str, credential: str, ellipsis: str) -> str | None:
     keep = 4 if scheme.lower() == "basic" else 8
-    name, eq, rest = credential.partition("=")
+    name, eq, _ = credential.partition("=")
     if eq and name.lower() in AUTH_PARAMS:  # `Bearer realm="…"`: a challenge, not a credential
-        return m.group(0)
+        return None
     if ellipsis and len(credential) <= keep:  # already masked
-        return m.group(0)
+        return None
     if scheme.lower() == "token":
         if not ellipsis and not looks_like_credential(credential, 16):
-            return m.group(0)
+            return None
     elif len(credential) < 6 or not _plausible(credential):
-        return m.group(0)
-    return f"{scheme} {mask_secret(credential, keep)}"
+        return None
+    return mask_secret(credential, keep)
 
 
 def mask_schemes(text: str) -> str:
-    return _SCHEME_RE.sub(_mask_scheme, text)
+    out: list[str] = []
+    last = 0
+    for m in _SCHEME_RE.finditer(text):
+        if m.start() < last:
+            continue
+        masked = _masked_credential(m.group(1), m.group(2), m.group(3))
+        if masked is not None:
+            out.append(text[last:m.end()])
+            out.append(masked)
+            last = m.end(3)
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 # --- URL userinfo -------------------------------------------------------------------------
@@ -159,10 +173,12 @@ def mask_userinfo(text: str) -> str:
 # A name starts at a boundary, or right after an encoded `&`/`?` (`%26`, `%3F`) or Go's
 # JSON escape of `&` (`\u0026`), so a signed URL nested in another URL's query, or in a
 # JSON error body, is found too.
-# A lookahead keeps names that cannot be secret (`n=100`, `scope=…`) out of Python: it
-# scans one name once, so the pass stays linear and most pairs cost no call.
+# Lookaheads keep runs that are no pair (a digest, a path) and names that cannot be
+# secret (`n=100`, `scope=…`) out of Python: each scans one name, so the pass stays
+# linear and most pairs cost no call.
 _PAIR_NAME_RE = re.compile(
     r"(?=[A-Za-z0-9_.-])(?:(?<![A-Za-z0-9_.%-])|(?<=%26)|(?<=%3[Ff])|(?<=\\u0026))"
+    r"(?=[A-Za-z0-9_.-]++(?:=|%3[Dd]))"
     r"(?=[A-Za-z0-9_.-]*?(?:tok|secret|pass|pwd|key|sig|cred|jwt|sess|auth|cookie|code|polic"
     r"|verify|expires|ucloud|googleaccess|x-amz-|x-goog-|x-oss-)|s[a-z]{1,4}+(?:=|%3[Dd]))"
     r"([A-Za-z0-9_.-]++)(=|%3[Dd])",
@@ -205,7 +221,7 @@ def mask_pairs(text: str) -> str:
 # The name starts a line or follows a blank, quote or bracket, and a blank follows the
 # colon: `repository:team/secret:pull` (a scope) and `token:v1` (a tag) are not lines.
 _COLON_NAME_RE = re.compile(
-    r"(?=[A-Za-z])(?:^|(?<=[\s\"'{\[(<>,;]))"
+    r"(?=[A-Za-z])(?:^|(?<=[\s\"'{\[(<>,;]))(?=[A-Za-z0-9_-]++[ \t]*+:[ \t])"
     r"(?=[A-Za-z0-9_-]*?(?:tok|secret|pass|pwd|key|api|auth|sess|cookie|sig|cred|jwt|csrf|xsrf"
     r"|otp|sid))([A-Za-z][A-Za-z0-9_-]*+)[ \t]*+:[ \t]++",
     re.MULTILINE | re.IGNORECASE,

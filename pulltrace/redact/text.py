@@ -8,6 +8,8 @@ masking twice (at the source and again on output) changes nothing more.
 from __future__ import annotations
 
 import json
+import re
+from functools import lru_cache
 from typing import Any
 
 from pulltrace.model import Headers
@@ -44,10 +46,32 @@ def mask_text(text: str) -> str:
     query strings in links (quay's 302 carries its signed CDN URL in an HTML body
     too), and `Name: value` lines that name a credential.
     """
-    if not text:
+    if not text or _TRIGGER_RE.search(text) is None:
         return text
+    if len(text) <= _CACHED_LEN:
+        return _mask_short(text)
+    return _mask_all(text)
+
+
+# Every pass needs one of these to find anything: a quote (JSON), `@` (userinfo), `=`
+# or an encoded one (pairs), `: ` (named lines), `eyJ` (JWTs), a scheme, a vendor
+# prefix. Most strings of a trace (digests, kinds, paths, status lines) hold none and
+# cost one scan.
+_TRIGGER_RE = re.compile(
+    r'["=@]|%3[DdFf]|%26|: |:\t|eyJ|(?i:bearer|basic|token)'
+    r"|gh[pousr]_|github_pat_|glpat-|dckr_pat_|AKIA|ASIA|AIza|xox[abprs]-|npm_|AKCp"
+)
+# Headers and URLs repeat across a capture (every blob GET carries the same token):
+# short strings are masked once.
+_CACHED_LEN = 2048
+
+
+def _mask_all(text: str) -> str:
     text = mask_json_strings(text, mask_text, mask_header_value)
     return _mask_shapes(text)
+
+
+_mask_short = lru_cache(maxsize=8192)(_mask_all)
 
 
 def mask_url(url: str) -> str:
@@ -94,6 +118,12 @@ def _mask_json_value(value: Any, key: str | None = None) -> Any:
 
 def mask_header_value(name: str, value: str) -> str:
     """One header's value masked by its name, then by its shape."""
+    if len(value) <= _CACHED_LEN:
+        return _mask_header_short(name, value)
+    return _mask_header(name, value)
+
+
+def _mask_header(name: str, value: str) -> str:
     lname = name.lower().strip()
     if lname in AUTH_HEADERS:
         return mask_authorization(value)
@@ -108,6 +138,9 @@ def mask_header_value(name: str, value: str) -> str:
     if masked == value and not is_plain_header(lname) and looks_like_credential(value.strip()):
         return mask_secret(value, 4)
     return masked
+
+
+_mask_header_short = lru_cache(maxsize=8192)(_mask_header)
 
 
 def mask_headers(headers: Headers) -> Headers:

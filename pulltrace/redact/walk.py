@@ -7,8 +7,8 @@ dict's key (`{"token": …}` in a step's facts), a `(name, value)` tuple (a head
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pulltrace.model import Exchange, Trace
@@ -47,20 +47,26 @@ def mask_trace(trace: Trace) -> Trace:
     return mask_value(trace)
 
 
+_ATOMS = frozenset({int, float, bool, type(None)})
+
+
 def _walk(value: Any, depth: int) -> Any:
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
     if isinstance(value, str):
         masked = mask_text(value)
         return value if masked == value else masked
-    if value is None or isinstance(value, (bool, int, float)):
+    if isinstance(value, (bool, int, float)):
         return value
     if depth > MAX_DEPTH:
         return TOO_DEEP
     if isinstance(value, Exchange):
         value = with_claims(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = copy.copy(value)
-        for f in dataclasses.fields(value):
-            object.__setattr__(out, f.name, _walk(getattr(value, f.name), depth + 1))
+        out = _shallow_copy(value)
+        for name in _field_names(type(value)):
+            object.__setattr__(out, name, _walk(getattr(value, name), depth + 1))
         if isinstance(getattr(out, "secrets_masked", None), bool):
             object.__setattr__(out, "secrets_masked", True)
         return out
@@ -78,6 +84,19 @@ def _walk(value: Any, depth: int) -> Any:
     if isinstance(value, (set, frozenset)):
         return type(value)(_walk(v, depth + 1) for v in value)
     return value
+
+
+def _shallow_copy(value: Any) -> Any:
+    """copy.copy for a dataclass instance, without the pickle protocol's cost."""
+    out = object.__new__(type(value))
+    if hasattr(value, "__dict__"):
+        out.__dict__.update(value.__dict__)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _walk_dict_value(key: Any, value: Any, depth: int) -> Any:
