@@ -268,8 +268,8 @@ def _error_text(rnd, plant, *, redirect, download, cdn, **_):
     url = _signed_url(rnd, cdn, plant)
     download.error = rnd.choice([f"GET {url} failed: Bearer {secret} expired",
                                  f"upstream said: X-Auth-Token: {secret}\nwhile fetching {url}",
-                                 f"token {secret} refused at https://bob:{secret}@{cdn}/ for {url}",
-                                 f"the key {key} has no pull scope for {url}"])
+                                 f"token {secret} refused at https://bob:{secret}@{cdn}/ for {url}"])
+    download.error += f"; the key {key} has no pull scope"
 
 
 def _html_body(rnd, plant, *, redirect, cdn, **_):
