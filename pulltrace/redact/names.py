@@ -7,7 +7,8 @@ Names are compared normalised (lower case, without `_`, `-`, `.` and spaces), so
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
 
 # Query parameters that sign or authorise a URL: S3/OSS/UFile (Signature, Expires,
 # *AccessKeyId), CloudFront (Signature, Expires, Key-Pair-Id, Policy), Docker Hub's
@@ -47,7 +48,18 @@ _KEY_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "secretkey",
 
 # Names repeat (every pair of a query string, every key of a JSON array of objects): the
 # decisions below are cached, so a body of 100,000 pairs costs 100,000 dict look-ups.
-_cached = lru_cache(maxsize=4096)
+# Only short names are kept, so the cache stays small however long a capture runs.
+_CACHED_NAME = 64
+
+
+def _cached(rule: Callable[[str], bool]) -> Callable[[str], bool]:
+    cached = lru_cache(maxsize=2048)(rule)
+
+    @wraps(rule)
+    def decide(name: str) -> bool:
+        return cached(name) if len(name) <= _CACHED_NAME else rule(name)
+
+    return decide
 # docker's config.json `"auth": "base64(user:password)"`; masked when its value is base64,
 # so a trace's own `"auth": "bearer-credentials"` stays readable.
 BASE64_AUTH_KEYS = frozenset({"auth", "basicauth"})

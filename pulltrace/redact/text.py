@@ -62,8 +62,9 @@ _TRIGGER_RE = re.compile(
     r"|gh[pousr]_|github_pat_|glpat-|dckr_pat_|AKIA|ASIA|AIza|xox[abprs]-|npm_|AKCp"
 )
 # Headers and URLs repeat across a capture (every blob GET carries the same token):
-# short strings are masked once.
-_CACHED_LEN = 2048
+# short strings are masked once. Bounded (4,096 strings of at most 512 characters per
+# cache), so memory does not grow with the capture.
+_CACHED_LEN = 512
 
 
 def _mask_all(text: str) -> str:
@@ -71,7 +72,7 @@ def _mask_all(text: str) -> str:
     return _mask_shapes(text)
 
 
-_mask_short = lru_cache(maxsize=8192)(_mask_all)
+_mask_short = lru_cache(maxsize=4096)(_mask_all)
 
 
 def mask_url(url: str) -> str:
@@ -140,7 +141,7 @@ def _mask_header(name: str, value: str) -> str:
     return masked
 
 
-_mask_header_short = lru_cache(maxsize=8192)(_mask_header)
+_mask_header_short = lru_cache(maxsize=4096)(_mask_header)
 
 
 def mask_headers(headers: Headers) -> Headers:
