@@ -100,3 +100,12 @@ def test_mask_exchange_marks_it_masked_and_keeps_claims():
     assert masked.secrets_masked is True
     assert masked.response_body_preview == '{"accessToken":"eyJhbGci…"}'
     assert masked.token_claims is not None and masked.token_claims["sub"] == "alice"
+
+
+def test_har_page_titles_lose_their_userinfo_in_the_final_pass():
+    from pulltrace.render.har import to_har
+
+    trace = _trace()
+    trace.sessions[0].summary.image = "https://ci:s3cr3t-pass-w0rd@r.test/team/app:1"
+    (page,) = to_har(mask_trace(trace))["log"]["pages"]
+    assert page["title"] == "https://ci:…@r.test/team/app:1"
