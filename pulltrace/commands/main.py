@@ -34,6 +34,8 @@ COMMANDS = {
     "diff": "pulltrace.commands.show",
     "doctor": "pulltrace.commands.doctor",
     "lab": "pulltrace.commands.lab",
+    "capture": "pulltrace.commands.capture",
+    "mirror": "pulltrace.commands.mirror",
 }
 
 
