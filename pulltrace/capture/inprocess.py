@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +50,10 @@ def _is_own(name: str) -> bool:
 class _Collector(logging.Handler):
     """Keeps the records of one proxy run; never prints, so the command's output stays its own."""
 
-    def __init__(self, log: ProxyLog) -> None:
+    def __init__(self, log: ProxyLog, on_console: Callable[[str], None] | None = None) -> None:
         super().__init__(logging.INFO)
         self.log = log
+        self.on_console = on_console
         self.lock_ = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -62,7 +63,10 @@ class _Collector(logging.Handler):
             return
         with self.lock_:
             if _is_own(record.name) and record.levelno < logging.WARNING:
-                self.log.console.append(message)
+                if self.on_console is not None:
+                    self.on_console(message)
+                else:
+                    self.log.console.append(message)
             elif record.levelno >= logging.ERROR:
                 self.log.errors.append(message)
             elif record.levelno >= logging.WARNING:
@@ -86,7 +90,10 @@ class _Listening:
 class InProcessProxy:
     """One mitmproxy master with `addons` and `options`, on a thread of its own."""
 
-    def __init__(self, options: Mapping[str, Any], addons: Sequence[object]) -> None:
+    def __init__(self, options: Mapping[str, Any], addons: Sequence[object],
+                 on_console: Callable[[str], None] | None = None) -> None:
+        """`on_console` gets pulltrace's console text as it comes (a long-running mirror);
+        without it the text is kept in `log.console` for the caller to print at the end."""
         self.options = dict(options)
         self.addons = list(addons)
         self.log = ProxyLog()
@@ -96,7 +103,7 @@ class InProcessProxy:
         self._ready = threading.Event()
         self._failure: str | None = None
         self._thread: threading.Thread | None = None
-        self._collector = _Collector(self.log)
+        self._collector = _Collector(self.log, on_console)
         self._saved_levels: dict[str, int] = {}
 
     # -- the caller's side -------------------------------------------------------------

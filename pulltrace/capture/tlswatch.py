@@ -93,6 +93,18 @@ class TrustWatch:
             return [TrustEvent(e.kind, e.host, e.error, e.count) for e in self.events.values()]
 
 
+# Each client's own way to be told a CA, for one whose handshake failed anyway.
+CA_FLAGS = {
+    "curl": '--cacert "$PULLTRACE_CA_CERT"',
+    "ctr": '--tlscacert "$PULLTRACE_CA_CERT"',
+    "skopeo": '--cert-dir "$PULLTRACE_CERT_DIR" (--src-cert-dir for copy)',
+    "podman": '--cert-dir "$PULLTRACE_CERT_DIR"',
+    "buildah": '--cert-dir "$PULLTRACE_CERT_DIR"',
+    "wget": '--ca-certificate="$PULLTRACE_CA_CERT"',
+    "java": '-Djavax.net.ssl.trustStore=… (a keystore holding $PULLTRACE_CA_CERT)',
+}
+
+
 def _times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
 
@@ -108,11 +120,11 @@ def summary_lines(events: list[TrustEvent], client: str | None = None, *, mirror
     lines = []
     for e in sorted(events, key=lambda e: (e.kind, e.host)):
         if e.kind == CLIENT_REJECTED:
+            flag = CA_FLAGS.get(who, 'its own CA option and "$PULLTRACE_CA_CERT"')
             lines.append(
                 f"{who} rejected the proxy's certificate for {e.host} ({_times(e.count)}): it does not use the CA "
-                f"pulltrace gave it in SSL_CERT_FILE. Give it the file in $PULLTRACE_CA_CERT through its own CA "
-                f"option (e.g. --cacert, --tlscacert, --cert-dir \"$PULLTRACE_CERT_DIR\"), or capture it with "
-                f"`pulltrace mirror`, which needs no CA."
+                f"pulltrace gave it in SSL_CERT_FILE. Give it the proxy's CA with {flag} "
+                f"(pulltrace sets $PULLTRACE_CA_CERT and $PULLTRACE_CERT_DIR for it), or capture it with `pulltrace mirror`, which needs no CA."
             )
         elif e.kind == UPSTREAM_UNVERIFIED:
             lines.append(
