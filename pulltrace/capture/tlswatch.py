@@ -124,7 +124,8 @@ def summary_lines(events: list[TrustEvent], client: str | None = None, *, mirror
             lines.append(
                 f"{who} rejected the proxy's certificate for {e.host} ({_times(e.count)}): it does not use the CA "
                 f"pulltrace gave it in SSL_CERT_FILE. Give it the proxy's CA with {flag} "
-                f"(pulltrace sets $PULLTRACE_CA_CERT and $PULLTRACE_CERT_DIR for it), or capture it with `pulltrace mirror`, which needs no CA."
+                f"(pulltrace sets $PULLTRACE_CA_CERT and $PULLTRACE_CERT_DIR for it), or capture it with "
+                f"`pulltrace mirror`, which needs no CA."
             )
         elif e.kind == UPSTREAM_UNVERIFIED:
             lines.append(

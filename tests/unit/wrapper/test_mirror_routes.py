@@ -71,7 +71,8 @@ def test_a_cdn_redirect_comes_back_through_the_mirror_with_its_signature():
 
 
 def test_a_redirect_to_the_registry_itself_goes_to_the_mirror():
-    assert rewrite_location("https://hub.pulltrace.test/v2/x/blobs/sha256:1", BASE, HUB) == BASE + "/v2/x/blobs/sha256:1"
+    location = "https://hub.pulltrace.test/v2/x/blobs/sha256:1"
+    assert rewrite_location(location, BASE, HUB) == BASE + "/v2/x/blobs/sha256:1"
 
 
 def test_a_relative_redirect_is_already_the_mirrors():
