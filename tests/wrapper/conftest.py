@@ -97,3 +97,48 @@ def containerd(lab) -> Iterator[Containerd]:
     yield c
     c.stop()
     subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+class Mirror:
+    """A running `pulltrace mirror` (the real command, as a child process)."""
+
+    def __init__(self, upstream: str, out: Path, env: dict[str, str], cwd: Path, extra: list[str]) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.listen = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.listen}"
+        self.out = out
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pulltrace", "mirror", upstream, "--listen", self.listen, "-o", str(out),
+             *extra], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        self.first = self.proc.stdout.readline()  # printed once it listens (or an error, and it exits)
+        if not self.first.startswith("pulltrace mirror: "):
+            self.proc.wait(30)
+            raise RuntimeError(f"the mirror did not start: {self.first}{self.proc.stdout.read()}")
+
+    def stop(self) -> str:
+        """SIGTERM (as a service manager stops it); returns everything it printed."""
+        self.proc.send_signal(signal.SIGTERM)
+        rest, _ = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0, self.first + rest
+        return self.first + rest
+
+
+@pytest.fixture
+def mirror(lab, env, tmp_path):
+    started: list[Mirror] = []
+
+    def start(upstream: str, *extra: str) -> Mirror:
+        m = Mirror(upstream, tmp_path / f"mirror-out-{len(started)}", env, tmp_path, list(extra))
+        started.append(m)
+        return m
+
+    yield start
+    for m in started:
+        if m.proc.poll() is None:
+            m.proc.kill()
+            m.proc.wait()
