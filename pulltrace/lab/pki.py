@@ -78,7 +78,7 @@ def _pem_cert(cert: x509.Certificate) -> bytes:
 
 def _now() -> dt.datetime:
     # Back-dated a day so a clock a little behind still accepts the certificates.
-    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
 
 
 def _make_ca(pki: Pki) -> None:

@@ -133,7 +133,7 @@ class Reply:
 
 
 def _rfc3339(ts: int) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error(status: int, code: str, message: str, basic: bool = False) -> Reply:
