@@ -6,16 +6,24 @@ import argparse
 from pathlib import Path
 
 from pulltrace.capture.wrapper import DEFAULT_DIR, DEFAULT_OUTPUTS, CaptureOptions, run_capture
+from pulltrace.commands.vocabulary import command_parser
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "capture",
+    p = command_parser(
+        subparsers, "capture",
         help="run a command (skopeo, podman, ctr, crane, curl, docker …) through mitmproxy and trace its pulls",
         description="Run COMMAND with mitmproxy and the pulltrace addon between it and the registry: the proxy "
                     "and its CA are set for COMMAND alone (nothing is left trusting it afterwards), a docker "
                     "command runs against a throwaway dockerd started with the proxy. Prints each pull's step "
-                    "table, writes the outputs, and exits with COMMAND's status.",
+                    "table, writes the outputs, and exits with COMMAND's status (1 for a one-line error of "
+                    "pulltrace's own).",
+        examples=[
+            "pulltrace capture -- skopeo inspect docker://registry.example/team/app",
+            "pulltrace capture -o out --outputs console,json,md -- podman pull alpine",
+            "sudo -E pulltrace capture --load -- docker pull alpine",
+            "pulltrace capture --ca-cert private-ca.pem -- ctr images pull registry.internal/app:1.0",
+        ],
     )
     p.add_argument("-o", "--output-dir", type=Path, default=Path(DEFAULT_DIR), metavar="DIR",
                    help=f"where the trace JSON and reports are written (default {DEFAULT_DIR})")

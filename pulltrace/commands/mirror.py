@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pulltrace.capture.mirror import parse_upstream, print_config, serve_mirror
 from pulltrace.capture.wrapper import DEFAULT_DIR, DEFAULT_OUTPUTS
+from pulltrace.commands.vocabulary import command_parser
 from pulltrace.errors import UserError
 
 DEFAULT_LISTEN = "127.0.0.1:5000"
@@ -18,12 +19,18 @@ CONFIGS = ("containerd", "docker", "podman")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "mirror",
+    p = command_parser(
+        subparsers, "mirror",
         help="a tracing registry mirror: point containerd, dockerd or podman at it, no proxy or CA needed",
         description="Serve UPSTREAM as a plain-HTTP registry mirror through mitmproxy's reverse mode with "
                     "the pulltrace addon. Token realms and blob redirects are rewritten to come back through "
-                    "the mirror, so every step of a pull is traced. Ctrl-C stops it and writes the outputs.",
+                    "the mirror, so every step of a pull is traced. Ctrl-C (or SIGTERM) stops it and writes "
+                    "the outputs.",
+        examples=[
+            "pulltrace mirror docker.io --listen 127.0.0.1:5000 --print-config containerd",
+            "pulltrace mirror docker.io --listen 127.0.0.1:5000 -o out",
+            "pulltrace mirror https://registry.internal --ca-cert private-ca.pem --listen 0.0.0.0:5000",
+        ],
     )
     p.add_argument("upstream", metavar="UPSTREAM", help="the registry: docker.io, ghcr.io, https://HOST[:PORT]")
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
