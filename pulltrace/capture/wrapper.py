@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,9 +86,27 @@ def client_name(command: Sequence[str]) -> str:
     return "dockerd" if is_docker_command(command) else Path(command[0]).name
 
 
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
-    """Run the command in the foreground; Ctrl-C reaches it (same process group) and ends the capture."""
+    """Run the command in the foreground; Ctrl-C reaches it (same process group) and ends the capture.
+
+    A SIGTERM sent to pulltrace (a CI job cancelled, `timeout`) is passed on to the command, so
+    it ends the same way and the capture still writes what it saw.
+    """
     proc = subprocess.Popen(list(argv), env=dict(env))
+
+    def forward(signum: int, frame: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward) if _on_main_thread() else None
     try:
         status = proc.wait()
     except KeyboardInterrupt:
@@ -98,6 +117,9 @@ def _run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
             status = proc.wait()
         if status == 0:
             status = 128 + signal.SIGINT
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 128 - status if status < 0 else status  # killed by a signal: the shell's 128+N
 
 
@@ -123,11 +145,16 @@ class Capture:
             dockerd = find_dockerd(o.env.get("PATH"))
         if o.out.exists() and not o.out.is_dir():
             raise UserError(f"-o {o.out} exists and is not a directory")
+        # Outside the command's own run, SIGTERM stops the capture the way Ctrl-C does: the
+        # throwaway dockerd is stopped and the temporary CA deleted, never left behind.
+        previous = signal.signal(signal.SIGTERM, _interrupt) if _on_main_thread() else None
         tmp = Path(tempfile.mkdtemp(prefix="pulltrace-capture-"))
         try:
             return self._run(tmp, [executable, *o.command[1:]], dockerd)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     def _run(self, tmp: Path, argv: list[str], dockerd: str | None) -> int:
         from pulltrace.capture.addon import PullTrace

@@ -134,3 +134,11 @@ def test_a_registry_mitmproxy_cannot_verify_is_named_and_ca_cert_fixes_it(lab, e
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(fixed.stdout)["config"]["digest"] == lab.images["library/tiny"].config_digest
     assert "could not verify" not in fixed.stderr
+
+
+def test_an_upstream_that_does_not_answer_is_named(lab, env, tmp_path):
+    proc = pulltrace(["capture", "-o", str(tmp_path / "out"), "--outputs", "console", "--", "curl", "-sS",
+                      "https://nonexistent.pulltrace.test/v2/"], env, tmp_path)
+    assert proc.returncode == 56  # curl: the proxy's CONNECT answered 502
+    assert ("pulltrace: mitmproxy could not reach nonexistent.pulltrace.test:443: [Errno -2] Name or service not "
+            "known.") in proc.stderr

@@ -115,3 +115,21 @@ def test_mirror_of_an_upstream_that_does_not_answer_is_one_line(capsys):
 def test_print_config_prints_and_exits(capsys):
     assert main(["mirror", "docker.io", "--listen", "127.0.0.1:5000", "--print-config", "podman"]) == 0
     assert 'location = "docker.io"' in capsys.readouterr().out
+
+
+def test_sigterm_ends_the_command_and_leaves_no_temporary_ca(tmp_path):
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir), PYTHONPATH=str(Path(__file__).resolve().parents[3]))
+    child = "import time; print('ready', flush=True); time.sleep(120)"
+    proc = subprocess.Popen([sys.executable, "-m", "pulltrace", "capture", "-o", str(tmp_path / "out"), "--",
+                             sys.executable, "-c", child], env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    assert [p.name.startswith("pulltrace-capture-") for p in tmpdir.iterdir()] == [True]  # the CA, meanwhile
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 128 + signal.SIGTERM  # the command's own end, passed on
+    assert list(tmpdir.iterdir()) == []
