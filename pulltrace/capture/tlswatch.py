@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 CLIENT_REJECTED = "client-rejected"
+CLIENT_CLOSED = "client-closed"
 UPSTREAM_UNVERIFIED = "upstream-unverified"
 UPSTREAM_TLS = "upstream-tls"
 UNREACHABLE = "unreachable"
@@ -42,12 +43,18 @@ def _host_of(conn: Any) -> str:
 def client_rejected(error: str) -> bool:
     """Whether a failed client handshake means the client did not trust the proxy's certificate.
 
-    mitmproxy words it "does not trust" (an alert: unknown ca, bad certificate), "may not
-    trust" (another alert), or "disconnected during the handshake" (Go and Java clients often
-    just close). "connection closed early" is a client that went away: not a trust failure.
+    mitmproxy words it "does not trust" (an alert: unknown ca, bad certificate — curl, Go)
+    or "may not trust" (another alert). A client that "disconnected during the handshake"
+    may have refused the certificate silently or merely gone away: `client_closed`.
     """
     low = error.lower()
+    if client_closed(error):
+        return False
     return any(w in low for w in ("trust the proxy", "unknown ca", "bad certificate", "certificate unknown"))
+
+
+def client_closed(error: str) -> bool:
+    return "disconnected during the handshake" in error.lower()
 
 
 def upstream_unverified(error: str) -> bool:
@@ -72,8 +79,11 @@ class TrustWatch:
 
     def tls_failed_client(self, data: Any) -> None:
         error = str(getattr(data.conn, "error", "") or "")
+        host = _host_of(data.conn) if data.conn.sni else _host_of(data.context.server)
         if client_rejected(error):
-            self.add(CLIENT_REJECTED, _host_of(data.conn) if data.conn.sni else _host_of(data.context.server), error)
+            self.add(CLIENT_REJECTED, host, error)
+        elif client_closed(error):
+            self.add(CLIENT_CLOSED, host, error)
 
     def tls_failed_server(self, data: Any) -> None:
         error = str(getattr(data.conn, "error", "") or "")
@@ -109,17 +119,28 @@ def _times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
 
 
-def summary_lines(events: list[TrustEvent], client: str | None = None, *, mirror: bool = False) -> list[str]:
+# Programs that run the real client: a failure is the client's, not theirs.
+LAUNCHERS = frozenset({"sh", "bash", "dash", "zsh", "env", "timeout", "nice", "xargs", "make"})
+
+
+def summary_lines(events: list[TrustEvent], client: str | None = None, *, mirror: bool = False,
+                  failed: bool = True) -> list[str]:
     """One plain line per failure: who refused whom, for which host, and what to do.
 
     `client` names the program whose handshakes these were (e.g. `skopeo`, or `dockerd` for a
     `docker` command); `mirror` words the fix for `pulltrace mirror`, where no client trusts
-    the proxy's CA and only the upstream side can fail.
+    the proxy's CA and only the upstream side can fail. A handshake the client merely closed
+    is mentioned only when the command `failed`: a client that gives up a connection is normal.
     """
-    who = client or "the client"
+    who = "the client" if not client else f"a client run by {client}" if client in LAUNCHERS else client
     lines = []
     for e in sorted(events, key=lambda e: (e.kind, e.host)):
-        if e.kind == CLIENT_REJECTED:
+        if e.kind == CLIENT_CLOSED and failed:
+            lines.append(
+                f"{who} closed {e.count} TLS handshake{'s' if e.count > 1 else ''} "
+                f"with the proxy for {e.host} without a word: if it failed on trust, it may not use the CA "
+                f"pulltrace gave it in SSL_CERT_FILE; its own CA option can take \"$PULLTRACE_CA_CERT\".")
+        elif e.kind == CLIENT_REJECTED:
             flag = CA_FLAGS.get(who, 'its own CA option and "$PULLTRACE_CA_CERT"')
             lines.append(
                 f"{who} rejected the proxy's certificate for {e.host} ({_times(e.count)}): it does not use the CA "

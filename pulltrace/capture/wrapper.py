@@ -176,7 +176,7 @@ class Capture:
                 status = _run_child(argv, env)
         finally:
             self.proxy.stop()
-            self.report()
+            self.report(status)
         return status
 
     def _run_docker(self, argv: list[str], env: dict[str, str], dockerd: str) -> int:
@@ -195,12 +195,12 @@ class Capture:
         finally:
             daemon.stop()
 
-    def report(self) -> None:
+    def report(self, status: int) -> None:
         """The step tables (the addon's console output), then one line per trust failure."""
         assert self.proxy is not None
         for text in self.proxy.log.console:
             self.say(text)
-        for line in summary_lines(self.watch.snapshot(), client_name(self.options.command)):
+        for line in summary_lines(self.watch.snapshot(), client_name(self.options.command), failed=status != 0):
             self.say(f"pulltrace: {line}")
         for error in self.proxy.log.errors:
             if error.startswith("pulltrace"):

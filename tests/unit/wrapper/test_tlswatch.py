@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from pulltrace.capture.tlswatch import (
+    CLIENT_CLOSED,
     CLIENT_REJECTED,
     UNREACHABLE,
     UPSTREAM_UNVERIFIED,
@@ -70,3 +71,21 @@ def test_an_unverified_upstream_is_the_proxys_trust_and_ca_cert_is_the_fix():
 def test_an_unreachable_upstream_is_one_line():
     assert summary_lines([TrustEvent(UNREACHABLE, "hub.example:443", "Connection refused")]) == [
         "mitmproxy could not reach hub.example:443: Connection refused."]
+
+
+def test_a_handshake_the_client_only_closed_is_mentioned_when_the_command_failed():
+    watch = TrustWatch()
+    watch.tls_failed_client(_tls_data("hub.example", "The client disconnected during the handshake. If this happens "
+                                      "consistently for hub.example, this may indicate that the client does not "
+                                      "trust the proxy's certificate."))
+    events = watch.snapshot()
+    assert [e.kind for e in events] == [CLIENT_CLOSED]
+    assert summary_lines(events, "crane", failed=False) == []
+    assert summary_lines(events, "crane", failed=True) == [
+        "crane closed 1 TLS handshake with the proxy for hub.example without a word: if it failed on trust, it may "
+        "not use the CA pulltrace gave it in SSL_CERT_FILE; its own CA option can take \"$PULLTRACE_CA_CERT\"."]
+
+
+def test_a_client_run_by_a_shell_is_not_called_the_shell():
+    (line,) = summary_lines([TrustEvent(CLIENT_REJECTED, "hub.example", "bad certificate")], "sh")
+    assert line.startswith("a client run by sh rejected the proxy's certificate for hub.example (once)")
