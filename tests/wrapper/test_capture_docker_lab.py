@@ -80,3 +80,22 @@ def test_docker_without_dockerd_on_path_is_one_line(lab, env, tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "pulltrace: dockerd not found on PATH: a docker command is captured through a throwaway dockerd; install "
         "docker (Debian: apt-get install docker.io), or use `pulltrace mirror`"]
+
+
+def test_docker_pull_uses_the_users_login(lab, env, tmp_path, user_daemon):
+    import subprocess
+
+    config = tmp_path / "docker-config"
+    user_env = dict(env, DOCKER_HOST=user_daemon.host, DOCKER_CONFIG=str(config))
+    login = subprocess.run(["/usr/bin/docker", "login", "-u", "alice", "--password-stdin", lab.host("hub")],
+                           input="alice-pass\n", env=user_env, capture_output=True, text=True, timeout=120)
+    assert login.returncode == 0, login.stderr
+    ref = f"{lab.host('hub')}/team/app:latest"
+    proc = pulltrace(["capture", "-o", str(tmp_path / "out"), "--outputs", "json", "--", "docker", "pull", ref],
+                     user_env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    session = pull_of(trace_in(tmp_path / "out"), "team/app")
+    tokens = [s for s in session.steps if s.kind.value == "token"]
+    assert tokens and {s.exchange.token_claims["sub"] for s in tokens} == {"alice"}
+    assert session.summary.scopes_granted == ["repository:team/app:pull"]
+    assert not _has_image(user_daemon, ref)
