@@ -115,8 +115,6 @@ def _run_child(argv: Sequence[str], env: Mapping[str, str]) -> int:
         except subprocess.TimeoutExpired:
             proc.terminate()
             status = proc.wait()
-        if status == 0:
-            status = 128 + signal.SIGINT
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
