@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,13 +35,17 @@ class ProxyStartError(UserError):
     """mitmproxy did not start listening (a port in use, a bad option)."""
 
 
+# A long-running mirror logs a warning per failed connection: keep the latest only.
+KEPT_RECORDS = 200
+
+
 @dataclass
 class ProxyLog:
-    """What the proxy logged: pulltrace's console text, and mitmproxy's warnings and errors."""
+    """What the proxy logged: pulltrace's console text, and mitmproxy's latest warnings and errors."""
 
     console: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    warnings: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_RECORDS))
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_RECORDS))
 
 
 def _is_own(name: str) -> bool:
