@@ -169,3 +169,24 @@ def test_mirror_on_the_plain_registrys_port_names_it(lab, env, tmp_path):
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("pulltrace: --listen 127.0.0.1:5000: port 5000 is already in use by docker-registry")
+
+
+def test_dockerd_pulls_docker_hub_names_through_the_mirror(lab, env, tmp_path, mirror):
+    from pulltrace.capture.dockerd import ThrowawayDockerd, find_dockerd
+
+    # dockerd sends Docker Hub names (`tiny` = docker.io/library/tiny) to its registry-mirrors;
+    # the lab's hub stands in for Docker Hub behind the mirror.
+    m = mirror(lab.host("hub"), "--outputs", "json")
+    daemon = ThrowawayDockerd(find_dockerd())
+    try:
+        daemon.start(env, config={"registry-mirrors": [m.url]})
+        pull = daemon.docker("/usr/bin/docker", "pull", "tiny", base=env)
+    finally:
+        daemon.stop()
+    assert pull.returncode == 0, pull.stderr
+    m.stop()
+    session = pull_of(trace_in(m.out), "library/tiny")
+    image = lab.images["library/tiny"]
+    assert session.client.startswith("docker/")
+    downloads = [s for s in session.steps if s.kind.value == "cdn-download"]
+    assert {s.exchange.body_sha256 for s in downloads} == {image.config_digest, *(x.digest for x in image.layers)}
