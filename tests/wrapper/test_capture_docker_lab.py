@@ -10,8 +10,7 @@ import glob
 import tempfile
 
 import pytest
-from conftest import pulltrace
-from wrapperhelpers import kinds, pull_of, trace_in
+from wrapperhelpers import kinds, pull_of, pulltrace, trace_in
 
 pytestmark = pytest.mark.lab
 

@@ -13,8 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import pulltrace
-from wrapperhelpers import all_steps, kinds, pull_of, trace_in
+from wrapperhelpers import all_steps, kinds, pull_of, pulltrace, trace_in
 
 pytestmark = pytest.mark.lab
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import pulltrace
-from wrapperhelpers import kinds, pull_of, trace_in
+from wrapperhelpers import kinds, pull_of, pulltrace, trace_in
 
 pytestmark = pytest.mark.lab
 

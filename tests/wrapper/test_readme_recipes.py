@@ -15,8 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from wrapperhelpers import pull_of, trace_in
+from wrapperhelpers import ROOT, pull_of, trace_in
 
 pytestmark = pytest.mark.lab
 
