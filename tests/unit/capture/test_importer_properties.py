@@ -78,6 +78,8 @@ def _mutate(data: bytes, seed: int) -> bytes:
     r = random.Random(seed)
     b = bytearray(data)
     for _ in range(r.randint(1, 4)):
+        if not b:
+            break
         op, pos = r.randrange(4), r.randrange(len(b))
         if op == 0:
             b[pos] = r.randrange(256)
