@@ -147,8 +147,9 @@ def _platform(value: object, where: str) -> Platform:
     return Platform(os_, arch, variant or None)
 
 
-def _descriptor(d: object, where: str) -> Descriptor:
-    """A descriptor (OCI descriptor.md): mediaType, digest and size, checked by type."""
+def _descriptor(d: object, where: str, *, with_platform: bool = False) -> Descriptor:
+    """A descriptor (OCI descriptor.md): mediaType, digest and size, checked by type. Only
+    an index entry has a platform (image-index.md); elsewhere the field is not read."""
     if not isinstance(d, dict):
         raise ManifestError(f"{where} is {_kind(d)}, not an object")
     media_type = _string(d, "mediaType", where) or ""
@@ -159,17 +160,17 @@ def _descriptor(d: object, where: str) -> Descriptor:
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _MAX_SIZE:
         shown = f"{size!r:.40}" if isinstance(size, (int, float)) and not isinstance(size, bool) else _kind(size)
         raise ManifestError(f"{where}.size {shown} is not a size in bytes (a whole number from 0 to 2^63-1)")
-    platform = _platform(d["platform"], where) if d.get("platform") is not None else None
+    platform = _platform(d["platform"], where) if with_platform and d.get("platform") is not None else None
     return Descriptor(media_type=media_type, digest=digest, size=size, platform=platform)
 
 
-def _descriptors(data: dict[str, Any], key: str) -> tuple[Descriptor, ...]:
+def _descriptors(data: dict[str, Any], key: str, *, with_platform: bool = False) -> tuple[Descriptor, ...]:
     items = data.get(key)
     if items is None:
         return ()
     if not isinstance(items, list):
         raise ManifestError(f"{key} is {_kind(items)}, not a list")
-    return tuple(_descriptor(d, f"{key}[{n}]") for n, d in enumerate(items))
+    return tuple(_descriptor(d, f"{key}[{n}]", with_platform=with_platform) for n, d in enumerate(items))
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ def parse_manifest(body: bytes | str, content_type: str | None = None) -> Parsed
         elif "layers" in data:
             media_type = OCI_MANIFEST
     if "manifests" in data:
-        return ParsedManifest(media_type, manifests=_descriptors(data, "manifests"))
+        return ParsedManifest(media_type, manifests=_descriptors(data, "manifests", with_platform=True))
     if schema == 1:
         return ParsedManifest(media_type)
     config = data.get("config")

@@ -155,3 +155,9 @@ def test_image_config():
 def test_bad_image_configs(body, message):
     with pytest.raises(ManifestError, match=message):
         parse_image_config(body)
+
+
+def test_a_platform_outside_an_index_entry_is_not_read():
+    body = json.dumps({"layers": [_entry(platform=True)], "config": _entry(platform="linux")})
+    m = parse_manifest(body)
+    assert (m.layers[0].platform, m.config.platform) == (None, None)
