@@ -43,6 +43,8 @@ class StepKind(StrEnum):
     CDN_DOWNLOAD = "cdn-download"
     UPLOAD = "upload"
     CATALOG = "catalog"
+    # A connection or TLS failure before any request line (mitmproxy's server_connect_error).
+    CONNECTION = "connection"
     ERROR = "error"
     OTHER = "other"
 

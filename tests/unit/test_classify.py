@@ -217,6 +217,7 @@ def test_mirror_ns_parameter_is_recorded():
         ("/v2/token", None),  # gcr's realm
         ("/v2/auth", None),  # quay's realm
         ("/v2/a/blobs/notadigest", None),
+        ("/v2/team%2Fapp/manifests/v1", V2Path("", "manifest", "team/app", "v1")),
         ("/service/token", None),
     ],
 )
