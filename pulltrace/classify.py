@@ -153,6 +153,7 @@ class _Redirect:
     step: Step
     client: str
     blob: tuple[str, str, str] | None  # (registry, repository, digest) the chain started from
+    followed: bool = False
 
 
 @dataclass(eq=False)
@@ -476,12 +477,15 @@ class Classifier:
         me = client_host(ex)
         candidates = self.redirects.get(ex.url, [])
         chosen = None
-        for redirect in reversed(candidates):
-            if redirect.client == me:
+        # The oldest redirect to this URL that nobody followed yet, from this client: two
+        # pulls of the same image are sent to the same CDN URL.
+        for redirect in candidates:
+            if redirect.client == me and not redirect.followed:
                 chosen = redirect
                 break
-        if chosen is None and candidates:
-            chosen = candidates[-1]
+        if chosen is None:
+            mine = [r for r in candidates if r.client == me]
+            chosen = mine[-1] if mine else (candidates[-1] if candidates else None)
         if chosen is None:
             # Without the redirect's Location (an importer lost it), Referer still names
             # the blob URL the client was sent away from (Docker sets it on every hop).
@@ -496,6 +500,8 @@ class Classifier:
                 waiting = self.unfollowed.get((me, digest))
                 if waiting:
                     chosen = waiting[-1]
+        if chosen is not None:
+            chosen.followed = True
         if chosen is not None and chosen.blob is not None:
             waiting = self.unfollowed.get((chosen.client, chosen.blob[2]))
             if waiting and chosen in waiting:
@@ -567,17 +573,20 @@ class Classifier:
             pools.append(self.by_service.get((service, me), []))
         pools.append(self.by_realm.get(realm, []))
         for pool in pools:
-            # The latest challenge nobody answered yet (a client asks for its token right
-            # after the challenge); else the latest answered again (containerd's fetcher asks
-            # for a second token for the same challenge).
-            again = None
+            # A challenge for exactly the token's scope, the latest first (a client asks for
+            # its token right after the challenge); else the oldest unanswered one (two pulls
+            # that pinged at once each answer their own ping, in order); else the latest
+            # answered again (containerd's fetcher asks twice for the same challenge).
             for entry in reversed(pool):
+                if entry.answers == 0 and entry.scope and entry.scope in scopes:
+                    return entry
+            again = None
+            for entry in pool:
                 if not fits(entry):
                     continue
                 if entry.answers == 0:
                     return entry
-                if again is None:
-                    again = entry
+                again = entry
             if again is not None:
                 return again
         return None

@@ -100,8 +100,10 @@ class Pull:
     registries: list[str] = field(default_factory=list)
     expected: set[str] = field(default_factory=set)  # blob digests its manifests list
     fetched: set[str] = field(default_factory=set)
+    requested: set[str] = field(default_factory=set)
     known: set[str] = field(default_factory=set)  # manifest digests it resolved or may choose
     manifests_got: set[str] = field(default_factory=set)
+    manifest_of: dict[str, str] = field(default_factory=dict)  # blob digest -> its manifest step
     tags: dict[str, str] = field(default_factory=dict)  # tag -> "head" | "got" | "failed"
     last_manifest: Step | None = None
     blobs_asked: bool = False
@@ -137,6 +139,7 @@ class Grouper:
         self.open: dict[int, Pull] = {}
         self.of_step: dict[str, Pull] = {}
         self.chain_of: dict[str, _Chain] = {}
+        self.pings: set[str] = set()  # ids of open ping steps
         self.by_place: dict[tuple[str, ...], list[Pull]] = {}  # (client, registry, repository)
         self.by_repo: dict[tuple[str, ...], list[Pull]] = {}  # (client, repository)
         self.by_digest: dict[tuple[str, ...], list[Pull]] = {}  # (client, digest)
@@ -182,6 +185,13 @@ class Grouper:
             self._manifest_facts(pull, step, kind, digest)
         elif kind in _BLOB_LIKE and digest:
             pull.blobs_asked = True
+            pull.requested.add(digest)
+            own = pull.manifest_of.get(digest)
+            if own is not None:
+                # Two pulls of one image list the same blobs: this blob is its own pull's.
+                for link in step.links:
+                    if link.rel == "blob-of":
+                        link.target = own
             if kind in _FETCH_KINDS and _ok(step):
                 pull.fetched.add(digest)
                 if pull.complete:
@@ -214,6 +224,7 @@ class Grouper:
             blobs = ([parsed.config.digest] if parsed.config else []) + [layer.digest for layer in parsed.layers]
             for blob in blobs:
                 pull.expected.add(blob)
+                pull.manifest_of[blob] = step.id
                 self._index(pull, self.by_digest, (pull.client, blob))
 
     def _know(self, pull: Pull, digest: str) -> None:
@@ -256,6 +267,10 @@ class Grouper:
             self._adopt(pull, chain)
         if pull.repository:
             for chain in list(self.scoped.get((pull.client, pull.repository), [])):
+                if chain.is_ping:
+                    if took_ping:
+                        continue
+                    took_ping = True
                 self._adopt(pull, chain)
 
     def _pend(self, step: Step, registry: str, *, is_ping: bool, chain: _Chain | None = None) -> None:
@@ -266,6 +281,8 @@ class Grouper:
         chain.steps.append(step)
         chain.last = max(chain.last, _end(step))
         self.chain_of[step.id] = chain
+        if kind_of(step) is StepKind.PING:
+            self.pings.add(step.id)
         if step.repository and chain.repository is None:
             chain.repository = step.repository
             self.scoped.setdefault((client, step.repository), []).append(chain)
@@ -289,6 +306,8 @@ class Grouper:
         for rel in ("follows", "retries", "answers"):
             for target in step.linked(rel):
                 pull = self.of_step.get(target)
+                if rel == "retries" and kind is not StepKind.PING and target in self.pings:
+                    continue  # what a ping's challenge is retried by is decided by its own kind
                 if pull is not None and not pull.closed:
                     if rel != "follows" and step.repository and (
                             pull.session.action != "pull" or pull.repository not in (None, step.repository)):
@@ -406,8 +425,11 @@ class Grouper:
         candidates = [p for p in self.by_digest.get((client, digest), []) if not p.closed and digest in p.expected]
         if candidates:
             # The pull on this registry that still waits for this blob, then any.
-            def rank(p: Pull) -> tuple[bool, bool, bool, int]:
-                return (registry in p.registries, digest not in p.fetched, _agent(step) in p.agents, p.seq)
+            # Two pulls of one image at once: the blob goes to the one that has not asked for
+            # it yet, the older first.
+            def rank(p: Pull) -> tuple[bool, bool, bool, bool, int]:
+                return (registry in p.registries, digest not in p.requested, digest not in p.fetched,
+                        _agent(step) in p.agents, -p.seq)
             pull: Pull | None = max(candidates, key=rank)
         else:
             pull = self._latest(self.by_place.get((client, registry, step.repository or ""), []), step)
@@ -487,6 +509,7 @@ class Grouper:
         pull.keys.clear()
         for step in pull.session.steps:
             self.of_step.pop(step.id, None)
+            self.pings.discard(step.id)
         session = pull.session
         session.steps.sort(key=lambda s: s.exchange.started_at)
         for n, s in enumerate(session.steps, start=1):
