@@ -72,14 +72,20 @@ def client_key(ex: Exchange) -> str:
 
 
 def challenges_of(ex: Exchange) -> list[Challenge]:
+    """The WWW-Authenticate challenges of a response, parsed once per exchange."""
     values = ex.response_header_all("www-authenticate")
     if not values:
         return []
+    cached = ex.__dict__.get("_challenges")
+    if cached is not None and cached[0] == values:
+        return cached[1]  # type: ignore[no-any-return]
     try:
-        return parse_www_authenticate(values)
+        result = parse_www_authenticate(values)
     except ChallengeError:
         # A malformed challenge is a finding for diagnose, not a reason to misclassify.
-        return []
+        result = []
+    ex.__dict__["_challenges"] = (values, result)
+    return result
 
 
 def auth_scheme(ex: Exchange) -> str | None:

@@ -13,10 +13,11 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCHEMA_NAME = "pulltrace-trace"
 SCHEMA_VERSION = 1
@@ -96,16 +97,26 @@ class Exchange:
 
     def request_header(self, name: str) -> str | None:
         """First value of a request header, matched case-insensitively."""
-        return _header(self.request_headers, name)
+        cached = self.__dict__.get("_request_index")
+        if cached is None or cached[0] is not self.request_headers or cached[1] != len(self.request_headers):
+            cached = self.__dict__["_request_index"] = _header_index(self.request_headers)
+        values = cached[2].get(name.lower())
+        return values[0] if values else None
 
     def response_header(self, name: str) -> str | None:
         """First value of a response header, matched case-insensitively."""
-        return _header(self.response_headers, name)
+        values = self._response_index().get(name.lower())
+        return values[0] if values else None
 
     def response_header_all(self, name: str) -> list[str]:
         """Every value of a response header (WWW-Authenticate may repeat)."""
-        lname = name.lower()
-        return [v for k, v in self.response_headers if k.lower() == lname]
+        return list(self._response_index().get(name.lower(), ()))
+
+    def _response_index(self) -> dict[str, list[str]]:
+        cached = self.__dict__.get("_response_index_cache")
+        if cached is None or cached[0] is not self.response_headers or cached[1] != len(self.response_headers):
+            cached = self.__dict__["_response_index_cache"] = _header_index(self.response_headers)
+        return cached[2]  # type: ignore[no-any-return]
 
     def response_json(self) -> dict[str, Any] | None:
         """The response preview as a JSON object (manifest, token, error), else None."""
@@ -122,6 +133,15 @@ class Exchange:
     def content_type(self) -> str | None:
         value = self.response_header("content-type")
         return value.split(";")[0].strip().lower() if value else None
+
+
+def _header_index(headers: Headers) -> tuple[Headers, int, dict[str, list[str]]]:
+    """Headers by lowercased name, built once per header list (every rule asks for some);
+    kept with the list it indexes and its length, so a changed list is indexed again."""
+    index: dict[str, list[str]] = {}
+    for name, value in headers:
+        index.setdefault(name.lower(), []).append(value)
+    return headers, len(headers), index
 
 
 def _header(headers: Headers, name: str) -> str | None:

@@ -98,7 +98,7 @@ def _expected_digest(step: Step, hop: Hop | None) -> str | None:
         if ref and ref.startswith("sha256:"):
             return ref
     parsed = v2_path(step.exchange.url)
-    if parsed and parsed.endpoint == "blobs" and parsed.reference and parsed.reference.startswith("sha256:"):
+    if parsed and parsed.endpoint == "blob" and parsed.reference and parsed.reference.startswith("sha256:"):
         return parsed.reference
     m = _STORAGE_DIGEST.search(urlsplit(step.exchange.url).path)
     return f"sha256:{m.group(1)}" if m else None

@@ -136,7 +136,9 @@ def test_a_failed_docker_login_then_an_anonymous_pull_keeps_its_tag():
 
 def test_a_bearer_token_from_before_the_capture_is_named_so():
     # The capture began after the token dance: the first request seen already carries one.
-    late = replay(TINY, at=100.0, tag="l", edit=lambda ex: None if ex.url.endswith("/v2/") or "/token" in ex.url else ex)
+    def without_dance(ex: Exchange) -> Exchange | None:
+        return None if ex.url.endswith("/v2/") or "/token" in ex.url else ex
+    late = replay(TINY, at=100.0, tag="l", edit=without_dance)
     (session,) = build_trace(late, "t").sessions
     assert session.summary.auth == AUTH_EARLIER_TOKEN == "bearer (token obtained before the capture)"
 
