@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 from mitmproxy import command, ctx, exceptions, http
 
 from pulltrace.capture.flows import DEFAULT_PREVIEW_LIMIT, flow_to_exchange, is_blob_url, is_text_type
-from pulltrace.capture.outputs import FORMATS, write_outputs
+from pulltrace.render.outputs import FORMATS, write_outputs
 from pulltrace.model import Exchange, Session, Trace
 from pulltrace.pipeline import build_trace
 from pulltrace.sessions import is_complete
