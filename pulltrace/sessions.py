@@ -383,9 +383,8 @@ class Grouper:
             candidates = [p for p in self.by_digest.get((client, reference), [])
                           if not p.closed and p.repository == repository]
             # The pull that resolved this digest and has not received it yet: the same image
-            # pulled again by the same client resolves it again, in a pull of its own.
-            waiting = [p for p in candidates if reference not in p.manifests_got]
-            pull = self._latest(waiting or candidates, step)
+            # asked for again by the same client (by tag, then by its digest) is a pull of its own.
+            pull = self._latest([p for p in candidates if reference not in p.manifests_got], step)
         else:
             for p in reversed(self.by_place.get((client, registry, repository), [])):
                 if p.closed or p.blobs_asked:
