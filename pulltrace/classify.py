@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -57,7 +58,11 @@ def parse_v2_path(path: str) -> V2Path | None:
 
 def client_host(ex: Exchange) -> str:
     """The client's address without its port: a client opens many connections (one per blob)."""
-    host = ex.client
+    return _host_of_address(ex.client)
+
+
+@lru_cache(maxsize=8192)
+def _host_of_address(host: str) -> str:
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host
     if host.count(":") == 1:
@@ -107,6 +112,19 @@ def kind_of(step: Step) -> StepKind:
         except ValueError:
             return step.kind
     return step.kind
+
+
+def error_text(ex: Exchange) -> str:
+    """`404 GET /v2/x/manifests/1: MANIFEST_UNKNOWN`, or `GET /v2/: <transport error>`."""
+    path = urlsplit(ex.url).path or "/"
+    if ex.status is None:
+        return f"{ex.method} {path}: {ex.error or 'no response'}"
+    text = f"{ex.status} {ex.method} {path}"
+    body = ex.response_json()
+    errors = body.get("errors") if body else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("code"):
+        text += f": {errors[0]['code']}"
+    return text
 
 
 def manifest_digest(ex: Exchange) -> str | None:
@@ -277,7 +295,7 @@ class Classifier:
         ex = step.exchange
         parts = urlsplit(ex.url)
         v2 = parse_v2_path(parts.path)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query = dict(parse_qsl(parts.query, keep_blank_values=True)) if parts.query else {}
         if "ns" in query:
             # containerd/cri-o mirror convention: `?ns=<upstream registry>` on every URL.
             step.info["ns"] = query["ns"]
@@ -460,11 +478,12 @@ class Classifier:
             step.kind = StepKind.TOKEN
 
     def _mark_error(self, step: Step) -> None:
-        """Failed exchanges are errors; a first 401 that carries a challenge is not."""
+        """A failed exchange keeps its kind and says what failed; a first 401 that carries a
+        challenge is the protocol's ordinary greeting, not a failure."""
         ex = step.exchange
         status = ex.status
         failed = status is None or status >= 400 or ex.error is not None
-        if not failed or step.kind is StepKind.CONNECTION:
+        if not failed:
             return
         if (
             status == 401
@@ -475,8 +494,7 @@ class Classifier:
             and not any(c.error == "insufficient_scope" for c in challenges_of(ex))
         ):
             return
-        step.info["intended"] = str(step.kind)
-        step.kind = StepKind.ERROR
+        step.error = error_text(ex)
 
     def _follows(self, step: Step) -> _Redirect | None:
         ex = step.exchange

@@ -21,10 +21,8 @@ the cost per step does not grow with the capture.
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from pulltrace.classify import (
     BLOB_KINDS,
@@ -32,6 +30,7 @@ from pulltrace.classify import (
     TOKEN_KINDS,
     auth_scheme,
     client_host,
+    error_text,
     is_digest,
     kind_of,
     parsed_manifest,
@@ -637,7 +636,7 @@ def summarize(session: Session, registries: list[str] | None = None) -> SessionS
     # its layers, and they were not "already present".
     if requested <= fetched:
         summary.skipped_blobs = [d for d in expected_blobs(session) if d not in fetched and d not in requested]
-    summary.errors = [_error_text(s) for s in steps if s.kind is StepKind.ERROR]
+    summary.errors = [s.error or error_text(s.exchange) for s in steps if s.error or s.kind is StepKind.ERROR]
     return summary
 
 
@@ -686,22 +685,3 @@ def _auth(summary: SessionSummary, steps: list[Step]) -> None:
                 granted = f"{entry.get('type', '')}:{entry.get('name', '')}:{','.join(entry.get('actions') or [])}"
                 if granted not in summary.scopes_granted:
                     summary.scopes_granted.append(granted)
-
-
-def _error_text(step: Step) -> str:
-    ex = step.exchange
-    path = urlsplit(ex.url).path
-    if ex.status is None:
-        return f"{ex.method} {path}: {ex.error or 'no response'}"
-    text = f"{ex.status} {ex.method} {path}"
-    body = ex.response_body_preview
-    if body and body.lstrip().startswith("{"):
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("errors"), list) and data["errors"]:
-            first = data["errors"][0]
-            if isinstance(first, dict) and first.get("code"):
-                text += f": {first['code']}"
-    return text

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -51,6 +52,7 @@ class V2Path:
         return is_digest(self.reference)
 
 
+@lru_cache(maxsize=8192)
 def parse_path(path: str) -> V2Path | None:
     """Read the distribution API grammar off a URL path (no query), after any prefix.
 
@@ -82,6 +84,7 @@ def parse_path(path: str) -> V2Path | None:
     return V2Path(prefix, "manifest", name, ref)
 
 
+@lru_cache(maxsize=8192)
 def parse_url(url: str) -> V2Path | None:
     return parse_path(urlsplit(url).path)
 
@@ -100,6 +103,7 @@ def is_valid_name(name: str | None) -> bool:
     return bool(name and _NAME_RE.match(name))
 
 
+@lru_cache(maxsize=8192)
 def netloc(url: str) -> str:
     """`host[:port]` of a URL, lowercased, without userinfo or the scheme's default port."""
     parts = urlsplit(url)
@@ -122,6 +126,7 @@ def registry_of(url: str, v2: V2Path | None = None) -> str:
     return netloc(url) + (v2.prefix if v2 else "")
 
 
+@lru_cache(maxsize=8192)
 def url_base(url: str) -> str:
     """scheme://host/path without query or default port: what a realm is compared by."""
     parts = urlsplit(url)

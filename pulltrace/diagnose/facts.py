@@ -74,7 +74,9 @@ def reference_of(step: Step) -> str | None:
 def kind_of(step: Step) -> StepKind:
     """The step's kind, or for a failed step the kind it was meant to be (the classifier
     marks failures ERROR and keeps the meaning in `info["intended"]`)."""
-    if step.kind == StepKind.ERROR and step.info.get("intended"):
+    if step.kind is not StepKind.ERROR:
+        return step.kind
+    if step.info.get("intended"):
         try:
             return StepKind(step.info["intended"])
         except ValueError:
@@ -322,8 +324,11 @@ def granted_actions(claims: dict[str, Any], repository: str) -> set[str]:
 def server_time(exchange: Exchange) -> float | None:
     """The server's clock from its Date header, as a Unix time (one-second resolution)."""
     value = exchange.response_header("date")
-    if not value:
-        return None
+    return _http_date(value) if value else None
+
+
+@lru_cache(maxsize=1024)
+def _http_date(value: str) -> float | None:
     try:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):
