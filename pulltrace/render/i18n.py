@@ -6,7 +6,7 @@ The seed posts that pulltrace's step tables imitate were written in Chinese
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 LANGUAGES = ("en", "zh")
 
@@ -117,6 +117,9 @@ _EN: dict[str, str] = {
     "kind_upload": "upload",
     "kind_catalog": "catalog/tags",
     "kind_connection": "connection",
+    "kind_layer_n": "layer blob {n}/{total}",
+    "role_layer_n": "layer {n}/{total}",
+    "role_config": "config",
     "kind_error": "error",
     "kind_other": "other",
     "severity_info": "info",
@@ -236,6 +239,9 @@ _ZH: dict[str, str] = {
     "kind_upload": "上传",
     "kind_catalog": "目录/标签",
     "kind_connection": "连接",
+    "kind_layer_n": "层 blob {n}/{total}",
+    "role_layer_n": "层 {n}/{total}",
+    "role_config": "配置",
     "kind_error": "错误",
     "kind_other": "其他",
     "severity_info": "提示",
