@@ -262,7 +262,7 @@ _LAYER_ROLE = re.compile(r"^layer (\d+)/(\d+)$")
 
 def kind_label(step: Step, t: Translate) -> str:
     """The kind column, naming the blob as the registry blogs do: `config blob`, `layer blob 2/3`,
-    `blob redirect (layer 2/3)`, `CDN download (config)`."""
+    `redirect: layer 2/3`, `CDN: config`."""
     base = t(f"kind_{step.kind}")
     role = step.role or ""
     layer = _LAYER_ROLE.match(role)
@@ -270,7 +270,8 @@ def kind_label(step: Step, t: Translate) -> str:
         return t("kind_layer_n", n=layer.group(1), total=layer.group(2))
     if step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD) and role:
         what = t("role_layer_n", n=layer.group(1), total=layer.group(2)) if layer else t(f"role_{role}")
-        return f"{base} ({what})"
+        # Short enough for the 80-column terminal table.
+        return t("kind_redirect_of" if step.kind is StepKind.BLOB_REDIRECT else "kind_cdn_of", what=what)
     return base
 
 

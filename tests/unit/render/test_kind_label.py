@@ -22,23 +22,23 @@ def test_blob_redirects_and_downloads_name_their_blob():
     (session,) = _skopeo_trace().sessions
     assert [r.kind_label for r in step_rows(session)] == [
         "ping", "token", "manifest",
-        "blob redirect (layer 1/3)", "CDN download (layer 1/3)",
-        "blob redirect (layer 2/3)", "CDN download (layer 2/3)",
-        "blob redirect (layer 3/3)", "CDN download (layer 3/3)",
-        "blob redirect (config)", "CDN download (config)",
+        "redirect: layer 1/3", "CDN: layer 1/3",
+        "redirect: layer 2/3", "CDN: layer 2/3",
+        "redirect: layer 3/3", "CDN: layer 3/3",
+        "redirect: config", "CDN: config",
     ]
 
 
 def test_the_chinese_kind_column_names_them_too():
     (session,) = _skopeo_trace().sessions
     labels = [r.kind_label for r in step_rows(session, lang="zh")]
-    assert labels[3:5] == ["blob 重定向 (层 1/3)", "CDN 下载 (层 1/3)"]
-    assert labels[-1] == "CDN 下载 (配置)"
+    assert labels[3:5] == ["重定向: 层 1/3", "CDN: 层 1/3"]
+    assert labels[-1] == "CDN: 配置"
 
 
 def test_markdown_shows_the_layer_in_its_step_table():
     text = render_markdown(_skopeo_trace())
-    assert "CDN download (layer 2/3)" in text and "blob redirect (config)" in text
+    assert "CDN: layer 2/3" in text and "redirect: config" in text
 
 
 def test_blobs_served_directly_are_config_blob_and_layer_blob_n_of_m():
