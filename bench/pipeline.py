@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import time
@@ -79,12 +80,13 @@ def run(sizes: list[int]) -> list[dict[str, float]]:
         trace = build_trace(exchanges, "bench")
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         held, opened = peak_held(exchanges)
-        rows.append({"pulls": pulls, "exchanges": len(exchanges), "time": elapsed, "cpu": cpu,
+        load = os.getloadavg()[0]
+        rows.append({"load": load, "pulls": pulls, "exchanges": len(exchanges), "time": elapsed, "cpu": cpu,
                      "sessions": len(trace.sessions), "held": held, "open": opened,
                      "pull_sessions": sum(1 for s in trace.sessions if s.action == "pull")})
         print(f"{pulls:>6} pulls  {len(exchanges):>6} exchanges  {elapsed:7.2f} s ({cpu:.2f} s CPU)  "
               f"{len(exchanges) / elapsed:8.0f} exchanges/s  {len(trace.sessions)} sessions  "
-              f"peak held {held} steps, {opened} open pulls", flush=True)
+              f"peak held {held} steps, {opened} open pulls, load {load:.1f}", flush=True)
     return rows
 
 
@@ -95,7 +97,9 @@ def section(rows: list[dict[str, float]]) -> str:
         "",
         f"`build_trace` over real lab captures ({', '.join(RECORDINGS)}) replayed from {CLIENTS} clients, "
         f"a new pull every {EVERY_S} s (same and different images overlapping, each with its token dance, "
-        f"redirects and CDN downloads); CPython {platform.python_version()}, 2 shared cores.",
+        f"redirects and CDN downloads); CPython {platform.python_version()}, 2 cores shared with other jobs "
+        f"(1-minute load average during the runs: {', '.join(f'{r['load']:.1f}' for r in rows)}), so CPU time "
+        "(process time) is the comparable measure and wall time is what this busy machine gave.",
         "",
         "| replayed captures | exchanges | sessions (pulls) | time | CPU time | exchanges/s | growth (time, CPU) "
         "for 10x | peak steps held | peak open pulls |",
