@@ -91,6 +91,7 @@ def run(sizes: list[int]) -> list[dict[str, float]]:
 
 
 def section(rows: list[dict[str, float]]) -> str:
+    loads = ", ".join(f"{r['load']:.1f}" for r in rows)
     lines = [
         BEGIN,
         "## pipeline (bench/pipeline.py)",
@@ -98,7 +99,7 @@ def section(rows: list[dict[str, float]]) -> str:
         f"`build_trace` over real lab captures ({', '.join(RECORDINGS)}) replayed from {CLIENTS} clients, "
         f"a new pull every {EVERY_S} s (same and different images overlapping, each with its token dance, "
         f"redirects and CDN downloads); CPython {platform.python_version()}, 2 cores shared with other jobs "
-        f"(1-minute load average during the runs: {', '.join(f'{r['load']:.1f}' for r in rows)}), so CPU time "
+        f"(1-minute load average during the runs: {loads}), so CPU time "
         "(process time) is the comparable measure and wall time is what this busy machine gave.",
         "",
         "| replayed captures | exchanges | sessions (pulls) | time | CPU time | exchanges/s | growth (time, CPU) "
