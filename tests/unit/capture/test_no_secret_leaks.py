@@ -207,11 +207,8 @@ def _lying_trace(tmp_path: Path) -> Path:
     return trace_path
 
 
-# The HAR view masks on its own; the others wait for mask_trace in the output dispatcher.
-_UNTIL_DISPATCHER = pytest.mark.xfail(strict=True, reason="needs mask_trace in render/outputs.py")
-
-
-@pytest.mark.parametrize("fmt", [f if f == "har" else pytest.param(f, marks=_UNTIL_DISPATCHER) for f in FORMATS])
+# The output dispatcher masks every format again, whatever the loaded trace claims.
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_a_trace_whose_flags_say_masked_is_masked_again(tmp_path, fmt):
     source = _lying_trace(tmp_path)
     token = json.loads(json.loads((SEEDS / "001-dockerhub-alpine.json").read_text())[1]["response_body_preview"])
