@@ -61,5 +61,8 @@ class Engine:
             session = pull.session
             self._classifier.forget(session.steps)
             session.findings = diagnose(session, wanted_platform=self.wanted_platform)
+            for step in session.steps:
+                step.exchange.drop_caches()
+            session.__dict__.pop("_hops", None)
             out.append(session)
         return out

@@ -117,6 +117,12 @@ class Exchange:
         """Every value of a response header (WWW-Authenticate may repeat)."""
         return list(_header_index(self, "response_headers").get(name.lower(), ()))
 
+    def drop_caches(self) -> None:
+        """Forget what was parsed off this exchange (header indexes, a manifest, challenges):
+        a finished pull keeps its facts, not their working copies."""
+        for key in [k for k in self.__dict__ if k.startswith("_")]:
+            del self.__dict__[key]
+
     def response_json(self) -> dict[str, Any] | None:
         """The response preview as a JSON object (manifest, token, error), else None."""
         text = self.response_body_preview
