@@ -63,6 +63,7 @@ class Engine:
             session.findings = diagnose(session, wanted_platform=self.wanted_platform)
             for step in session.steps:
                 step.exchange.drop_caches()
-            session.__dict__.pop("_hops", None)
+            for key in ("_hops", "_registry_steps"):
+                session.__dict__.pop(key, None)
             out.append(session)
         return out
