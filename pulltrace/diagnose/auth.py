@@ -43,7 +43,7 @@ def _registry_steps(session: Session) -> list[Step]:
     auth rule asks) until its steps change."""
     cached = session.__dict__.get("_registry_steps")
     if cached is not None and cached[0] is session.steps and cached[1] == len(session.steps):
-        return cached[2]  # type: ignore[no-any-return]
+        return cached[2]
     found = [s for s in session.steps if not is_token_step(s) and v2_path(s.exchange.url) is not None]
     session.__dict__["_registry_steps"] = (session.steps, len(session.steps), found)
     return found
