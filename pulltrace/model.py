@@ -105,23 +105,37 @@ class Exchange:
 
     def request_header(self, name: str) -> str | None:
         """First value of a request header, matched case-insensitively."""
-        values = _header_index(self, "request_headers").get(name.lower())
+        d = self.__dict__
+        cached = d.get("_request_headers_index")
+        headers = d["request_headers"]
+        if cached is None or cached[0] is not headers or cached[1] != len(headers):
+            cached = d["_request_headers_index"] = _header_index(headers)
+        values = cached[2].get(name.lower())
         return values[0] if values else None
 
     def response_header(self, name: str) -> str | None:
         """First value of a response header, matched case-insensitively."""
-        values = _header_index(self, "response_headers").get(name.lower())
+        values = self._response_index().get(name.lower())
         return values[0] if values else None
 
     def response_header_all(self, name: str) -> list[str]:
         """Every value of a response header (WWW-Authenticate may repeat)."""
-        return list(_header_index(self, "response_headers").get(name.lower(), ()))
+        return list(self._response_index().get(name.lower(), ()))
+
+    def _response_index(self) -> dict[str, list[str]]:
+        d = self.__dict__
+        cached = d.get("_response_headers_index")
+        headers = d["response_headers"]
+        if cached is None or cached[0] is not headers or cached[1] != len(headers):
+            cached = d["_response_headers_index"] = _header_index(headers)
+        return cached[2]
 
     def drop_caches(self) -> None:
         """Forget what was parsed off this exchange (header indexes, a manifest, challenges):
         a finished pull keeps its facts, not their working copies."""
-        for key in [k for k in self.__dict__ if k.startswith("_")]:
-            del self.__dict__[key]
+        d = self.__dict__
+        for key in _CACHE_KEYS:
+            d.pop(key, None)
 
     def response_json(self) -> dict[str, Any] | None:
         """The response preview as a JSON object (manifest, token, error), else None."""
@@ -140,18 +154,18 @@ class Exchange:
         return value.split(";")[0].strip().lower() if value else None
 
 
-def _header_index(ex: Exchange, attr: str) -> dict[str, list[str]]:
+# What Exchange and its readers cache in the instance's __dict__ (never a dataclass field,
+# so never serialised): header indexes, the parsed manifest, the parsed challenges.
+_CACHE_KEYS = ("_request_headers_index", "_response_headers_index", "_parsed_manifest", "_challenges", "_challenge_read")
+
+
+def _header_index(headers: Headers) -> tuple[Headers, int, dict[str, list[str]]]:
     """Headers by lowercased name, built once per header list (every rule asks for some);
     kept with the list it indexes and its length, so a replaced or grown list is indexed again."""
-    headers = ex.__dict__[attr]
-    cached = ex.__dict__.get("_index_" + attr)
-    if cached is not None and cached[0] is headers and cached[1] == len(headers):
-        return cached[2]
     index: dict[str, list[str]] = {}
     for name, value in headers:
         index.setdefault(name.lower(), []).append(value)
-    ex.__dict__["_index_" + attr] = (headers, len(headers), index)
-    return index
+    return headers, len(headers), index
 
 
 def _header(headers: Headers, name: str) -> str | None:
