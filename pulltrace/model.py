@@ -156,7 +156,9 @@ class Exchange:
 
 # What Exchange and its readers cache in the instance's __dict__ (never a dataclass field,
 # so never serialised): header indexes, the parsed manifest, the parsed challenges.
-_CACHE_KEYS = ("_request_headers_index", "_response_headers_index", "_parsed_manifest", "_challenges", "_challenge_read")
+_CACHE_KEYS = (
+    "_request_headers_index", "_response_headers_index", "_parsed_manifest", "_challenges", "_challenge_read",
+)
 
 
 def _header_index(headers: Headers) -> tuple[Headers, int, dict[str, list[str]]]:
