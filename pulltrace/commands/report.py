@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pulltrace.capture.logs import FORMATS as LOG_FORMATS
 from pulltrace.commands.load import load_trace
 from pulltrace.commands.main import Exit
 from pulltrace.commands.output import check_writable, chosen_format, emit
@@ -27,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "from OUT's suffix)")
     report.add_argument("--show-secrets", action="store_true",
                         help="keep tokens, credentials and URL signatures (a HAR masks them regardless)")
+    report.add_argument("--log-format", metavar="NAME", choices=sorted(LOG_FORMATS),
+                        help="read every FILE as this log format instead of recognising it: "
+                        + ", ".join(LOG_FORMATS))
     report.set_defaults(func=run_report)
 
     path = subparsers.add_parser(
@@ -52,7 +56,7 @@ def run_addon_path(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     fmt = chosen_format(args.format, args.output)
     check_writable(args.output)
-    trace = load_trace(args.files, show_secrets=args.show_secrets)
+    trace = load_trace(args.files, show_secrets=args.show_secrets, log_format=args.log_format)
     if not trace.sessions:
         raise UserError(f"no HTTP exchanges in {', '.join(args.files)}; nothing to report")
     emit(render(trace, fmt), args.output)
