@@ -20,6 +20,7 @@ never bodies. Formats, as nginx's `log_format` spells them:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from datetime import datetime, timezone
@@ -73,12 +74,24 @@ def sniff_lab(line: str) -> bool:
     return bool(m and _REQUEST_RE.match(m.group("request")))
 
 
+_TIME_LOCAL_RE = re.compile(r"^(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
+
+
+@functools.lru_cache(maxsize=64)
 def _time_local(text: str) -> float | None:
-    """`01/Dec/2026:20:09:24 +0000` (nginx $time_local, Apache %t)."""
+    """`01/Dec/2026:20:09:24 +0000` (nginx $time_local, Apache %t); cached, as a busy
+    log repeats each second many times."""
+    m = _TIME_LOCAL_RE.match(text)
+    month = _MONTHS.get(m.group(2)) if m else None
+    if m is None or month is None:
+        return None
+    day, year, hh, mm, ss = (int(m.group(i)) for i in (1, 3, 4, 5, 6))
     try:
-        return datetime.strptime(text, "%d/%b/%Y:%H:%M:%S %z").timestamp()
+        stamp = datetime(year, month, day, hh, mm, ss, tzinfo=timezone.utc).timestamp()
     except ValueError:
         return None
+    offset = (int(m.group(8)) * 3600 + int(m.group(9)) * 60) * (1 if m.group(7) == "+" else -1)
+    return stamp - offset
 
 
 class AccessLogParser:

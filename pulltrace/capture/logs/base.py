@@ -7,6 +7,7 @@ no byte sequence can stop the import. A line no reader understands is counted, n
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class LogFormat:
     cannot_see: tuple[str, ...]
     sample: str  # one line of it, for the README and `--log-format` help
     coarse_time: bool = False  # timestamps to the second only
+    early: bool = False  # placed at the start of its second (its requests cause others'), else the end
 
 
 @dataclass
@@ -75,7 +77,7 @@ class LogImport:
         if fmt.coarse_time:
             out.append(
                 f"{self.path.name}: times are to the second; requests logged in the same second keep "
-                "the log's order, placed at the end of that second."
+                f"the log's order, placed at the {'start' if fmt.early else 'end'} of that second."
             )
         out.extend(self.extra_notes)
         if self.not_understood:
@@ -144,27 +146,33 @@ def go_duration_ms(text: str) -> float | None:
     return round(total, 6)
 
 
+_ISO_RE = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
+
+
 def iso_time(text: str) -> float | None:
     """An RFC 3339 time (nanoseconds allowed, `Z` or an offset) as Unix time."""
-    text = text.strip()
-    m = re.match(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$", text)
+    m = _ISO_RE.match(text.strip())
     if not m:
         return None
+    seconds = _iso_seconds(m.group(1), m.group(3))
+    if seconds is None:
+        return None
+    return seconds + float("0." + m.group(2)) if m.group(2) else seconds
+
+
+@functools.lru_cache(maxsize=64)
+def _iso_seconds(stamp: str, zone: str | None) -> float | None:
     try:
-        base = datetime.fromisoformat(m.group(1).replace(" ", "T"))
+        base = datetime.fromisoformat(stamp.replace(" ", "T"))
     except ValueError:
         return None
-    zone = m.group(3)
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
         offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
     else:
         offset = 0
-    seconds = base.replace(tzinfo=timezone.utc).timestamp() - offset
-    if m.group(2):
-        seconds += float("0." + m.group(2))
-    return seconds
+    return base.replace(tzinfo=timezone.utc).timestamp() - offset
 
 
 def unescape_log_text(text: str) -> str:

@@ -66,6 +66,8 @@ class DistributionParser:
         self.answered: OrderedDict[tuple[str, str, int], int] = OrderedDict()
         self.refused: OrderedDict[tuple[str, str], tuple[int, logrus.Entry]] = OrderedDict()
         self.ids: OrderedDict[str, None] = OrderedDict()
+        self.authorized: OrderedDict[str, None] = OrderedDict()
+        self.scheme = ""
 
     def feed(self, line: str, lineno: int) -> list[Exchange] | None:
         if line.startswith(("time=", "{")):
@@ -91,7 +93,15 @@ class DistributionParser:
         if "http.request.method" not in f or "http.request.uri" not in f:
             return []  # start-up, storage and health lines: understood, not requests
         key = (f["http.request.method"], f["http.request.uri"])
+        if entry.msg == "authorized request":
+            # Logged only when an access controller let the request in: it carried a credential.
+            if f.get("http.request.id"):
+                self.authorized[f["http.request.id"]] = None
+                if len(self.authorized) > _WINDOW:
+                    self.authorized.popitem(last=False)
+            return []
         if entry.msg.startswith("error authorizing context"):
+            self._learn_scheme(entry.msg)
             self.refused[key] = (lineno, entry)
             if len(self.refused) > _WINDOW:
                 old_line, old = self.refused.popitem(last=False)[1]
@@ -113,8 +123,8 @@ class DistributionParser:
         written = f.get("http.response.written", "")
         duration = go_duration_ms(f.get("http.response.duration", ""))
         headers = self._request_headers(f)
-        if f.get("auth.user.name"):
-            headers.append(("Authorization", "…"))  # a user the registry authenticated
+        if self.authorized.pop(request_id, 0) is None or f.get("auth.user.name"):
+            headers.append(("Authorization", f"{self.scheme} …" if self.scheme else "…"))
         response_headers = []
         if f.get("http.response.contenttype"):
             response_headers.append(("Content-Type", f["http.response.contenttype"]))
@@ -135,6 +145,14 @@ class DistributionParser:
         if len(self.answered) > _WINDOW:
             self.answered.popitem(last=False)
         return [ex]
+
+    def _learn_scheme(self, msg: str) -> None:
+        """One registry has one access controller: its refusals name the credential it takes."""
+        why = msg.partition(":")[2].strip().lower()
+        if why.startswith("basic authentication challenge") or why.endswith(_SENT_PASSWORD):
+            self.scheme = "Basic"
+        elif why.startswith(("authorization token required", *_SENT_TOKEN)):
+            self.scheme = "Bearer"
 
     def _refusal(self, lineno: int, entry: logrus.Entry, status: int, size: int | None) -> Exchange:
         f = entry.fields

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pulltrace.capture.logs import access, containerd, distribution
+from pulltrace.capture.logs import access, containerd, distribution, tokenlog
 from pulltrace.capture.logs.base import LineParser, LogFormat
 
 _NO_BODIES = "bodies (manifests, token responses, error details)"
@@ -97,6 +97,25 @@ FORMATS: dict[str, LogFormat] = {
             ),
             sample='{"http.request.method":"GET","http.request.uri":"/v2/","http.response.status":200,'
                    '"level":"info","msg":"response completed","time":"2026-12-01T20:09:24.98Z"}',
+        ),
+        LogFormat(
+            name="pulltrace-token",
+            label="the pulltrace lab token service's request log",
+            vantage="the token service",
+            sniff=tokenlog.sniff,
+            parser=tokenlog.TokenLogParser,
+            cannot_see=(
+                "the registry's requests and its challenges",
+                "the token itself (only the access it grants)",
+                "the request's query order and password (the form is rebuilt from the logged fields)",
+                "the scheme (shown as https)",
+            ),
+            sample='{"client": "127.0.0.1", "granted": [{"actions": ["pull"], "name": "library/tiny", '
+                   '"type": "repository"}], "host": "auth.pulltrace.test", "kind": "get", "method": "GET", '
+                   '"path": "/token", "scope": ["repository:library/tiny:pull"], "service": "hub.pulltrace.test", '
+                   '"status": 200, "time": "2026-12-01T20:09:24Z", "user": "(anonymous)", "user_agent": "docker/20.10"}',
+            coarse_time=True,
+            early=True,
         ),
         LogFormat(
             name="containerd",

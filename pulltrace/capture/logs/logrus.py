@@ -41,8 +41,10 @@ def is_json(line: str) -> bool:
 
 
 def _go_unquote(value: str) -> str:
-    if len(value) < 2 or not (value.startswith('"') and value.endswith('"')):
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
         return value
+    if "\\" not in value:
+        return value[1:-1]
     try:
         # Go's strconv.Quote is JSON's escaping plus \x, \a, \v and \U, which logs rarely hold.
         text = json.loads(value)
@@ -55,15 +57,12 @@ def parse_text(line: str) -> Entry | None:
     """A logrus text line, or None if it is not one (a Go panic, a combined access line)."""
     if not line.startswith("time="):
         return None
-    fields: dict[str, str] = {}
-    pos = 0
-    for m in _PAIR_RE.finditer(line):
-        if line[pos : m.start()].strip():
-            return None  # text between pairs: not logrus
-        fields[m.group(1)] = _go_unquote(m.group(2))
-        pos = m.end()
-    if line[pos:].strip():
+    pairs = _PAIR_RE.findall(line)
+    # Every byte must belong to a pair or the spaces between them, or it is not logrus
+    # (a Go panic, a combined access line that starts with a time= by chance).
+    if sum(len(k) + len(v) + 1 for k, v in pairs) + len(pairs) - 1 != len(line.rstrip()):
         return None
+    fields = {k: _go_unquote(v) for k, v in pairs}
     return _entry(fields, "time", "msg")
 
 
