@@ -104,7 +104,7 @@ class AccessLogParser:
         self.year: int | None = None
         self.mtime: tuple[int, int] | None = None
         self.second = -1.0
-        self.in_second = 0
+        self.in_second = [0, 0]
         if layout == "syslog":
             # Syslog times carry no year: take the file's modification year (a line later
             # in the calendar than the file's own date is from the year before).
@@ -145,7 +145,7 @@ class AccessLogParser:
             id=f"{self.file}:{lineno}",
             method=request.group("method"),
             url=url,
-            started_at=self._place(when),
+            started_at=self._place(when, _is_storage_download(target)),
             request_headers=headers,
             status=int(groups["status"]),
             http_version=request.group("proto") or "HTTP/1.1",
@@ -157,18 +157,19 @@ class AccessLogParser:
     def finish(self) -> list[Exchange]:
         return []
 
-    def _place(self, second: float) -> float:
+    def _place(self, second: float, late: bool) -> float:
         """Where a line logged in `second` goes on the time line.
 
         The log says only which second the response ended in. Lines of one second keep
-        the log's order (1 µs apart, so no later sort can swap them) and sit at the end
-        of that second, after what a finer log (the registry's own) shows within it.
+        the log's order (1 µs apart, so no later sort can swap them) in the middle of that
+        second; a download from storage (a path naming a digest outside /v2/) goes at its
+        end, as it follows a registry's redirect that another log may show in that second.
         """
-        if second == self.second:
-            self.in_second = min(self.in_second + 1, 99_999)
-        else:
-            self.second, self.in_second = second, 0
-        return second + 0.9 + self.in_second * 1e-6
+        if second != self.second:
+            self.second, self.in_second = second, [0, 0]
+        tier = 1 if late else 0
+        n = self.in_second[tier] = min(self.in_second[tier] + 1, 99_999)
+        return second + (0.9 if late else 0.5) + n * 1e-6
 
     def _time(self, groups: dict[str, str | None]) -> float | None:
         if groups.get("time"):
@@ -190,6 +191,17 @@ class AccessLogParser:
                 return None
             return stamp.replace(tzinfo=timezone.utc).timestamp()
         return None
+
+
+_STORAGE_DIGEST_RE = re.compile(r"sha256[:/]")
+_API_DIGEST_RE = re.compile(r"/(?:blobs|manifests)/[a-z0-9]+:")
+
+
+def _is_storage_download(target: str) -> bool:
+    """A path naming a digest that is not the registry API's `/blobs/<digest>` (distribution's
+    storage layout `/docker/registry/v2/blobs/sha256/<2>/<hex>/data`, a CDN's copy of it)."""
+    path = target.split("?", 1)[0]
+    return bool(_STORAGE_DIGEST_RE.search(path)) and not _API_DIGEST_RE.search(path)
 
 
 def _pairs(rest: str) -> list[tuple[str, str]]:

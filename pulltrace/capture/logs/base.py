@@ -77,7 +77,9 @@ class LogImport:
         if fmt.coarse_time:
             out.append(
                 f"{self.path.name}: times are to the second; requests logged in the same second keep "
-                f"the log's order, placed at the {'start' if fmt.early else 'end'} of that second."
+                + ("the log's order, at the start of that second." if fmt.early else
+                   "the log's order; downloads from storage go at the end of that second, after the redirects "
+                   "another log may show in it.")
             )
         out.extend(self.extra_notes)
         if self.not_understood:
