@@ -68,6 +68,8 @@ class ContainerdParser:
         self.file = path.name
         self.waiting: OrderedDict[str, deque[tuple[int, logrus.Entry]]] = OrderedDict()
         self.count = 0
+        self.second = -1.0
+        self.in_second = 0
 
     def feed(self, line: str, lineno: int) -> list[Exchange] | None:
         entry = logrus.parse_any(line) if line.startswith(("time=", "{")) else None
@@ -75,6 +77,12 @@ class ContainerdParser:
             return None
         url = entry.fields.get("url", "")
         if entry.msg == "do request" and url:
+            if entry.time == int(entry.time):
+                # ctr logs to the second (RFC 3339 without fraction): requests of one second
+                # keep the log's order, 1 µs apart.
+                self.in_second = self.in_second + 1 if entry.time == self.second else 0
+                self.second = entry.time
+                entry.time += self.in_second * 1e-6
             self.waiting.setdefault(url, deque()).append((lineno, entry))
             self.count += 1
             if self.count > _WINDOW:
@@ -114,7 +122,7 @@ class ContainerdParser:
             code, _, reason = response.fields.get("response.status", "").partition(" ")
             status = int(code) if code.isdigit() else None
             response_headers = _headers(response.fields, "response.header.")
-            duration = round((response.time - request.time) * 1000.0, 3)
+            duration = max(0.0, round((response.time - request.time) * 1000.0, 3))
         else:
             error = "no response logged (the request failed, or the log ends first)"
         size = next((v for k, v in response_headers if k.lower() == "content-length"), None)
