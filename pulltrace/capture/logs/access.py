@@ -23,11 +23,12 @@ from __future__ import annotations
 import functools
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pulltrace.capture.logs.base import host_placeholder, iso_time, unescape_log_text
 from pulltrace.model import Exchange
+
 
 def _quoted(name: str) -> str:
     return rf'"(?P<{name}>(?:[^"\\]|\\.)*)"'
@@ -44,7 +45,8 @@ _COMBINED_RE = re.compile(
 )
 _LAB_RE = re.compile(
     r'^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) (?P<remote>\S+) (?P<host>\S+) '
-    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-)(?P<rest>(?: \S+=(?:"(?:[^"\\]|\\.)*"|\S*))*)\s*$'
+    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-)'
+    r'(?P<rest>(?: \S+=(?:"(?:[^"\\]|\\.)*"|\S*))*)\s*$'
 )
 _KV_RE = re.compile(r'(\S+?)=("(?:[^"\\]|\\.)*"|\S*)')
 _REQUEST_RE = re.compile(r"^(?P<method>[A-Z][A-Z0-9_-]*) (?P<target>\S+)(?: (?P<proto>HTTP/\d(?:\.\d)?))?$")
@@ -87,7 +89,7 @@ def _time_local(text: str) -> float | None:
         return None
     day, year, hh, mm, ss = (int(m.group(i)) for i in (1, 3, 4, 5, 6))
     try:
-        stamp = datetime(year, month, day, hh, mm, ss, tzinfo=timezone.utc).timestamp()
+        stamp = datetime(year, month, day, hh, mm, ss, tzinfo=UTC).timestamp()
     except ValueError:
         return None
     offset = (int(m.group(8)) * 3600 + int(m.group(9)) * 60) * (1 if m.group(7) == "+" else -1)
@@ -109,9 +111,9 @@ class AccessLogParser:
             # Syslog times carry no year: take the file's modification year (a line later
             # in the calendar than the file's own date is from the year before).
             try:
-                stamp = datetime.fromtimestamp(os.stat(path).st_mtime, tz=timezone.utc)
+                stamp = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
             except OSError:
-                stamp = datetime.now(timezone.utc)
+                stamp = datetime.now(UTC)
             self.year, self.mtime = stamp.year, (stamp.month, stamp.day)
 
     def feed(self, line: str, lineno: int) -> list[Exchange] | None:
@@ -138,6 +140,8 @@ class AccessLogParser:
             headers.append(("Authorization", "…"))
         duration = _request_time(extra, groups.get("rest") or "")
         target = request.group("target")
+        if "://" in target and not target.startswith(("http://", "https://")):
+            return None  # a proxy request for another scheme: not registry traffic
         host = groups.get("host") or self.placeholder
         url = target if "://" in target else f"https://{host}{target if target.startswith('/') else '/' + target}"
         size = groups["bytes"]
@@ -182,14 +186,14 @@ class AccessLogParser:
             if month is None:
                 return None
             day = int(groups["sysday"] or 0)
-            year = self.year or datetime.now(timezone.utc).year
+            year = self.year or datetime.now(UTC).year
             if self.mtime is not None and (month, day) > self.mtime:
                 year -= 1
             try:
                 stamp = datetime.strptime(f"{year} {month} {day} {groups['systime']}", "%Y %m %d %H:%M:%S")
             except ValueError:
                 return None
-            return stamp.replace(tzinfo=timezone.utc).timestamp()
+            return stamp.replace(tzinfo=UTC).timestamp()
         return None
 
 

@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -174,7 +174,7 @@ def _iso_seconds(stamp: str, zone: str | None) -> float | None:
         offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
     else:
         offset = 0
-    return base.replace(tzinfo=timezone.utc).timestamp() - offset
+    return base.replace(tzinfo=UTC).timestamp() - offset
 
 
 def unescape_log_text(text: str) -> str:

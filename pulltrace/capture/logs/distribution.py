@@ -182,10 +182,10 @@ class DistributionParser:
         return headers
 
     def _url(self, f: dict[str, str], uri: str) -> str:
-        if "://" in uri:
+        if uri.startswith(("http://", "https://")):
             return uri
         host = f.get("http.request.host") or self.host or self.placeholder
-        return f"https://{host}{uri}"
+        return f"https://{host}{uri if uri.startswith('/') else '/' + uri}"
 
     # -- combined lines -------------------------------------------------------------------
     def _combined(self, ex: Exchange, lineno: int) -> list[Exchange]:

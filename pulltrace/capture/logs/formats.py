@@ -113,7 +113,8 @@ FORMATS: dict[str, LogFormat] = {
             sample='{"client": "127.0.0.1", "granted": [{"actions": ["pull"], "name": "library/tiny", '
                    '"type": "repository"}], "host": "auth.pulltrace.test", "kind": "get", "method": "GET", '
                    '"path": "/token", "scope": ["repository:library/tiny:pull"], "service": "hub.pulltrace.test", '
-                   '"status": 200, "time": "2026-12-01T20:09:24Z", "user": "(anonymous)", "user_agent": "docker/20.10"}',
+                   '"status": 200, "time": "2026-12-01T20:09:24Z", "user": "(anonymous)", '
+                   '"user_agent": "docker/20.10"}',
             coarse_time=True,
             early=True,
         ),

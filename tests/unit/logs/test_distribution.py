@@ -1,6 +1,7 @@
 """distribution's log: app lines, their combined duplicates, auth refusals joined with their status."""
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 from conftest import DATA
@@ -11,7 +12,8 @@ from pulltrace.capture.logs.distribution import DistributionParser
 REFUSED = ('time="2026-12-01T20:09:24.922628866Z" level=warning msg="error authorizing context: authorization token '
            'required" go.version=go1.19.8 http.request.host=hub.pulltrace.test http.request.id=96d1 '
            'http.request.method=GET http.request.remoteaddr=127.0.0.1 http.request.uri=/v2/ '
-           'http.request.useragent="docker/20.10.24+dfsg1 UpstreamClient(Docker-Client/20.10.24+dfsg1 \\\\(linux\\\\))"')
+           'http.request.useragent="docker/20.10.24+dfsg1 UpstreamClient(Docker-Client/20.10.24+dfsg1 '
+           '\\\\(linux\\\\))"')
 COMBINED_401 = ('127.0.0.1 - - [01/Dec/2026:20:09:24 +0000] "GET /v2/ HTTP/1.1" 401 87 "" '
                 '"docker/20.10.24+dfsg1 UpstreamClient(Docker-Client/20.10.24+dfsg1 \\\\(linux\\\\))"')
 
@@ -66,8 +68,8 @@ def test_json_formatter_lines_read_like_text_ones():
         if entry is None:
             out.append(line)
             continue
-        from datetime import datetime, timezone
-        stamp = datetime.fromtimestamp(entry.time, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+        from datetime import datetime
+        stamp = datetime.fromtimestamp(entry.time, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
         out.append(json.dumps({"level": entry.level, "msg": entry.msg, "time": stamp, **entry.fields}))
     as_json = text.parent / "x.json.log"
     try:
