@@ -1,9 +1,9 @@
 """Seed 003: the Harbor table the blog reads off its proxy log by hand, built from the log itself.
-Regenerate: PULLTRACE_UPDATE_GOLDEN=1 pytest tests/unit/logs/test_golden.py"""
+Regenerate: PULLTRACE_UPDATE_GOLDEN=1 pytest tests/unit/logs/test_logs_golden.py"""
 
 import os
 
-from conftest import SAMPLES
+from logsdata import SAMPLES
 
 from pulltrace.commands.load import load_trace
 from pulltrace.render.markdown import render_markdown

@@ -3,9 +3,9 @@
 import shutil
 
 import pytest
-from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from logsdata import DATA
 
 from pulltrace.capture.logs import FORMATS, LogFormatError, detect, read_log
 from pulltrace.capture.logs.base import MAX_LINE

@@ -1,6 +1,6 @@
 """containerd's debug log (`ctr --debug`): each `do request` paired with its response."""
 
-from conftest import DATA
+from logsdata import DATA
 
 from pulltrace.capture.logs import read_log
 from pulltrace.pipeline import build_trace

@@ -4,7 +4,7 @@ import json
 from datetime import UTC
 from pathlib import Path
 
-from conftest import DATA
+from logsdata import DATA
 
 from pulltrace.capture.logs import read_log
 from pulltrace.capture.logs.distribution import DistributionParser
