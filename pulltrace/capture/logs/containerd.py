@@ -76,6 +76,8 @@ class ContainerdParser:
         if entry is None:
             return None
         url = entry.fields.get("url", "")
+        if not url.startswith(("http://", "https://")):
+            url = ""
         if entry.msg == "do request" and url:
             if entry.time == int(entry.time):
                 # ctr logs to the second (RFC 3339 without fraction): requests of one second
