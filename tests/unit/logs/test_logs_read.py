@@ -134,3 +134,10 @@ def test_no_line_stops_an_import(tmp_path_factory, lines, fmt):
     assert log.not_understood <= log.lines
     for ex in got:
         assert ex.method and ex.url.startswith(("http://", "https://")) and ex.id.startswith("any.log:")
+
+
+def test_the_readme_lists_every_format_with_its_sample_line():
+    readme = (DATA.parents[3] / "README.md").read_text(encoding="utf-8")
+    for name, fmt in FORMATS.items():
+        assert f"| `{name}` |" in readme
+        assert fmt.sample.replace("|", "\\|") in readme, name
