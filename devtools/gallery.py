@@ -1,6 +1,6 @@
-"""The report gallery: every trace under samples/ rendered to reports/ as HTML
-and Markdown, plus reports/index.html. Deterministic (no "now", no absolute
-path), so a test can re-render in memory and say when reports/ is stale.
+"""The repository's report gallery: every trace under samples/ rendered to reports/ (HTML and
+Markdown, plus reports/index.html), the way `pulltrace gallery` renders a user's captures.
+`--check` writes nothing and fails when reports/ is stale (a test runs it).
 
     python -m devtools.gallery [--samples DIR] [--out DIR] [--check]
 """
@@ -10,32 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from pulltrace.commands.load import load_trace
+from pulltrace.commands import gallery as user_gallery
 from pulltrace.commands.main import Exit, fail
 from pulltrace.errors import UserError
-from pulltrace.model import Trace, write_atomically
-from pulltrace.render import fmt
-from pulltrace.render.html import page, render_html
-from pulltrace.render.markdown import render_markdown
+from pulltrace.render.gallery import render_gallery as render_traces
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 REPORTS = ROOT / "reports"
-_MANAGED_SUFFIXES = (".html", ".md")
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    sample: str
-    images: str
-    sessions: int
-    steps: int
-    findings: int
-    duration: str
 
 
 def sample_files(samples: Path) -> list[Path]:
@@ -44,64 +28,23 @@ def sample_files(samples: Path) -> list[Path]:
 
 def report_name(sample: Path, samples: Path) -> str:
     """samples/seeds/000-daocloud.json -> seeds-000-daocloud"""
-    return "-".join(sample.relative_to(samples).with_suffix("").parts)
-
-
-def _entry(name: str, rel: str, trace: Trace) -> Entry:
-    return Entry(
-        name=name,
-        sample=rel,
-        images=", ".join(dict.fromkeys(s.summary.image for s in trace.sessions if s.summary.image)),
-        sessions=len(trace.sessions),
-        steps=sum(len(s.steps) for s in trace.sessions),
-        findings=sum(len(s.findings) for s in trace.sessions),
-        duration=fmt.human_ms(sum(s.summary.duration_ms for s in trace.sessions)),
-    )
+    return user_gallery.report_name(sample, samples)
 
 
 def render_gallery(samples: Path = SAMPLES, *, lang: str = "en") -> dict[str, str]:
     """File name -> content of every report the samples make, index.html included."""
-    files: dict[str, str] = {}
-    entries = []
-    for sample in sample_files(samples):
-        name = report_name(sample, samples)
-        trace = load_trace([sample])
-        files[f"{name}.html"] = render_html(trace, lang=lang)
-        files[f"{name}.md"] = render_markdown(trace, lang=lang)
-        entries.append(_entry(name, sample.relative_to(samples).as_posix(), trace))
-    files["index.html"] = page("gallery.html", lang=lang, entries=entries)
-    return files
+    traces, _ = user_gallery.load_folder([samples], strict=True)
+    return render_traces(traces, lang=lang)
 
 
 def stale_files(out: Path, files: dict[str, str]) -> list[str]:
     """Names whose file in `out` differs from `files`, is missing, or is left over."""
-    stale = [name for name, text in files.items() if _read(out / name) != text]
-    if out.is_dir():
-        stale += sorted(
-            p.name for p in out.iterdir() if p.suffix in _MANAGED_SUFFIXES and p.name not in files
-        )
-    return stale
-
-
-def _read(path: Path) -> str | None:
-    # Bytes, not read_text: universal newlines would turn the CRLF of a recorded body
-    # (nginx's HTML error pages) into LF, and a fresh report would always look stale.
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return None
+    return user_gallery.stale_files(out, files, leftovers=True)
 
 
 def write_gallery(out: Path, files: dict[str, str]) -> list[str]:
     """Write changed reports atomically and remove reports no sample makes any more."""
-    out.mkdir(parents=True, exist_ok=True)
-    changed = stale_files(out, files)
-    for name in changed:
-        if name in files:
-            write_atomically(out / name, files[name])
-        else:
-            (out / name).unlink()
-    return changed
+    return user_gallery.write_gallery(out, files, remove_leftovers=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

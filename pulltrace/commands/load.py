@@ -1,4 +1,4 @@
-"""The one loader: any file a user hands to `report`, `show`, `diff` or `doctor --trace`.
+"""The one loader: any file a user hands to `report`, `show`, `diff` or `doctor --capture`.
 
 Whatever the file (mitmproxy flow file, HAR 1.2, pulltrace trace JSON, a registry, proxy
 or runtime log, several merged),

@@ -10,18 +10,25 @@ from pulltrace.client.errors import PullError
 from pulltrace.client.writers import FORMATS, OutputError, check_output
 from pulltrace.commands.main import Exit
 from pulltrace.commands.options import add_connection_options, connection_options, platform_arg, reference_arg
+from pulltrace.commands.vocabulary import command_parser
 from pulltrace.errors import UserError
 from pulltrace.model import write_atomically
 from pulltrace.reference import ImageReference
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "pull",
+    p = command_parser(
+        subparsers, "pull",
         help="pull an image with the built-in client and record every request it makes",
         description="Pull an image the way dockerd does (ping, token, HEAD by tag, GET by digest, "
                     "blobs with redirects), write it for `docker load` or as an OCI layout, and keep "
                     "a trace of every request.",
+        examples=[
+            "pulltrace pull alpine                      # docker.io/library/alpine:latest → alpine_latest.tar",
+            "pulltrace pull ghcr.io/org/app:1.2 --platform linux/arm64 -o app.tar",
+            "pulltrace pull registry.example.com/team/app --save-trace app.json --save-report app.html",
+            "pulltrace pull team/app -u alice --password-stdin < pass.txt --format oci -o app-oci",
+        ],
     )
     p.add_argument("reference", metavar="REF", help="image reference, normalised like docker (alpine → "
                    "docker.io/library/alpine:latest)")
@@ -38,10 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", type=Path, metavar="DIR",
                    help="content-addressed blob cache (default ~/.cache/pulltrace/blobs)")
     add_connection_options(p)
-    p.add_argument("--trace", type=Path, metavar="FILE", help="write the trace JSON here")
-    p.add_argument("--report", type=Path, metavar="FILE", help="write the HTML report here")
+    p.add_argument("--save-trace", type=Path, metavar="FILE", help="also write the trace JSON here")
+    p.add_argument("--save-report", type=Path, metavar="FILE", help="also write the HTML report here")
     p.add_argument("--show-secrets", action="store_true",
-                   help="keep tokens and credentials unmasked in --trace/--report")
+                   help="keep tokens and credentials unmasked in --save-trace/--save-report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         _write_outputs(args, puller, str(error) if error else None)
     finally:
         puller.close()
-    if error is not None:
+    if error is not None or result is None:
         raise UserError(str(error))
     print(result.summary_line())
     return Exit.OK
@@ -103,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_outputs(args: argparse.Namespace, puller, error: str | None) -> None:
     """The trace and report, also after a failure: a failed pull is what they explain best."""
-    if not (args.trace or args.report):
+    if not (args.save_trace or args.save_report):
         return
     trace = puller.trace(show_secrets=args.show_secrets, error=error)
-    if args.trace:
-        write_atomically(args.trace, trace.to_json() + "\n")
-    if args.report:
+    if args.save_trace:
+        write_atomically(args.save_trace, trace.to_json() + "\n")
+    if args.save_report:
         from pulltrace.render.outputs import render
 
-        write_atomically(args.report, render(trace, "html"))
+        write_atomically(args.save_report, render(trace, "html"))

@@ -1,4 +1,5 @@
-"""`pulltrace report` (recorded traffic -> trace and reports) and `pulltrace addon-path`."""
+"""`pulltrace report` and `pulltrace show` (recorded traffic -> a trace or a report; the same
+flags, the same reading) and `pulltrace addon-path`."""
 
 from __future__ import annotations
 
@@ -9,34 +10,53 @@ from pulltrace.capture.logs import FORMATS as LOG_FORMATS
 from pulltrace.commands.load import load_trace
 from pulltrace.commands.main import Exit
 from pulltrace.commands.output import check_writable, chosen_format, emit
+from pulltrace.commands.vocabulary import add_view_options, command_parser
 from pulltrace.errors import UserError
 from pulltrace.render.outputs import FORMATS, render
 
+_DESCRIPTION = (
+    "Classify recorded traffic (mitmdump -w flow files, HAR 1.2, pulltrace trace JSON; several files "
+    "are merged in wire order) exactly as the live addon does, and write a view of it: the step tables "
+    "(text), Markdown, an HTML report, the trace JSON or a HAR. Secrets are masked unless --show-secrets."
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    report = subparsers.add_parser(
-        "report",
-        help="build a trace and report from mitmproxy flow files, HAR or trace JSON",
-        description="Classify recorded traffic (mitmdump -w flow files, HAR 1.2, pulltrace trace JSON) "
-        "exactly as the live addon does, and write the trace or a report. Secrets are masked "
-        "unless --show-secrets.",
+    report = command_parser(
+        subparsers, "report",
+        help="build a trace or report from mitmproxy flow files, HAR or trace JSON",
+        description=_DESCRIPTION,
+        examples=[
+            "pulltrace report capture.flow                       # step tables on the terminal",
+            "pulltrace report capture.flow -o pull.html          # the format follows the suffix",
+            "pulltrace report a.har b.har --format json -o merged.json",
+            "pulltrace report trace.json --format har -o pull.har",
+        ],
     )
-    report.add_argument("files", nargs="+", metavar="FILE", help="flow file, HAR or trace JSON (several are merged)")
-    report.add_argument("-o", "--output", metavar="OUT",
-                        help="write to OUT (atomically); the format follows its suffix unless --format")
-    report.add_argument("--format", choices=FORMATS, help="json, html, md, text or har (default: text, or "
-                        "from OUT's suffix)")
-    report.add_argument("--show-secrets", action="store_true",
-                        help="keep tokens, credentials and URL signatures (a HAR masks them regardless)")
-    report.add_argument("--log-format", metavar="NAME", choices=sorted(LOG_FORMATS),
-                        help="read every FILE as this log format instead of recognising it: "
-                        + ", ".join(LOG_FORMATS))
-    report.set_defaults(func=run_report)
+    show = command_parser(
+        subparsers, "show",
+        help="the same as report: show a trace as tables, Markdown or an HTML report",
+        description=_DESCRIPTION + " `show` and `report` are one command under two names.",
+        examples=[
+            "pulltrace show trace.json --wide",
+            "pulltrace show trace.json --lang zh",
+            "pulltrace show capture.flow --format md -o pull.md",
+        ],
+    )
+    for parser in (report, show):
+        parser.add_argument("files", nargs="+", metavar="FILE",
+                            help="flow file, HAR or trace JSON (several are merged)")
+        add_view_options(parser, FORMATS, default=None)
+        parser.add_argument("--log-format", metavar="NAME", choices=sorted(LOG_FORMATS),
+                            help="read every FILE as this log format instead of recognising it: "
+                            + ", ".join(LOG_FORMATS))
+        parser.set_defaults(func=run_report)
 
-    path = subparsers.add_parser(
-        "addon-path",
+    path = command_parser(
+        subparsers, "addon-path",
         help="print the path of the mitmproxy addon file",
         description='Print the addon file to pass to mitmproxy: mitmdump -s "$(pulltrace addon-path)"',
+        examples=['mitmdump -s "$(pulltrace addon-path)" --set pulltrace_dir=out'],
     )
     path.set_defaults(func=run_addon_path)
 
@@ -58,6 +78,6 @@ def run_report(args: argparse.Namespace) -> int:
     check_writable(args.output)
     trace = load_trace(args.files, show_secrets=args.show_secrets, log_format=args.log_format)
     if not trace.sessions:
-        raise UserError(f"no HTTP exchanges in {', '.join(args.files)}; nothing to report")
-    emit(render(trace, fmt), args.output)
+        raise UserError(f"no registry traffic in {', '.join(args.files)}; nothing to report")
+    emit(render(trace, fmt, lang=args.lang, wide=args.wide), args.output)
     return Exit.OK

@@ -4,14 +4,16 @@ import json
 import pytest
 from render_factory import seed000_trace
 
-from pulltrace.commands import show as cli
+from pulltrace.commands import diff, report
 from pulltrace.errors import UserError
 from pulltrace.model import write_atomically
 
 
 def run(argv):
     parser = argparse.ArgumentParser(prog="pulltrace")
-    cli.register(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    report.register(sub)
+    diff.register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
