@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pulltrace.capture.logs import access, containerd, distribution, tokenlog
+from pulltrace.capture.logs import access, containerd, crane, distribution, tokenlog
 from pulltrace.capture.logs.base import LineParser, LogFormat
 
 _NO_BODIES = "bodies (manifests, token responses, error details)"
@@ -133,6 +133,20 @@ FORMATS: dict[str, LogFormat] = {
             ),
             sample='time="2026-12-01T20:30:01.5Z" level=debug msg="do request" request.header.accept="*/*" '
                    'request.method=HEAD url="https://hub.pulltrace.test/v2/library/tiny/manifests/latest"',
+        ),
+        LogFormat(
+            name="crane",
+            label="a crane -v / gcrane -v HTTP dump (read from go-containerregistry's documented format; "
+                  "crane is not installable here, so no recorded dump was tested)",
+            vantage="the client (go-containerregistry's transport)",
+            sniff=crane.sniff,
+            parser=crane.CraneParser,
+            cannot_see=(
+                "whether a credential was sent (every dump shows Authorization: <redacted>)",
+                "token and blob bodies (redacted by crane)",
+                "sub-second start times (Go's log prefix is to the second; durations are exact)",
+            ),
+            sample="2024/05/01 12:00:00 --> GET https://registry.example/v2/",
         ),
         LogFormat(
             name="dockerd",
