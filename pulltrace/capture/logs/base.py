@@ -34,6 +34,8 @@ class LineParser(Protocol):
 
     def finish(self) -> list[Exchange]: ...
 
+    # A reader may also offer `notes() -> list[str]`: what it learned about the file as a whole.
+
 
 @dataclass(frozen=True)
 class LogFormat:
@@ -125,6 +127,9 @@ def run(parser: LineParser, lines: Iterable[tuple[int, str | None]], counts: Log
             continue
         yield from got
     yield from parser.finish()
+    notes = getattr(parser, "notes", None)
+    if notes is not None:
+        counts.extra_notes.extend(notes())
 
 
 # -- small shared parsing helpers ---------------------------------------------------------

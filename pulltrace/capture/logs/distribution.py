@@ -80,6 +80,15 @@ class DistributionParser:
             return None
         return self._combined(got[0], lineno)
 
+    def notes(self) -> list[str]:
+        if self.scheme == "Bearer":
+            return [f"{self.file}: the registry refused requests without a token (a Bearer challenge) and let "
+                    "the others in, so those carried a token; tokens are issued by a separate service, whose "
+                    "requests this log cannot show."]
+        if self.scheme == "Basic":
+            return [f"{self.file}: the registry asks for a password (Basic); requests it let in carried one."]
+        return []
+
     def finish(self) -> list[Exchange]:
         out = [self._refusal(lineno, entry, 401, None) for lineno, entry in self.refused.values()]
         self.refused.clear()

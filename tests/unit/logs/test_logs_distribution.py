@@ -57,6 +57,7 @@ def test_recorded_docker_pull_one_exchange_per_request():
     assert head.response_bytes == 743 and head.duration_ms == 8.054193  # http.response.duration=8.054193ms
     # The registry refused the ping with a token challenge, then authorised the rest: Bearer.
     assert [e.request_header("authorization") for e in exchanges] == [None] + ["Bearer …"] * 6
+    assert log.notes()[-1].startswith("registry-hub-docker-three.log: the registry refused requests without a token")
 
 
 def test_json_formatter_lines_read_like_text_ones():
