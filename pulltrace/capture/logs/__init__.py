@@ -13,6 +13,8 @@ lines describe one request), so every step names where it was seen.
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,10 +47,20 @@ def format_named(name: str) -> LogFormat:
         raise LogFormatError(f"unknown log format {name!r}; known: {', '.join(FORMATS)}") from None
 
 
+def open_log(path: str | os.PathLike[str]) -> io.BufferedIOBase:
+    """The file's bytes, gunzipped as they are read when it is gzip (a rotated `access.log.2.gz`)."""
+    f = open(path, "rb")
+    if f.read(2) == b"\x1f\x8b":
+        f.close()
+        return gzip.open(path, "rb")
+    f.seek(0)
+    return f
+
+
 def sniff_counts(path: str | os.PathLike[str]) -> dict[str, int]:
     """How many of the first lines of `path` each format recognises."""
     counts = {name: 0 for name in FORMATS}
-    with open(path, "rb") as f:
+    with open_log(path) as f:
         budget = _SNIFF_BYTES
         seen = 0
         while seen < _SNIFF_LINES and budget > 0:
@@ -108,6 +120,6 @@ def read_log(path: str | os.PathLike[str], *, fmt: str | None = None, show_secre
 
 
 def _stream(path: Path, fmt: LogFormat, log: LogImport, show_secrets: bool) -> Iterator[Exchange]:
-    with path.open("rb") as f:
+    with open_log(path) as f:
         for ex in run(fmt.parser(path), read_lines(f, log), log):
             yield with_claims(ex) if show_secrets else mask_exchange(ex)

@@ -8,12 +8,13 @@ no byte sequence can stop the import. A line no reader understands is counted, n
 from __future__ import annotations
 
 import functools
+import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from pulltrace.model import Exchange
 
@@ -94,7 +95,7 @@ class LogImport:
         return out
 
 
-def read_lines(f: BinaryIO, counts: LogImport) -> Iterator[tuple[int, str | None]]:
+def read_lines(f: io.BufferedIOBase, counts: LogImport) -> Iterator[tuple[int, str | None]]:
     """(line number, text) for every line; text None for a line that cannot be a log line
     (too long, or binary: a NUL byte). Bad UTF-8 bytes become U+FFFD."""
     lineno = 0

@@ -136,3 +136,13 @@ def test_the_readme_lists_every_format_with_its_sample_line():
     for name, fmt in FORMATS.items():
         assert f"| `{name}` |" in readme
         assert fmt.sample.replace("|", "\\|") in readme, name
+
+
+def test_a_rotated_gzip_log_is_read_as_it_is_unpacked(tmp_path):
+    import gzip
+
+    path = tmp_path / "access.log.2.gz"
+    path.write_bytes(gzip.compress((DATA / "nginx-docker-three.log").read_bytes()))
+    found, _ = detect(path)
+    log = read_log(path)
+    assert found.name == "pulltrace-lab" and len(list(log.exchanges)) == 8 and log.not_understood == 0
