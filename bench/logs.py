@@ -30,6 +30,8 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- logs:begin -->", "<!-- logs:end -->"
 LAB_LOGS = Path("/var/lib/pulltrace-lab/logs")
 SOURCES = {"distribution": LAB_LOGS / "registry-hub.log", "pulltrace-lab": LAB_LOGS / "nginx-access.log"}
+_SOURCE_TEXT = {"distribution": "the hub registry's distribution log with its combined access lines",
+                "pulltrace-lab": "the lab nginx's access log"}
 _ID_RE = re.compile(rb"http\.request\.id=([0-9a-f-]+)")
 
 CHILD = r"""
@@ -104,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "## logs (bench/logs.py)",
         "",
-        "`read_log` over logs built from real lab lines (the hub registry's distribution log with its combined "
-        "access lines; the lab nginx's access log), each read in a fresh process; "
+        "`read_log` over logs built from real lab lines (" + "; ".join(_SOURCE_TEXT[f] for f in args.formats.split(","))
+        + "), each read in a fresh process; "
         f"CPython {platform.python_version()}, "
         "2 shared cores with other work running (so wall time varies; CPU time is the process's own). "
         "Peak RSS is the reading process's VmHWM, interpreter included.",
