@@ -235,7 +235,8 @@ class _Classifier:
             elif method == "HEAD" and ex.status not in REDIRECT_STATUSES:
                 # HEAD on a blob is the push protocol's "does it exist?" check.
                 step.kind = StepKind.UPLOAD
-            elif ex.status in REDIRECT_STATUSES and ex.response_header("location"):
+            elif ex.status in REDIRECT_STATUSES:
+                # A log records the 307 but not its Location: still the spec's blob redirect.
                 step.kind = StepKind.BLOB_REDIRECT
             else:
                 step.kind = StepKind.LAYER_BLOB  # pass 2 names the config blob
@@ -305,7 +306,10 @@ class _Classifier:
         if ex.method.upper() == "POST" and "grant_type=" in (ex.request_body_preview or ""):
             return True
         if ("scope" in query or "service" in query) and v2 is None:
-            body = ex.response_body_preview or ""
+            body = ex.response_body_preview
+            if body is None:
+                # An access log or a HAR without bodies: the request alone says it.
+                return ex.method.upper() == "GET"
             return '"token"' in body or '"access_token"' in body or (ex.status or 0) in (401, 403)
         return False
 
@@ -370,7 +374,9 @@ class _Classifier:
             and ex.error is None
             and ex.request_header("authorization") is None
             and step.kind not in (StepKind.TOKEN, StepKind.LOGIN)
-            and any(c.is_bearer or c.is_basic for c in challenges_of(ex))
+            # No response header recorded at all (a server log): the challenge was not
+            # missing, it was not logged.
+            and (any(c.is_bearer or c.is_basic for c in challenges_of(ex)) or not ex.response_headers)
             and not any(c.error == "insufficient_scope" for c in challenges_of(ex))
         ):
             return
@@ -420,6 +426,13 @@ class _Classifier:
                 self.unfollowed.append(redirect)
                 if step.kind is StepKind.BLOB_REDIRECT:
                     self.blob_urls[ex.url] = redirect
+        elif step.kind is StepKind.BLOB_REDIRECT:
+            # Location not recorded (a registry log): the download it led to is found by
+            # the blob's digest in its path, as for a rewritten Location.
+            redirect = _Redirect(step, client_key(ex), (step.info.get("registry", ""), step.repository or "",
+                                                        step.reference or ""))
+            self.unfollowed.append(redirect)
+            self.blob_urls[ex.url] = redirect
 
     # -- pass 2: links ---------------------------------------------------------------
     def links(self) -> None:
