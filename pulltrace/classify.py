@@ -354,7 +354,8 @@ class Classifier:
                 elif method == "HEAD" and ex.status not in REDIRECT_STATUSES:
                     # HEAD on a blob is the push protocol's "does it exist?" check.
                     step.kind = StepKind.UPLOAD
-                elif ex.status in REDIRECT_STATUSES and ex.response_header("location"):
+                elif ex.status in REDIRECT_STATUSES:
+                    # A log records the 307 but not its Location: still the spec's blob redirect.
                     step.kind = StepKind.BLOB_REDIRECT
                 else:
                     step.kind = StepKind.LAYER_BLOB  # its manifest's link names the config blob
@@ -490,7 +491,9 @@ class Classifier:
             and ex.error is None
             and auth_scheme(ex) is None
             and step.kind not in TOKEN_KINDS
-            and any(c.is_bearer or c.is_basic for c in challenges_of(ex))
+            # No response header recorded at all (a server log): the challenge was not
+            # missing, it was not logged.
+            and (any(c.is_bearer or c.is_basic for c in challenges_of(ex)) or not ex.response_headers)
             and not any(c.error == "insufficient_scope" for c in challenges_of(ex))
         ):
             return
@@ -559,6 +562,13 @@ class Classifier:
                 self._put(step, self.unfollowed, (redirect.client, blob[2]), redirect)
                 if step.kind is StepKind.BLOB_REDIRECT:
                     self._set(step, self.blob_urls, ex.url, redirect)
+        elif step.kind is StepKind.BLOB_REDIRECT:
+            # Location not recorded (a registry log): the download it led to is found by the
+            # blob's digest in its path, as for a rewritten Location.
+            redirect = _Redirect(step, client_host(ex),
+                                 (step.info.get("registry", ""), step.repository or "", step.reference or ""))
+            self._put(step, self.unfollowed, (redirect.client, step.reference or ""), redirect)
+            self._set(step, self.blob_urls, ex.url, redirect)
 
     # -- links -----------------------------------------------------------------------
     def _token_links(self, step: Step) -> None:

@@ -121,6 +121,8 @@ def no_or_malformed_challenge(session: Session, **_: object) -> list[Finding]:
     out = []
     missing = [
         s for s in _registry_steps(session) if s.exchange.status == 401 and read_challenges(s.exchange).problem == "missing"
+        # A server log records no response header at all: the challenge was not logged, not missing.
+        and s.exchange.response_headers
     ]
     if missing:
         s = missing[0]
