@@ -384,6 +384,13 @@ class Grouper:
             # The pull that resolved this digest and has not received it yet: the same image
             # asked for again by the same client (by tag, then by its digest) is a pull of its own.
             pull = self._latest([p for p in candidates if reference not in p.manifests_got], step)
+            if pull is None:
+                # A HEAD by tag whose answer named no digest (a server log keeps no headers):
+                # the GET by digest that follows it is the same pull's, as docker does it.
+                pull = self._latest([p for p in self.by_place.get((client, registry, repository), [])
+                                     if not p.blobs_asked and not p.manifests_got and p.last_manifest is not None
+                                     and p.last_manifest.kind is StepKind.MANIFEST_HEAD
+                                     and not p.last_manifest.info.get("digest")], step)
         else:
             for p in reversed(self.by_place.get((client, registry, repository), [])):
                 if p.closed or p.blobs_asked:
