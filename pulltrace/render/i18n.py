@@ -6,7 +6,7 @@ The seed posts that pulltrace's step tables imitate were written in Chinese
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 LANGUAGES = ("en", "zh")
 
@@ -116,6 +116,12 @@ _EN: dict[str, str] = {
     "kind_cdn-download": "CDN download",
     "kind_upload": "upload",
     "kind_catalog": "catalog/tags",
+    "kind_connection": "connection",
+    "kind_layer_n": "layer blob {n}/{total}",
+    "role_layer_n": "layer {n}/{total}",
+    "role_config": "config",
+    "kind_redirect_of": "redirect: {what}",
+    "kind_cdn_of": "CDN: {what}",
     "kind_error": "error",
     "kind_other": "other",
     "severity_info": "info",
@@ -234,6 +240,12 @@ _ZH: dict[str, str] = {
     "kind_cdn-download": "CDN 下载",
     "kind_upload": "上传",
     "kind_catalog": "目录/标签",
+    "kind_connection": "连接",
+    "kind_layer_n": "层 blob {n}/{total}",
+    "role_layer_n": "层 {n}/{total}",
+    "role_config": "配置",
+    "kind_redirect_of": "重定向: {what}",
+    "kind_cdn_of": "CDN: {what}",
     "kind_error": "错误",
     "kind_other": "其他",
     "severity_info": "提示",

@@ -65,5 +65,5 @@ def test_crane_dump_makes_a_pull_with_its_challenge_and_token(tmp_path):
     path.write_text(DUMP)
     trace = build_trace(read_log(path).exchanges, "crane")
     (s,) = [s for s in trace.sessions if s.action == "pull"]
-    assert [st.kind.value for st in s.steps] == ["ping", "token", "error"]
+    assert [st.kind.value for st in s.steps] == ["ping", "token", "manifest"]  # trace v2: a failed request keeps its kind
     assert s.steps[1].linked("answers") == [s.steps[0].id]
