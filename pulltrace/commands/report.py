@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         examples=[
             "pulltrace show trace.json --wide",
             "pulltrace show trace.json --lang zh",
+            "pulltrace show trace.json --explain -o handout.html   # every step explained, prints on A4",
             "pulltrace show capture.flow --format md -o pull.md",
         ],
     )
@@ -46,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("files", nargs="+", metavar="FILE",
                             help="flow file, HAR or trace JSON (several are merged)")
         add_view_options(parser, FORMATS, default=None)
+        parser.add_argument("--explain", action="store_true",
+                            help="teaching mode: one or two plain sentences under each step, the questions the "
+                                 "trace answers, and a glossary (text, md, html; the HTML prints as an A4 handout)")
         parser.set_defaults(func=run_report)
 
     path = command_parser(
@@ -75,5 +79,5 @@ def run_report(args: argparse.Namespace) -> int:
     trace = load_trace(args.files, show_secrets=args.show_secrets)
     if not trace.sessions:
         raise UserError(f"no registry traffic in {', '.join(args.files)}; nothing to report")
-    emit(render(trace, fmt, lang=args.lang, wide=args.wide), args.output)
+    emit(render(trace, fmt, lang=args.lang, wide=args.wide, explain=args.explain), args.output)
     return Exit.OK

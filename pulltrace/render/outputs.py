@@ -18,8 +18,9 @@ SUFFIXES = {"json": ".json", "html": ".html", "md": ".md", "text": ".txt", "har"
 _OTHER_SUFFIXES = {".htm": "html", ".markdown": "md"}
 
 
-def render(trace: Trace, fmt: str, *, lang: str = "en", wide: bool = False) -> str:
-    """One view of `trace` as text. Views are imported on use: JSON needs no jinja2."""
+def render(trace: Trace, fmt: str, *, lang: str = "en", wide: bool = False, explain: bool = False) -> str:
+    """One view of `trace` as text. Views are imported on use: JSON needs no jinja2.
+    `explain` adds the teaching sentences and glossary to the HTML, Markdown and text views."""
     if fmt == "json":
         return trace.to_json() + "\n"
     if fmt == "har":
@@ -29,15 +30,15 @@ def render(trace: Trace, fmt: str, *, lang: str = "en", wide: bool = False) -> s
     if fmt == "html":
         from pulltrace.render.html import render_html
 
-        return render_html(trace, lang=lang)
+        return render_html(trace, lang=lang, explain=explain)
     if fmt == "md":
         from pulltrace.render.markdown import render_markdown
 
-        return render_markdown(trace, lang=lang)
+        return render_markdown(trace, lang=lang, explain=explain)
     if fmt == "text":
         from pulltrace.render.text import render_text
 
-        return render_text(trace, wide=wide, lang=lang)
+        return render_text(trace, wide=wide, lang=lang, explain=explain)
     raise UserError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
