@@ -129,6 +129,13 @@ def manifest_of(step: Step) -> ParsedManifest | None:
         return None
 
 
+def schema1_layers(step: Step) -> int | None:
+    """How many fsLayers a schema 1 manifest names (the parser keeps none: seed 003's shape)."""
+    body = step.exchange.response_json()
+    layers = body.get("fsLayers") if body else None
+    return len(layers) if isinstance(layers, list) else None
+
+
 def registry_error(step: Step) -> tuple[str, str] | None:
     """(code, message) of the registry's JSON error body (`{"errors": [{"code": …}]}`)."""
     body = step.exchange.response_json()
@@ -171,7 +178,7 @@ def _media(media_type: str | None, t: Translate) -> str:
         "application/vnd.docker.distribution.manifest.v1+prettyjws": "x_mt_schema1",
     }
     key = names.get((media_type or "").lower())
-    return t(key) if key else (media_type or "manifest")
+    return t(key) if key else t("x_mt_other", type=media_type or "?")
 
 
 def _role(role: str | None, t: Translate) -> str | None:
@@ -257,17 +264,28 @@ def _params(challenge: dict[str, str], t: Translate) -> str:
 
 
 def _ping(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
+    out.append(c.t("x_ping_ask", host=host_of(step)))
+    if ok(step) and sent_authorization(step) == "bearer":
+        # A Basic /v2/ is a login step; a Bearer one checks a token (`docker login`'s last ping).
+        out.append(c.t("x_ping_accepted", status=_status(step)))
+    elif ok(step):
+        out.append(c.t("x_ping_open", status=_status(step)))
+
+
+def _challenged(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
+    """The protocol's greeting: a 401 with a challenge on the ping, or on the first request of
+    a client that skips the ping (containerd asks for the manifest first)."""
     t = c.t
-    out.append(t("x_ping_ask", host=host_of(step)))
     challenge = challenge_of(step)
-    if status_of(step) == 401 and challenge and challenge.get("scheme") == "bearer":
-        out.append(t("x_ping_bearer", params=_params(challenge, t)))
+    if status_of(step) != 401 or not challenge or failure_of(step) or step.kind in (StepKind.TOKEN, StepKind.LOGIN):
+        return
+    if challenge.get("scheme") == "bearer":
+        key = "x_ping_bearer" if step.kind is StepKind.PING else "x_bearer_again"
+        out.append(t(key, params=_params(challenge, t)))
         terms += ["challenge", "realm", "token"]
-    elif status_of(step) == 401 and challenge and challenge.get("scheme") == "basic":
+    elif challenge.get("scheme") == "basic":
         out.append(t("x_ping_basic", params=_params(challenge, t)))
         terms.append("challenge")
-    elif ok(step):
-        out.append(t("x_ping_open", status=_status(step)))
 
 
 def _credentials(step: Step, t: Translate) -> str:
@@ -343,8 +361,6 @@ def _retried(step: Step, c: _Context, out: list[str]) -> None:
         out.append(c.t("x_retry_carries", n=c.number(first.id), m=token))
     elif token:
         out.append(c.t("x_retry", n=c.number(first.id), m=token))
-    else:
-        out.append(c.t("x_retry_plain", n=c.number(first.id)))
 
 
 def _head(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
@@ -392,6 +408,8 @@ def _manifest(step: Step, c: _Context, out: list[str], terms: list[str]) -> None
     if parsed is None or parsed.is_index:
         return
     layers = len(parsed.layers)
+    if parsed.is_schema1:
+        layers = schema1_layers(step) or 0
     if parsed.config:
         blobs = t("x_blobs_config_layer_one" if layers == 1 else "x_blobs_config_layers", layers=layers)
     else:
@@ -407,7 +425,7 @@ def _manifest(step: Step, c: _Context, out: list[str], terms: list[str]) -> None
     elif asked:
         out.append(t("x_manifest_next", asked=len(digests), total=total, n=asked[0]))
     elif total:
-        out.append(t("x_manifest_next_none", total=total))
+        out.append(t("x_manifest_next_none"))
 
 
 def _blob(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
@@ -535,6 +553,7 @@ def _failure(step: Step, c: _Context, out: list[str]) -> None:
 
 
 def explain_step(step: Step, c: _Context) -> StepExplanation:
+    """One step's sentences: a repeat or mirror first, then its kind's, then why it failed."""
     out: list[str] = []
     terms: list[str] = []
     if c.again_of.get(step.id) and not linked(step, "retries"):
@@ -545,6 +564,7 @@ def explain_step(step: Step, c: _Context) -> StepExplanation:
         terms.append("mirror")
         c.ns_told = True
     _BY_KIND.get(step.kind, _other)(step, c, out, terms)
+    _challenged(step, c, out, terms)
     if failure_of(step) or (status_of(step) is None and step.kind is not StepKind.CONNECTION):
         _failure(step, c, out)
     return StepExplanation(step.id, c.numbers[step.id], tuple(out), tuple(dict.fromkeys(terms)))
@@ -575,7 +595,7 @@ def _skipped_note(session: Session, t: Translate) -> str | None:
     if skipped:
         names = [_blob_label(d, session, t) for d in skipped]
         joined = t("x_list_sep").join(names[:-1]) + t("x_list_and") + names[-1] if len(names) > 1 else names[0]
-        return t("x_note_skipped", total=total, names=joined)
+        return t("x_note_skipped_many" if len(names) > 1 else "x_note_skipped", total=total, names=joined)
     if any(s.kind in BLOB_BODY_KINDS or s.kind is StepKind.BLOB_REDIRECT for s in session.steps) and \
             session.summary.errors == [] and session.summary.layers_fetched == session.summary.layers:
         return t("x_note_none_skipped", total=total)
@@ -611,7 +631,9 @@ def _parallel_note(session: Session, numbers: dict[str, int], t: Translate) -> s
     return t("x_note_parallel", count=count, steps=refs, at=f"{(when - origin) * 1000:.0f}")
 
 
-def _session_notes(session: Session, numbers: dict[str, int], t: Translate) -> list[str]:
+def session_notes(session: Session, numbers: dict[str, int], t: Translate) -> list[str]:
+    """The open questions of seed 003 the session holds evidence for: skipped layers, downloads
+    at once, and (from the summary) the mirror and the fallback."""
     notes = [n for n in (_skipped_note(session, t), _parallel_note(session, numbers, t)) if n]
     s = session.summary
     if s.mirror and s.fallback:
@@ -626,7 +648,7 @@ def explain_session(session: Session, lang: str = "en") -> SessionExplanation:
     t = translator(lang)
     c = _Context(session, t)
     steps = tuple(explain_step(step, c) for step in session.steps)
-    notes = _session_notes(session, c.numbers, t)
+    notes = session_notes(session, c.numbers, t)
     terms = [term for s in steps for term in s.terms]
     if session.summary.skipped_blobs:
         terms.append("blob")
