@@ -141,7 +141,13 @@ def registry_error(step: Step) -> tuple[str, str] | None:
     body = step.exchange.response_json()
     errors = body.get("errors") if body else None
     if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("code"):
-        return str(errors[0]["code"]), str(errors[0].get("message") or "").strip()
+        return str(errors[0]["code"]), str(errors[0].get("message") or "").strip().rstrip(".")
+    # Object stores answer in XML (S3, GCS, OSS: <Error><Code>AccessDenied</Code><Message>…).
+    text = step.exchange.response_body_preview or ""
+    code = re.search(r"<Code>([^<]{1,80})</Code>", text)
+    if code:
+        message = re.search(r"<Message>([^<]{0,200})</Message>", text)
+        return code.group(1).strip(), (message.group(1).strip().rstrip(".") if message else "")
     return None
 
 
@@ -476,10 +482,17 @@ def _cdn(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
     fields = {"host": host_of(step), "token": token, "status": _status(step),
               "bytes": fmt.human_bytes(step.exchange.response_bytes)}
     role = _role(step.role, t)
-    if previous is not None and role:
+    digest = fmt.short_digest(str(fact(step, "digest") or ""))
+    if not ok(step):
+        # Nothing was downloaded: say what was asked; the failure says why not.
+        if previous is not None and role:
+            out.append(t("x_cdn_ask", n=c.number(previous.id), role=role, host=fields["host"], token=token))
+        else:
+            out.append(t("x_cdn_ask_plain", digest=digest, host=fields["host"], token=token))
+    elif previous is not None and role:
         out.append(t("x_cdn", n=c.number(previous.id), role=role, **fields))
     else:
-        out.append(t("x_cdn_plain", digest=fmt.short_digest(str(fact(step, "digest") or "")), **fields))
+        out.append(t("x_cdn_plain", digest=digest, **fields))
     terms += ["cdn", "blob"]
 
 
@@ -538,13 +551,20 @@ def _failure(step: Step, c: _Context, out: list[str]) -> None:
             if step.kind in (StepKind.MANIFEST, StepKind.MANIFEST_HEAD, StepKind.MANIFEST_INDEX):
                 ref = fmt.short_digest(step.reference or "")
                 out.append(t("x_fail_404_manifest", ref=ref, repo=step.repository or "?"))
+            elif step.kind is StepKind.CDN_DOWNLOAD:
+                out.append(t("x_fail_404_storage", host=host_of(step)))
             elif step.kind in BLOB_BODY_KINDS and step.repository and digest:
                 out.append(t("x_fail_404_blob", digest=fmt.short_digest(str(digest)), repo=step.repository))
             else:
                 out.append(t("x_fail_404"))
         elif status == 429:
             remaining = step.exchange.response_header("ratelimit-remaining")
-            out.append(t("x_fail_429", remaining=t("x_remaining", value=remaining) if remaining else ""))
+            after = (step.exchange.response_header("retry-after") or "").strip()
+            fields = {"remaining": t("x_remaining", value=remaining) if remaining else ""}
+            if after.isdigit():
+                out.append(t("x_fail_429_after", seconds=after, **fields))
+            else:
+                out.append(t("x_fail_429", **fields))
         elif status >= 500:
             out.append(t("x_fail_5xx"))
     again = c.number(c.again.get(step.id))

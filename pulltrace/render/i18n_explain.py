@@ -104,6 +104,8 @@ EXPLAIN_EN: dict[str, str] = {
     "x_cdn": "Following the redirect of step #{n}, the client downloaded {role} from {host}{token}: "
              "{status}, {bytes}.",
     "x_cdn_plain": "The client downloaded blob {digest} from {host}{token}: {status}, {bytes}.",
+    "x_cdn_ask": "Following the redirect of step #{n}, the client asked {host} for {role}{token}.",
+    "x_cdn_ask_plain": "The client asked {host} for blob {digest}{token}.",
     "x_no_token": " without its registry token",
     "x_with_token": " with its registry token",
     # other requests
@@ -123,8 +125,11 @@ EXPLAIN_EN: dict[str, str] = {
     "x_fail_404_manifest": "The registry has no manifest {ref} in {repo}.",
     "x_fail_404_blob": "The registry has no blob {digest} in {repo}.",
     "x_fail_404": "Nothing is at this URL.",
+    "x_fail_404_storage": "{host} has no object at the URL the redirect named.",
     "x_fail_429": "The server limits how often the client may ask{remaining}; the client must wait before it "
                   "tries again.",
+    "x_fail_429_after": "The server limits how often the client may ask{remaining}; the client must wait {seconds} "
+                        "seconds (Retry-After) before it tries again.",
     "x_remaining": " (RateLimit-Remaining: {value})",
     "x_fail_5xx": "The fault is on the server's side, not the client's.",
     "x_fail_again": "The client tries the same request again at step #{n}.",
@@ -226,6 +231,8 @@ EXPLAIN_ZH: dict[str, str] = {
     "x_hop_loop": "这个 URL 在第 {n} 步已经请求过：重定向在兜圈子。",
     "x_cdn": "客户端跟随第 {n} 步的重定向，从 {host} 下载{role}{token}：{status}，{bytes}。",
     "x_cdn_plain": "客户端从 {host} 下载 blob {digest}{token}：{status}，{bytes}。",
+    "x_cdn_ask": "客户端跟随第 {n} 步的重定向，向 {host} 请求{role}{token}。",
+    "x_cdn_ask_plain": "客户端向 {host} 请求 blob {digest}{token}。",
     "x_no_token": "（没有带 registry 的 token）",
     "x_with_token": "（带着 registry 的 token）",
     "x_connection": "客户端连不上 {host}：{error}。",
@@ -243,7 +250,9 @@ EXPLAIN_ZH: dict[str, str] = {
     "x_fail_404_manifest": "registry 的 {repo} 中没有清单 {ref}。",
     "x_fail_404_blob": "registry 的 {repo} 中没有 blob {digest}。",
     "x_fail_404": "这个 URL 下什么也没有。",
+    "x_fail_404_storage": "{host} 上没有重定向所指的那个对象。",
     "x_fail_429": "服务端限制了请求频率{remaining}，客户端要等一会儿才能再试。",
+    "x_fail_429_after": "服务端限制了请求频率{remaining}，客户端要等 {seconds} 秒（Retry-After）才能再试。",
     "x_remaining": "（RateLimit-Remaining：{value}）",
     "x_fail_5xx": "问题出在服务端，不在客户端。",
     "x_fail_again": "客户端在第 {n} 步重试了同一个请求。",

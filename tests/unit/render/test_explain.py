@@ -51,7 +51,7 @@ def trace(exchanges):
 def oci_s3_pull():
     """containerd-like: Bearer challenge with a scope, a password grant by POST, an OCI index, an
     OCI manifest, a config redirected to S3 for 20 minutes (followed with the token), a layer
-    redirect nobody follows."""
+    redirect nobody follows, another whose masked S3 URL answers 403 in XML."""
     challenge = f'Bearer realm="{AUTH}",service="r.example.com",scope="repository:app:pull"'
     index = {"schemaVersion": 2, "mediaType": INDEX_OCI, "manifests": [
         {"mediaType": MANIFEST_OCI, "digest": D[arch], "size": 400, "platform": {"os": "linux", "architecture": name}}
@@ -64,6 +64,7 @@ def oci_s3_pull():
                            {"mediaType": layer, "digest": D["l2"], "size": 5000}]}
     s3 = ("https://bucket.s3.amazonaws.com/blobs/" + D["cfg"][7:] +
           "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=1200&X-Amz-Signature=abc")
+    s3_l2 = "https://bucket.s3.amazonaws.com/blobs/" + D["l2"][7:] + "?X-Amz-Expires=…&X-Amz-Signature=…"
     bearer = [("Authorization", "Bearer eyJ.x.y")]
     return trace([
         ex(1, "GET", f"{R}/v2/app/manifests/1.0", 401, at=0.0,
@@ -80,13 +81,16 @@ def oci_s3_pull():
         ex(6, "GET", s3, 200, at=0.05, req=bearer, nbytes=600),
         ex(7, "GET", f"{R}/v2/app/blobs/{D['l1']}", 307, at=0.06, req=bearer,
            resp=[("Location", "https://cdn.example.net/l1")]),
+        ex(8, "GET", f"{R}/v2/app/blobs/{D['l2']}", 307, at=0.07, req=bearer, resp=[("Location", s3_l2)]),
+        ex(9, "GET", s3_l2, 403, at=0.08, resp=[(CT, "application/xml")],
+           body='<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>'),
     ])
 
 
 def failures():
     """An open registry (ping 200) that fails in every way a pull meets: an unknown tag asked twice,
-    a HEAD by digest, an unknown blob, a rate limit, a 503 with a bare code, a 403, a 401 without
-    a challenge, and a manifest whose connection dropped."""
+    a HEAD by digest, an unknown blob, a rate limit with and without Retry-After, a 503 with a bare
+    code, a 403, a 401 without a challenge, and a manifest whose connection dropped."""
     err = lambda code, msg="": json.dumps({"errors": [{"code": code, "message": msg}] if msg else [{"code": code}]})  # noqa: E731
     js = [(CT, "application/json")]
     unknown = err("MANIFEST_UNKNOWN", "manifest unknown")
@@ -104,6 +108,8 @@ def failures():
         ex(9, "GET", f"{R}/v2/app/manifests/1.0", 401, at=0.08, resp=js,
            body=err("UNAUTHORIZED", "authentication required")),
         ex(10, "GET", f"{R}/v2/app/manifests/2.0", None, at=0.09, error="connection reset by peer"),
+        ex(11, "GET", f"{R}/v2/app/manifests/3.0", 429, at=0.10, resp=js + [("Retry-After", "3600")],
+           body=err("TOOMANYREQUESTS", "rate limit")),
     ])
 
 
@@ -128,7 +134,8 @@ def mirror_parallel():
 def odd_ends():
     """A schema 1 manifest and a plain JSON one whose layers are never asked for, a token asked for with a refresh
     token and no challenge before it, Basic credentials without an account, a blob with no
-    manifest in the capture redirected twice (registry -> CDN -> edge)."""
+    manifest in the capture redirected twice (registry -> CDN -> edge), another whose storage
+    object is missing."""
     schema1 = {"schemaVersion": 1, "name": "old", "tag": "v1",
                "fsLayers": [{"blobSum": D["l1"]}], "history": [], "signature": "x"}
     # An old registry that answers a manifest as plain application/json and names no config.
@@ -148,6 +155,10 @@ def odd_ends():
            resp=[("Location", "https://cdn.example.net/x")]),
         ex(5, "GET", "https://cdn.example.net/x", 302, at=5.02, resp=[("Location", "https://edge.example.net/x")]),
         ex(6, "GET", "https://edge.example.net/x", 200, at=5.03, nbytes=100),
+        ex(8, "GET", f"{R}/v2/old/blobs/{D['x']}", 307, at=5.04, req=[("Authorization", "Bearer eyJ.x.y")],
+           resp=[("Location", "https://cdn.example.net/old-x")]),
+        ex(9, "GET", "https://cdn.example.net/old-x", 404, at=5.05, resp=[(CT, "application/xml")],
+           body="<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"),
     ])
 
 
@@ -172,7 +183,7 @@ SAMPLE_CASES = [
     ("lab-alice", "lab/doctor-alice-denied.json", 0, [2, 3, 4, 6], False),
     ("lab-loop", "lab/pulltrace-pull-loop.json", 0, [6, 15], False),
 ]
-BUILT_CASES = [("oci_s3_pull", 0), ("failures", 0), ("failures", 1), ("failures", 2), ("failures", 3),
+BUILT_CASES = [("oci_s3_pull", 0), ("failures", 0), ("failures", 1), ("failures", 2), ("failures", 3), ("failures", 4),
                ("mirror_parallel", 0), ("odd_ends", 0), ("odd_ends", 1), ("odd_ends", 2),
                ("not_pulls", 0), ("not_pulls", 1)]
 
@@ -772,7 +783,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
                 'This is the linux/arm64 manifest the client chose from the list in step #3.',
                 'The registry answered with an OCI image manifest: one config blob and 2 layers, each named by '
                 'its digest.',
-                'The client then asks for 2 of these 3 blobs (from step #5).',
+                'The client then asks for all 3 of them (from step #5).',
             ],
             5: [
                 'The client asked r.example.com for the config blob, sha256:cccccccccccc… (600 B per the '
@@ -791,6 +802,19 @@ EXPECTED: dict[tuple[str, str], dict] = {
                 'The blob is served from another host: the registry answered 307 Temporary Redirect with a '
                 'Location on cdn.example.net.',
                 'No request in the trace follows it.',
+            ],
+            8: [
+                'The client asked r.example.com for the blob of layer 2 of 2, sha256:222222222222… (4.9 KiB '
+                'per the manifest).',
+                'The blob is served from another host: the registry answered 307 Temporary Redirect with a '
+                'Location on bucket.s3.amazonaws.com, a signed URL.',
+                'The client follows it (step #9) without sending its registry token.',
+            ],
+            9: [
+                'Following the redirect of step #8, the client asked bucket.s3.amazonaws.com for the blob of '
+                'layer 2 of 2 without its registry token.',
+                'The request failed: 403 Forbidden (AccessDenied: Request has expired).',
+                'The server understood the request and refuses it.',
             ],
         },
         "notes": [
@@ -820,7 +844,7 @@ EXPECTED: dict[tuple[str, str], dict] = {
                 '客户端向 r.example.com 请求 app 的清单，按摘要 sha256:aaaaaaaaaaaa…。',
                 '这是客户端从第 3 步的清单列表中选出的 linux/arm64 清单。',
                 'registry 返回一个 OCI 镜像清单：一个配置 blob 和 2 个层，每项都用摘要标识。',
-                '客户端随后按照清单请求其中 2 个 blob（共 3 个，从第 5 步开始）。',
+                '客户端随后按照清单逐个请求全部 3 个 blob（从第 5 步开始）。',
             ],
             5: [
                 '客户端向 r.example.com 请求配置 blob sha256:cccccccccccc…（清单中标明 600 B）。',
@@ -837,6 +861,18 @@ EXPECTED: dict[tuple[str, str], dict] = {
                 '这个 blob 由另一台主机提供：registry 返回 307 Temporary Redirect，Location 指向 '
                 'cdn.example.net。',
                 '记录中没有跟随这个重定向的请求。',
+            ],
+            8: [
+                '客户端向 r.example.com 请求第 2/2 层的 blob sha256:222222222222…（清单中标明 4.9 KiB）。',
+                '这个 blob 由另一台主机提供：registry 返回 307 Temporary Redirect，Location 指向 '
+                'bucket.s3.amazonaws.com，是一个带签名的 URL。',
+                '客户端跟随重定向（第 9 步），不再带 registry 的 token。',
+            ],
+            9: [
+                '客户端跟随第 8 步的重定向，向 bucket.s3.amazonaws.com 请求第 2/2 层的 blob（没有带 registry '
+                '的 token）。',
+                '请求失败：403 Forbidden（AccessDenied：Request has expired）。',
+                '服务端看懂了请求，但拒绝执行。',
             ],
         },
         "notes": [
@@ -993,6 +1029,29 @@ EXPECTED: dict[tuple[str, str], dict] = {
         "notes": [
         ],
     },
+    ('failures-4', 'en'): {
+        "steps": {
+            1: [
+                'The client asked r.example.com for the manifest of app by tag 3.0.',
+                'The request failed: 429 Too Many Requests (TOOMANYREQUESTS: rate limit).',
+                'The server limits how often the client may ask; the client must wait 3600 seconds '
+                '(Retry-After) before it tries again.',
+            ],
+        },
+        "notes": [
+        ],
+    },
+    ('failures-4', 'zh'): {
+        "steps": {
+            1: [
+                '客户端向 r.example.com 请求 app 的清单，按 tag 3.0。',
+                '请求失败：429 Too Many Requests（TOOMANYREQUESTS：rate limit）。',
+                '服务端限制了请求频率，客户端要等 3600 秒（Retry-After）才能再试。',
+            ],
+        },
+        "notes": [
+        ],
+    },
     ('mirror_parallel-0', 'en'): {
         "steps": {
             1: [
@@ -1096,11 +1155,19 @@ EXPECTED: dict[tuple[str, str], dict] = {
                 'digest.',
                 'The trace holds no request for any blob it names.',
             ],
+            2: [
+                'The client asked r.example.com for blob sha256:ffffffffffff….',
+                'The blob is served from another host: the registry answered 307 Temporary Redirect with a '
+                'Location on cdn.example.net.',
+                'The client follows it (step #3) without sending its registry token.',
+            ],
+            3: [
+                'The client asked cdn.example.net for blob sha256:ffffffffffff… without its registry token.',
+                'The request failed: 404 Not Found (NoSuchKey: The specified key does not exist).',
+                'cdn.example.net has no object at the URL the redirect named.',
+            ],
         },
         "notes": [
-            'Layers the client already had: the manifest names 2 blobs, and the client never asked for layer 1 '
-            'of 2 sha256:111111111111… and layer 2 of 2 sha256:222222222222…, so they were not downloaded; a '
-            'client skips the blobs it already holds.',
         ],
     },
     ('odd_ends-1', 'zh'): {
@@ -1110,11 +1177,19 @@ EXPECTED: dict[tuple[str, str], dict] = {
                 'registry 返回一个类型为 application/json 的清单：2 个层，每项都用摘要标识。',
                 '记录中客户端没有请求清单里的任何 blob。',
             ],
+            2: [
+                '客户端向 r.example.com 请求 blob sha256:ffffffffffff…。',
+                '这个 blob 由另一台主机提供：registry 返回 307 Temporary Redirect，Location 指向 '
+                'cdn.example.net。',
+                '客户端跟随重定向（第 3 步），不再带 registry 的 token。',
+            ],
+            3: [
+                '客户端向 cdn.example.net 请求 blob sha256:ffffffffffff…（没有带 registry 的 token）。',
+                '请求失败：404 Not Found（NoSuchKey：The specified key does not exist）。',
+                'cdn.example.net 上没有重定向所指的那个对象。',
+            ],
         },
         "notes": [
-            '已经存在的镜像层怎么处理：清单列出 2 个 blob，客户端始终没有请求 第 1/2 层 '
-            'sha256:111111111111…和第 2/2 层 sha256:222222222222…，所以这几个都没有下载；客户端本地已有的 blob '
-            '不会再下载。',
         ],
     },
     ('odd_ends-2', 'en'): {
