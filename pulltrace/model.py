@@ -105,26 +105,17 @@ class Exchange:
 
     def request_header(self, name: str) -> str | None:
         """First value of a request header, matched case-insensitively."""
-        cached = self.__dict__.get("_request_index")
-        if cached is None or cached[0] is not self.request_headers or cached[1] != len(self.request_headers):
-            cached = self.__dict__["_request_index"] = _header_index(self.request_headers)
-        values = cached[2].get(name.lower())
+        values = _header_index(self, "request_headers").get(name.lower())
         return values[0] if values else None
 
     def response_header(self, name: str) -> str | None:
         """First value of a response header, matched case-insensitively."""
-        values = self._response_index().get(name.lower())
+        values = _header_index(self, "response_headers").get(name.lower())
         return values[0] if values else None
 
     def response_header_all(self, name: str) -> list[str]:
         """Every value of a response header (WWW-Authenticate may repeat)."""
-        return list(self._response_index().get(name.lower(), ()))
-
-    def _response_index(self) -> dict[str, list[str]]:
-        cached = self.__dict__.get("_response_index_cache")
-        if cached is None or cached[0] is not self.response_headers or cached[1] != len(self.response_headers):
-            cached = self.__dict__["_response_index_cache"] = _header_index(self.response_headers)
-        return cached[2]  # type: ignore[no-any-return]
+        return list(_header_index(self, "response_headers").get(name.lower(), ()))
 
     def response_json(self) -> dict[str, Any] | None:
         """The response preview as a JSON object (manifest, token, error), else None."""
@@ -143,13 +134,18 @@ class Exchange:
         return value.split(";")[0].strip().lower() if value else None
 
 
-def _header_index(headers: Headers) -> tuple[Headers, int, dict[str, list[str]]]:
+def _header_index(ex: Exchange, attr: str) -> dict[str, list[str]]:
     """Headers by lowercased name, built once per header list (every rule asks for some);
-    kept with the list it indexes and its length, so a changed list is indexed again."""
+    kept with the list it indexes and its length, so a replaced or grown list is indexed again."""
+    headers = ex.__dict__[attr]
+    cached = ex.__dict__.get("_index_" + attr)
+    if cached is not None and cached[0] is headers and cached[1] == len(headers):
+        return cached[2]  # type: ignore[no-any-return]
     index: dict[str, list[str]] = {}
     for name, value in headers:
         index.setdefault(name.lower(), []).append(value)
-    return headers, len(headers), index
+    ex.__dict__["_index_" + attr] = (headers, len(headers), index)
+    return index
 
 
 def _header(headers: Headers, name: str) -> str | None:
@@ -276,7 +272,7 @@ class Trace:
                 "or the capture itself (a .flow or HAR file)"
             )
         version = data.get("version")
-        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_VERSIONS:
             raise TraceFormatError(
                 f"trace schema version {version!r} is not supported (this pulltrace reads versions "
                 f"{', '.join(map(str, sorted(READABLE_VERSIONS)))}); upgrade pulltrace, or rebuild the trace "
@@ -295,7 +291,9 @@ class Trace:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise TraceFormatError(f"not JSON: {e.msg} at line {e.lineno}") from e
+            raise TraceFormatError(f"not JSON: {e.msg} at line {e.lineno}; pass a trace written by pulltrace") from e
+        except RecursionError as e:
+            raise TraceFormatError("not a pulltrace trace: JSON nested too deeply") from e
         return cls.from_dict(data)
 
     def all_steps(self) -> Iterable[Step]:

@@ -7,7 +7,9 @@ Exchanges arrive with secrets already masked (or not, when the user asked to see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from pulltrace import __version__
 from pulltrace.diagnose import diagnose_across
@@ -27,12 +29,13 @@ def build_trace(exchanges: Iterable[Exchange], source: str, *, wanted_platform: 
     engine = Engine(wanted_platform=wanted_platform)
     sessions: list[Session] = []
     end = None
-    for ex in sorted(exchanges, key=lambda e: e.started_at):
-        sessions.extend(engine.close_idle(ex.started_at))
-        engine.feed(ex)
-        ex_end = ex.started_at + (ex.duration_ms or 0.0) / 1000.0
-        end = ex_end if end is None else max(end, ex_end)
-    sessions.extend(engine.finish())
+    with _cyclic_gc_paused():
+        for ex in sorted(exchanges, key=lambda e: e.started_at):
+            sessions.extend(engine.close_idle(ex.started_at))
+            engine.feed(ex)
+            ex_end = ex.started_at + (ex.duration_ms or 0.0) / 1000.0
+            end = ex_end if end is None else max(end, ex_end)
+        sessions.extend(engine.finish())
     trace = Trace(
         sessions=number_sessions(sessions),
         source=source,
@@ -44,3 +47,18 @@ def build_trace(exchanges: Iterable[Exchange], source: str, *, wanted_platform: 
     # The rules include pulltrace's own promise for every capture: a blob whose bytes do
     # not hash to its digest (`blob.digest-mismatch`).
     return diagnose_across(trace)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause CPython's cycle collector while a file is read: the trace being built is a growing
+    heap of acyclic objects (freed by reference counting), and every full collection walks all
+    of it, which made 10x the exchanges cost 14x the time (bench/pipeline.py). Restored after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+

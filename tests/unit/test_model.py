@@ -162,3 +162,8 @@ def test_an_unknown_version_says_what_to_do(version):
     data["version"] = version
     with pytest.raises(TraceFormatError, match=r"is not supported .* upgrade pulltrace, or rebuild the trace"):
         Trace.from_dict(data)
+
+
+def test_json_nested_too_deeply_is_a_trace_format_error():
+    with pytest.raises(TraceFormatError, match="nested too deeply"):
+        Trace.from_json("[" * 100_000 + "]" * 100_000)
