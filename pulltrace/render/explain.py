@@ -78,7 +78,9 @@ def host_of(step: Step) -> str:
 
 
 def path_of(step: Step) -> str:
-    return fmt.path_of(step.exchange.url)
+    """The path without its query: a sentence names what was asked, and a query may carry a
+    signature or a token the views mask but a sentence would not."""
+    return fmt.path_of(step.exchange.url).partition("?")[0]
 
 
 def failure_of(step: Step) -> str | None:

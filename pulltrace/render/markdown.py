@@ -108,7 +108,7 @@ def _narrative(session: SessionView, explained: SessionExplanation, lang: str) -
     out = [f"### {t('x_heading')}", ""]
     for e in explained.steps:
         text = md_text(space.join(e.sentences))
-        out.append(f"{e.number}. [#{e.number}](#{session.anchor}-{e.number}) {text}{_terms(e.terms, lang)}")
+        out.append(f"- [#{e.number}](#{session.anchor}-{e.number}) {text}{_terms(e.terms, lang)}")
     out.append("")
     if explained.notes:
         out += [f"### {t('x_notes')}", ""] + [f"- {md_text(note)}" for note in explained.notes] + [""]

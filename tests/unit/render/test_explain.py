@@ -332,6 +332,15 @@ def test_show_explain_on_the_command_line(capsys):
     assert "术语表:" in out
 
 
+def test_a_query_never_reaches_a_sentence():
+    """Views mask a URL's secrets; sentences name the path only, so a token in a query (a
+    signed download link, `?access_token=`) cannot leak through an explanation."""
+    t = trace([ex(1, "GET", f"{R}/download/app.tar?access_token=SECRET123&sig=abc", 200, at=0.0)])
+    sentences = explain(t.sessions[0], "en")[0][1]
+    assert sentences == ["The client sent GET /download/app.tar to r.example.com; this request is not part of the "
+                         "registry pull protocol."]
+
+
 EXPECTED: dict[tuple[str, str], dict] = {
     ('seed000', 'en'): {
         "steps": {
@@ -1319,3 +1328,4 @@ EXPECTED: dict[tuple[str, str], dict] = {
         ],
     },
 }
+
