@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -43,8 +44,13 @@ class SessionExplanation:
     notes: tuple[str, ...]
     terms: tuple[str, ...]
 
+    @cached_property
+    def _by_id(self) -> dict[str, StepExplanation]:
+        return {s.step_id: s for s in self.steps}
+
     def of(self, step_id: str) -> StepExplanation | None:
-        return next((s for s in self.steps if s.step_id == step_id), None)
+        """The explanation of one step (a view asks once per row: indexed, not searched)."""
+        return self._by_id.get(step_id)
 
 
 # -- facts: the only reads of Step and Exchange fields ---------------------------------------
@@ -243,6 +249,17 @@ class _Context:
         for step in session.steps:
             for target in linked(step, "retried-by"):
                 self.token_for.setdefault(target, step.id)
+        # Indexes built once, so explaining a session is linear in its steps: the blobs each
+        # manifest names, the first step that asked for each URL, manifests by reference.
+        self.blobs_of: dict[str, list[Step]] = {}
+        self.first_at_url: dict[str, Step] = {}
+        self.manifests_by_ref: dict[str, list[Step]] = {}
+        for step in session.steps:
+            for target in linked(step, "blob-of"):
+                self.blobs_of.setdefault(target, []).append(step)
+            self.first_at_url.setdefault(step.exchange.url, step)
+            if step.kind in (StepKind.MANIFEST, StepKind.MANIFEST_INDEX) and step.reference:
+                self.manifests_by_ref.setdefault(step.reference, []).append(step)
         self.ns_told = False
 
     def number(self, step_id: str | None) -> int | None:
@@ -380,10 +397,9 @@ def _head(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
         out.append(t("x_head_ok", status=_status(step), digest=fmt.short_digest(str(digest)),
                      media=_media(step.exchange.content_type, t)))
         terms += ["manifest", "digest"]
-        for later in c.session.steps[c.numbers[step.id]:]:
-            if later.kind in (StepKind.MANIFEST, StepKind.MANIFEST_INDEX) and later.reference == digest:
-                out.append(t("x_head_next", n=c.number(later.id)))
-                break
+        later = [m for m in c.manifests_by_ref.get(str(digest), []) if c.numbers[m.id] > c.numbers[step.id]]
+        if later:
+            out.append(t("x_head_next", n=c.number(later[0].id)))
 
 
 def _index(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
@@ -425,9 +441,9 @@ def _manifest(step: Step, c: _Context, out: list[str], terms: list[str]) -> None
     out.append(t("x_manifest_ok", media=_media(parsed.media_type, t), blobs=blobs))
     terms += ["manifest", "blob", "digest"]
     total = layers + (1 if parsed.config else 0)
-    asked = sorted({c.numbers[s.id] for s in c.session.steps if step.id in linked(s, "blob-of")
-                    and not linked(s, "follows")})
-    digests = {fact(s, "digest") for s in c.session.steps if step.id in linked(s, "blob-of")}
+    named = c.blobs_of.get(step.id, [])
+    asked = sorted({c.numbers[s.id] for s in named if not linked(s, "follows")})
+    digests = {fact(s, "digest") for s in named}
     if asked and len(digests) >= total:
         out.append(t("x_manifest_next_all", total=total, n=asked[0]))
     elif asked:
@@ -466,8 +482,8 @@ def _redirect(step: Step, c: _Context, out: list[str], terms: list[str]) -> None
     else:
         out.append(t("x_hop", n=c.number(previous.id), host=host_of(step), status=_status(step),
                      target=fmt.host_of(target) if target else "?"))
-        seen = next((s for s in c.session.steps[:c.numbers[step.id]] if s.exchange.url == target), None)
-        if seen is not None:
+        seen = c.first_at_url.get(target)
+        if seen is not None and c.numbers[seen.id] < c.numbers[step.id]:
             out.append(t("x_hop_loop", n=c.number(seen.id)))
     follow = c.first(step, "redirects-to")
     if follow is None:
