@@ -83,7 +83,7 @@ def challenges_of(ex: Exchange) -> list[Challenge]:
         return []
     cached = ex.__dict__.get("_challenges")
     if cached is not None and cached[0] == values:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     try:
         result = parse_www_authenticate(values)
     except ChallengeError:
@@ -147,7 +147,7 @@ def parsed_manifest(ex: Exchange) -> ParsedManifest | None:
     """The manifest a response body holds, parsed once per exchange."""
     cached = ex.__dict__.get("_parsed_manifest", _NOT_PARSED)
     if cached is not _NOT_PARSED:
-        return cached  # type: ignore[return-value]
+        return cached
     result: ParsedManifest | None = None
     body = ex.response_body_preview
     if body and body.lstrip().startswith("{"):

@@ -61,5 +61,9 @@ class Engine:
             session = pull.session
             self._classifier.forget(session.steps)
             session.findings = diagnose(session, wanted_platform=self.wanted_platform)
+            for step in session.steps:
+                step.exchange.drop_caches()
+            for key in ("_hops", "_registry_steps"):
+                session.__dict__.pop(key, None)
             out.append(session)
         return out

@@ -117,6 +117,12 @@ class Exchange:
         """Every value of a response header (WWW-Authenticate may repeat)."""
         return list(_header_index(self, "response_headers").get(name.lower(), ()))
 
+    def drop_caches(self) -> None:
+        """Forget what was parsed off this exchange (header indexes, a manifest, challenges):
+        a finished pull keeps its facts, not their working copies."""
+        for key in [k for k in self.__dict__ if k.startswith("_")]:
+            del self.__dict__[key]
+
     def response_json(self) -> dict[str, Any] | None:
         """The response preview as a JSON object (manifest, token, error), else None."""
         text = self.response_body_preview
@@ -140,7 +146,7 @@ def _header_index(ex: Exchange, attr: str) -> dict[str, list[str]]:
     headers = ex.__dict__[attr]
     cached = ex.__dict__.get("_index_" + attr)
     if cached is not None and cached[0] is headers and cached[1] == len(headers):
-        return cached[2]  # type: ignore[no-any-return]
+        return cached[2]
     index: dict[str, list[str]] = {}
     for name, value in headers:
         index.setdefault(name.lower(), []).append(value)
@@ -386,13 +392,14 @@ class _Reader:
         masked = d.get("secrets_masked", True)
         if not isinstance(masked, bool):
             raise self.fail(f"{where}.secrets_masked", "not true or false")
+        fields: dict[str, Any] = {k: self.text(d, k, where) for k in _EXCHANGE_STR}
+        fields.update({k: self.opt_text(d, k, where) for k in _EXCHANGE_OPT_STR if k in d})
+        fields.update({k: self.number(d, k, where, optional=True, integer=True) for k in _EXCHANGE_OPT_INT})
         return Exchange(
-            **{k: self.text(d, k, where) for k in _EXCHANGE_STR},
+            **fields,
             started_at=float(self.number(d, "started_at", where)),
             request_headers=self.headers(d.get("request_headers"), f"{where}.request_headers"),
             response_headers=self.headers(d.get("response_headers"), f"{where}.response_headers"),
-            **{k: self.opt_text(d, k, where) for k in _EXCHANGE_OPT_STR if k in d},
-            **{k: self.number(d, k, where, optional=True, integer=True) for k in _EXCHANGE_OPT_INT},
             duration_ms=self.number(d, "duration_ms", where, optional=True),
             timings=Timings(**{k: self.number(timings, k, f"{where}.timings", optional=True)
                                for k in _TIMING_FIELDS}),

@@ -39,8 +39,14 @@ from pulltrace.model import Finding, Session, Severity, Step
 
 
 def _registry_steps(session: Session) -> list[Step]:
-    """Steps that spoke the /v2/ API (not token, not CDN)."""
-    return [s for s in session.steps if not is_token_step(s) and v2_path(s.exchange.url) is not None]
+    """Steps that spoke the /v2/ API (not token, not CDN); worked out once per session (every
+    auth rule asks) until its steps change."""
+    cached = session.__dict__.get("_registry_steps")
+    if cached is not None and cached[0] is session.steps and cached[1] == len(session.steps):
+        return cached[2]
+    found = [s for s in session.steps if not is_token_step(s) and v2_path(s.exchange.url) is not None]
+    session.__dict__["_registry_steps"] = (session.steps, len(session.steps), found)
+    return found
 
 
 def _realms(session: Session) -> dict[str, Step]:

@@ -223,7 +223,7 @@ def read_challenges(exchange: Exchange) -> ChallengeRead:
         return ChallengeRead([], "missing")
     cached = exchange.__dict__.get("_challenge_read")
     if cached is not None and cached[0] == values:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     try:
         read = ChallengeRead(parse_www_authenticate(values))
     except ChallengeError as e:

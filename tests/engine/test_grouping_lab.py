@@ -123,3 +123,18 @@ def test_docker_pulling_the_same_image_twice_is_two_pulls(lab, capture, dockerd)
     assert first.summary.layers_fetched == 1
     assert StepKind.MANIFEST_HEAD in _kinds(second) and second.summary.layers_fetched == 0
     assert second.findings == []
+
+
+def test_a_failed_docker_login_then_an_anonymous_pull_keeps_its_tag(lab, capture, dockerd):
+    hub = lab.host("hub")
+    login = dockerd.docker("login", hub, "-u", "alice", "--password-stdin", input="wrong-password\n", check=False)
+    assert login.returncode != 0
+    dockerd.docker("logout", hub, check=False)
+    dockerd.docker("pull", f"{hub}/library/tiny")
+    trace = capture.trace()
+    logins = [s for s in trace.sessions if s.action == "login"]
+    (pull,) = [s for s in trace.sessions if s.action == "pull"]
+    assert logins and all(s.summary.image == "" for s in logins)
+    assert pull.summary.image == f"{hub}/library/tiny:latest"
+    assert pull.summary.auth == AUTH_ANONYMOUS and pull.summary.layers_fetched == 1
+    assert not any(step.kind is StepKind.LOGIN for step in pull.steps)
