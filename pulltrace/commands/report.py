@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         examples=[
             "pulltrace show trace.json --wide",
             "pulltrace show trace.json --lang zh",
+            "pulltrace show trace.json --explain -o handout.html   # every step explained, prints on A4",
             "pulltrace show capture.flow --format md -o pull.md",
         ],
     )
@@ -50,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--log-format", metavar="NAME", choices=sorted(LOG_FORMATS),
                             help="read every FILE as this log format instead of recognising it: "
                             + ", ".join(LOG_FORMATS))
+        parser.add_argument("--explain", action="store_true",
+                            help="teaching mode: one or two plain sentences under each step, the questions the "
+                                 "trace answers, and a glossary (text, md, html; the HTML prints as an A4 handout)")
         parser.set_defaults(func=run_report)
 
     path = command_parser(
@@ -79,5 +83,6 @@ def run_report(args: argparse.Namespace) -> int:
     trace = load_trace(args.files, show_secrets=args.show_secrets, log_format=args.log_format)
     if not trace.sessions:
         raise UserError(f"no registry traffic in {', '.join(args.files)}; nothing to report")
-    emit(render(trace, fmt, lang=args.lang, wide=args.wide, show_secrets=args.show_secrets), args.output)
+    emit(render(trace, fmt, lang=args.lang, wide=args.wide, show_secrets=args.show_secrets, explain=args.explain),
+         args.output)
     return Exit.OK

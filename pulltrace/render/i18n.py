@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pulltrace.render.i18n_explain import EXPLAIN_EN, EXPLAIN_ZH
+
 LANGUAGES = ("en", "zh")
 
 _EN: dict[str, str] = {
@@ -257,6 +259,10 @@ _ZH: dict[str, str] = {
     "count_warning_one": "1 条警告",
     "count_error_one": "1 条错误",
 }
+
+# The sentences of `--explain` (issue 16) live in their own catalogue file.
+_EN.update(EXPLAIN_EN)
+_ZH.update(EXPLAIN_ZH)
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}
 
