@@ -1,0 +1,67 @@
+"""PROVISIONAL incremental engine: the interface of notes/ENGINE-API.md, built on build_trace.
+
+This file stands in for the real engine (linear, causal grouping) until it lands; the
+real `pulltrace/engine.py` replaces it whole. It keeps only the exchanges of pulls
+still open and re-runs `build_trace` over them when asked to close pulls, so what it
+holds stays bounded by the pulls in flight, not by the capture. Its `feed` classifies
+an exchange on its own (no context), which is all the addon needs from it for now.
+"""
+
+from __future__ import annotations
+
+from pulltrace.classify import classify
+from pulltrace.model import Exchange, Session, Step
+from pulltrace.pipeline import build_trace
+from pulltrace.sessions import is_complete
+
+
+def _end(session: Session) -> float:
+    return max(s.exchange.started_at + (s.exchange.duration_ms or 0.0) / 1000.0 for s in session.steps)
+
+
+class Engine:
+    """Exchanges in completion order -> closed pull sessions, handed out once each."""
+
+    def __init__(self, *, idle_s: float = 30.0, wanted_platform: str | None = None) -> None:
+        self.idle_s = idle_s
+        self.wanted_platform = wanted_platform
+        self._open: list[Exchange] = []
+        self._closed = 0
+        self._still_open = 0
+
+    def feed(self, exchange: Exchange) -> Step:
+        """Remember `exchange` until its pull closes; its step as far as it alone tells."""
+        self._open.append(exchange)
+        return classify([exchange])[0]
+
+    def close_idle(self, now: float) -> list[Session]:
+        """Pulls whose blobs all arrived, or quiet for idle_s seconds before `now`, closed."""
+        if not self._open:
+            return []
+        trace = build_trace(self._open, source="mitmproxy", wanted_platform=self.wanted_platform)
+        done = [s for s in trace.sessions if s.steps and (is_complete(s) or now - _end(s) >= self.idle_s)]
+        self._still_open = len(trace.sessions) - len(done)
+        if not done:
+            return []
+        gone = {step.id for s in done for step in s.steps}
+        self._open = [ex for ex in self._open if ex.id not in gone]
+        return self._number(done)
+
+    def finish(self) -> list[Session]:
+        """Every pull still open, closed."""
+        if not self._open:
+            return []
+        trace = build_trace(self._open, source="mitmproxy", wanted_platform=self.wanted_platform)
+        self._open, self._still_open = [], 0
+        return self._number([s for s in trace.sessions if s.steps])
+
+    @property
+    def open_sessions(self) -> int:
+        """Pulls open at the last close_idle (this stand-in groups only then)."""
+        return self._still_open
+
+    def _number(self, sessions: list[Session]) -> list[Session]:
+        for session in sorted(sessions, key=lambda s: s.steps[0].exchange.started_at):
+            self._closed += 1
+            session.id = f"s{self._closed}"
+        return sorted(sessions, key=lambda s: int(s.id[1:]))
