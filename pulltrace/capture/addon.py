@@ -410,7 +410,9 @@ class PullTrace:
             url=destination_url(server.address, sni), client=client.peername, server=server.address,
             started_at=server.timestamp_tcp_setup or server.timestamp_start, ended_at=time.time(),
         )
-        self.thread.submit(ex)
+        # The request that waited for this connection fails with the same words (error());
+        # when it does, it is the step and this is dropped.
+        self.thread.submit(ex, failure_key=failure_key(client.peername, server.address), connection_failure=True)
         self._timed(began)
 
     @guarded

@@ -60,14 +60,16 @@ class Recorder:
     def add(self, ex: Exchange, *, failure_key: tuple[str, str] | None = None,
             connection_failure: bool = False) -> None:
         """One exchange, in completion order. A connection failure is held a moment (see HOLD_S)."""
-        if failure_key is not None:
-            if connection_failure:
-                self.held.pop(failure_key, None)
-                self.held[failure_key] = ex
-                return
-            if ex.status is None:
-                # The HTTP request that waited for this connection: it says the same, and more.
-                self.held.pop(failure_key, None)
+        if connection_failure and failure_key is not None:
+            self.held.pop(failure_key, None)
+            self.held[failure_key] = ex
+            return
+        if failure_key is not None and ex.status is None:
+            # The HTTP request that waited for this connection: it says the same, and more.
+            self.held.pop(failure_key, None)
+        # Failures that began before this exchange go first, so the engine sees them in order
+        # (docker's failed https:// tunnel before its plain http:// retry).
+        self._release(lambda held: held.started_at <= ex.started_at)
         self._feed(ex)
 
     def _feed(self, ex: Exchange) -> None:
@@ -75,17 +77,15 @@ class Recorder:
         if self.on_step is not None:
             self.on_step(step)
 
-    def _release(self, now: float | None) -> None:
-        while self.held:
-            key, ex = next(iter(self.held.items()))
-            if now is not None and now - ex.started_at < HOLD_S:
-                break
-            del self.held[key]
-            self._feed(ex)
+    def _release(self, due: Callable[[Exchange], bool] | None) -> None:
+        for key, held in list(self.held.items()):
+            if due is None or due(held):
+                del self.held[key]
+                self._feed(held)
 
     def tick(self, now: float) -> list[Session]:
         """Close every pull that completed or went quiet by `now` and hand it to the sinks."""
-        self._release(now)
+        self._release(lambda held: now - held.started_at >= HOLD_S)
         return self._hand_out(self.engine.close_idle(now))
 
     def finish(self) -> list[Session]:
