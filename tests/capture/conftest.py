@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pulltrace.capture import jsonl
 from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command
 from pulltrace.model import Trace, load_trace
 
@@ -30,7 +31,7 @@ class Mitm:
         self.flows = out / "pull.flows"  # written only with flows=True
         out.mkdir(parents=True, exist_ok=True)
         argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, addon=ADDON, out=out, with_addon=addon,
-                                outputs=("console", "json", "html"), options=("flow_detail=0", "pulltrace_idle=1"))
+                                outputs=("console", "jsonl", "json", "html"), options=("flow_detail=0", "pulltrace_idle=1"))
         if flows:
             argv += ["-w", str(self.flows)]
         self.mitmdump = Mitmdump.start(argv, log=self.log, cwd=out, port=port)
@@ -50,7 +51,11 @@ class Mitm:
         self.stop()
         path = self.out / "pulltrace.json"
         assert path.exists(), f"the addon wrote no trace; mitmdump said: {self.mitmdump.console()[-3000:]}"
-        return load_trace(path)
+        trace = load_trace(path)
+        # The exit-time trace is the finished pulls of pulltrace.jsonl, read back: the same sessions.
+        streamed = jsonl.load_trace(self.out / "pulltrace.jsonl")
+        assert trace.to_dict()["sessions"] == streamed.to_dict()["sessions"]
+        return trace
 
     def console(self) -> str:
         return self.mitmdump.console()
