@@ -51,6 +51,7 @@ from pulltrace.capture.outputs import FORMATS, write_outputs
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
 from pulltrace.model import Session, Trace
+from pulltrace.render.text import render_text  # now, not on the recorder's thread mid-capture
 
 log = logging.getLogger("pulltrace")
 
@@ -210,8 +211,6 @@ class Settings:
 
 def numbered_table(session: Session, number: int) -> str:
     """The text table of one pull, headed with its number in the capture (as the reports number it)."""
-    from pulltrace.render.text import render_text
-
     text = render_text(Trace(sessions=[session], tool_version=__version__))
     lines = text.split("\n")
     # render_text numbers the sessions of the trace it is given; this one is the number-th
