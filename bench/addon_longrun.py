@@ -215,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     measured = with_addon.rss[-1][0] - with_addon.rss[0][0]
     per_100k = growth / measured * 100_000 if measured else 0.0
     plain_growth = plain.rss[-1][1] - plain.rss[0][1]
+    # mitmproxy itself grows at first (certificates, connection pools, allocator arenas), with or
+    # without the addon; the slope from the first block's end on is what a long capture adds.
+    steady = with_addon.rss[-1][1] - with_addon.rss[1][1] if len(with_addon.rss) > 2 else growth
+    steady_n = with_addon.rss[-1][0] - with_addon.rss[1][0] if len(with_addon.rss) > 2 else measured
+    steady_plain = plain.rss[-1][1] - plain.rss[1][1] if len(plain.rss) > 2 else plain_growth
+    steady_100k = steady / steady_n * 100_000 if steady_n else 0.0
     rows = "\n".join(
         f"| {p.name} | {p.seconds:.1f} s | {p.requests:,} | {p.requests / p.seconds:.0f}/s "
         f"| {pct(p.latencies, 0.5) * 1000:.1f} ms | {pct(p.latencies, 0.99) * 1000:.1f} ms "
@@ -248,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary.get('queue_wait_ms', '?')} ms in the recorder's queue (off the loop; nobody waits for it).",
         f"Memory: mitmdump with the addon grew {growth:+.1f} MiB over {measured:,} requests after the warm-up "
         f"(without: {plain_growth:+.1f} MiB): **{per_100k:+.0f} MiB per 100,000 exchanges** extrapolated "
-        f"linearly from this run (target ≤ 100 MB; this run measured {measured:,}, not 100,000).",
+        f"linearly from this run (target ≤ 100 MB; this run measured {measured:,}, not 100,000). From the end of "
+        f"the first block on (mitmproxy's own start-up growth done): {steady:+.1f} MiB over {steady_n:,} requests "
+        f"(without the addon: {steady_plain:+.1f} MiB), **{steady_100k:+.0f} MiB per 100,000**.",
         f"The addon saw {summary.get('exchanges', '?')} exchanges and closed {summary.get('pulls', '?')} sessions "
         f"({pull_sessions} of them pulls; {pulls + args.warmup} pulls were made); pulltrace.jsonl: "
         f"{jsonl_mib:.1f} MiB. Shutdown (drain, close, exit reports from the jsonl): {stop_s:.1f} s.",

@@ -17,6 +17,7 @@ guarded: an exception inside pulltrace is logged once and the flow passes untouc
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import functools
 import hashlib
@@ -24,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
-from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import command, ctx, exceptions, hooks, http
 
 from pulltrace import __version__
 from pulltrace.capture import jsonl
@@ -47,6 +49,7 @@ from pulltrace.capture.flows import (
     is_blob_url,
     is_text_type,
 )
+from pulltrace.capture.names import FlowName, flow_names
 from pulltrace.capture.outputs import FORMATS, write_outputs
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
@@ -64,6 +67,8 @@ TICK_S = 1.0
 # Redirect targets and server connections remembered at once (the host filter, and which
 # exchange opened a connection): enough for every pull in flight, never the whole capture.
 RECENT = 4096
+# Flows awaiting their names at most (far more than the pulls in flight ever hold).
+LIVE_FLOWS = 50_000
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -237,7 +242,11 @@ class PullTrace:
         self.settings = Settings(Path("pulltrace-out"), tuple(self.outputs), 3.0)
         self.writer: jsonl.JsonlWriter | None = None
         self.started_at = time.time()
-        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._print, self._append])
+        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._print, self._append, self._name])
+        # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
+        # no flows) frees them as usual; touched only on the event loop.
+        self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = RecorderThread(self.recorder, tick_s=TICK_S)
         # Slowest time one hook of ours held the event loop (seconds); logged on exit.
         self.slowest_hook_s = 0.0
@@ -284,6 +293,12 @@ class PullTrace:
                                  float(ctx.options.pulltrace_idle))
         # The engine reads its idle window when it closes pulls; the recorder thread owns it.
         self.recorder.engine.idle_s = self.settings.idle_s
+
+    def running(self) -> None:
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
 
     # -- hooks -----------------------------------------------------------------------
     def wanted(self, flow: http.HTTPFlow) -> bool:
@@ -373,6 +388,9 @@ class PullTrace:
         key = None
         if flow.response is None:
             key = failure_key(flow.client_conn.peername, (flow.request.host, flow.request.port))
+        self.live[flow.id] = weakref.ref(flow)
+        if len(self.live) > LIVE_FLOWS:
+            self.live.popitem(last=False)  # a flow whose pull never closed (dropped exchanges)
         # The digest is read on the recorder's thread: the hash may still be finishing.
         self.thread.submit(ex, hasher, failure_key=key)
         self._timed(began)
@@ -466,6 +484,31 @@ class PullTrace:
             self.writer = jsonl.JsonlWriter(settings.directory / name, source="mitmproxy",
                                             tool_version=__version__, started_at=self.started_at)
         self.writer.write(session)
+
+    def _name(self, session: Session, number: int) -> None:
+        """Hand the pull's flow names back to the event loop, the only thread that may touch flows."""
+        names = flow_names(session, number)
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._apply_names, names)
+        else:
+            self._apply_names(names)  # no running proxy (mitmproxy's test harness)
+
+    def _apply_names(self, names: list[FlowName]) -> None:
+        changed = []
+        for name in names:
+            ref = self.live.pop(name.flow_id, None)
+            flow = ref() if ref is not None else None
+            if flow is None:
+                continue
+            flow.comment = name.comment
+            flow.marked = ":exclamation:" if name.marked else ""
+            flow.metadata["pulltrace"] = name.metadata
+            changed.append(flow)
+        if changed:
+            try:
+                ctx.master.addons.trigger(hooks.UpdateHook(changed))  # mitmweb and the console redraw
+            except Exception:  # noqa: BLE001 - a UI that cannot redraw keeps the names anyway
+                pass
 
     def _close_writer(self) -> None:
         if self.writer is not None:
