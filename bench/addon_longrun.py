@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
+from devtools.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
 from pulltrace.lab import Lab  # noqa: E402
 
 ADDON = ROOT / "addons" / "pulltrace.py"

@@ -50,7 +50,7 @@ from pulltrace.capture.flows import (
     is_text_type,
 )
 from pulltrace.capture.names import FlowName, flow_names
-from pulltrace.capture.outputs import FORMATS, write_outputs
+from pulltrace.render.outputs import FORMATS, write_outputs
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
 from pulltrace.model import Session, Trace

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from capturehelpers import proxy_env
 
-from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_executable
+from devtools.mitmdump import Mitmdump, free_port, mitmdump_executable
 
 pytestmark = pytest.mark.lab
 
