@@ -147,8 +147,7 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
     """A whole Trace from a pulltrace.jsonl file, as the reports at the end of a capture see it."""
     header = read_header(path)
     sessions = list(read_sessions(path))
-    ends = [_end(st.exchange) for s in sessions for st in s.steps]
-    ends = [e for e in ends if e is not None]
+    ends = [e for e in (_end(st.exchange) for s in sessions for st in s.steps) if e is not None]
     return Trace(
         sessions=sessions,
         source=str(header.get("source", "")),
