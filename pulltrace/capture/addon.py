@@ -512,7 +512,11 @@ class PullTrace:
 
     # -- sinks (on the recorder's thread) --------------------------------------------
     def _print(self, session: Session, number: int) -> None:
-        if CONSOLE in self.settings.outputs and session.action != "other":
+        if CONSOLE not in self.settings.outputs:
+            return
+        # Stray requests (a browser on a registry's UI) stay quiet; a connection that failed
+        # is shown even with no pull around it (a client that rejected mitmproxy's CA).
+        if session.action != "other" or any(s.exchange.error for s in session.steps):
             log.info("%s", numbered_table(session, number))
 
     def _append(self, session: Session, number: int) -> None:

@@ -401,10 +401,11 @@ def test_a_connect_failure_an_http_flow_also_reports_is_one_step(tmp_path):
             ("GET", "http://plain.pulltrace.test:5001/v2/", "Connect call failed")]
 
 
-def test_a_client_that_rejects_the_proxys_certificate_says_so(tmp_path):
+def test_a_client_that_rejects_the_proxys_certificate_says_so(tmp_path, caplog):
     pt = PullTrace()
+    caplog.set_level(logging.INFO, logger="pulltrace")
     with taddons.context(pt) as tctx:
-        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="jsonl")
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="console,jsonl")
         message = ("The client does not trust the proxy's certificate for hub.pulltrace.test "
                    "(sslv3 alert bad certificate)")
         client = _client(sni="hub.pulltrace.test", error=message, timestamp_start=1000.0)
@@ -422,6 +423,9 @@ def test_a_client_that_rejects_the_proxys_certificate_says_so(tmp_path):
             ("CONNECT", "https://plain.pulltrace.test:5000/", None,
              "tls: [('SSL routines', '', 'wrong version number')]"),
         ]
+        # Printed though no pull is around it: the user must see why the client got nowhere.
+        (table,) = [m for m in caplog.messages if m.startswith("Session 1: ")]
+        assert "CONNECT /: client rejected the prox" in table  # the 80-column table cuts the rest
 
 
 def test_connection_failures_to_hosts_outside_the_filter_are_not_recorded(tmp_path):
