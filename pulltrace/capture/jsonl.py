@@ -51,7 +51,9 @@ class JsonlWriter:
 
     def write(self, session: Session) -> None:
         self._open()
-        self._line(dataclasses.asdict(session))
+        assert self._out is not None
+        self._out.write(session_line(session) + "\n")
+        self._out.flush()
         self.sessions += 1
 
     def start(self) -> None:
@@ -62,6 +64,21 @@ class JsonlWriter:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+
+def _fields(obj: object) -> dict[str, Any]:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return vars(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def session_line(session: Session) -> str:
+    """One session as one JSON line, exactly as `dataclasses.asdict` would give it.
+
+    json's encoder walks the dataclasses' own attribute dicts (no deep copy first): the
+    recorder writes every finished pull, and asdict's copy was a fifth of its time.
+    """
+    return json.dumps(session, default=_fields, ensure_ascii=False, separators=(",", ":"))
 
 
 def is_jsonl(path: str | os.PathLike[str]) -> bool:

@@ -51,6 +51,18 @@ def test_round_trip_keeps_every_session_as_the_trace_json_has_it(tmp_path):
     assert (trace.source, trace.tool_version, trace.created_at) == ("mitmproxy", "9.9", 11.003)
 
 
+def test_a_session_line_is_the_trace_jsons_session_form():
+    import dataclasses
+
+    from pulltrace.model import load_trace
+
+    samples = [s for path in sorted((ROOT / "samples" / "lab").glob("*.json")) for s in load_trace(path).sessions]
+    assert any(s.findings for s in samples) and any(st.links for s in samples for st in s.steps)
+    for session in _sessions() + samples:
+        assert json.loads(jsonl.session_line(session)) == json.loads(json.dumps(dataclasses.asdict(session)))
+        assert "\n" not in jsonl.session_line(session)
+
+
 def test_every_line_validates_against_the_documented_schema(tmp_path):
     path = tmp_path / "pulltrace.jsonl"
     sessions = _sessions()
