@@ -8,6 +8,7 @@ from pulltrace.commands.load import load_trace
 from pulltrace.commands.main import Exit
 from pulltrace.commands.output import check_writable, chosen_format, emit
 from pulltrace.commands.vocabulary import add_view_options, command_parser
+from pulltrace.redact import mask_trace
 from pulltrace.render.diff import diff_traces
 from pulltrace.render.diff_render import render_diff_html, render_diff_markdown, render_diff_text
 
@@ -36,6 +37,8 @@ def run_diff(args: argparse.Namespace) -> int:
     check_writable(args.output)
     a = load_trace([args.a], show_secrets=args.show_secrets)
     b = load_trace([args.b], show_secrets=args.show_secrets)
+    if not args.show_secrets:
+        a, b = mask_trace(a), mask_trace(b)
     d = diff_traces(a, b, lang=args.lang, label_a=args.a, label_b=args.b)
     if fmt == "html":
         text = render_diff_html(d)

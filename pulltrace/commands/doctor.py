@@ -22,6 +22,7 @@ from pulltrace.diagnose.present import format_trace_findings
 from pulltrace.diagnose.transport import no_traffic_finding
 from pulltrace.errors import UserError
 from pulltrace.model import Finding, Severity, Trace, write_atomically
+from pulltrace.redact import mask_trace, mask_value
 
 if TYPE_CHECKING:
     import httpx
@@ -79,6 +80,10 @@ def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None 
         extra.append(client_failure)  # the wire alone does not show why the client stopped
     if args.capture and not trace.sessions:
         extra.append(no_traffic_finding())
+    if not args.show_secrets:
+        # Findings quote headers and URLs: the final masking pass covers what they say too.
+        trace = mask_trace(trace)
+        extra = [mask_value(f) for f in extra]
     if args.save_trace:
         write_atomically(args.save_trace, trace.to_json() + "\n")
     failed = wire_error or any(f.severity == Severity.ERROR for f in extra)

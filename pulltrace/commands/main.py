@@ -40,6 +40,8 @@ COMMANDS = {
     "lab": "pulltrace.commands.lab",
     "gallery": "pulltrace.commands.gallery",
     "completion": "pulltrace.commands.completion",
+    "capture": "pulltrace.commands.capture",
+    "mirror": "pulltrace.commands.mirror",
 }
 
 

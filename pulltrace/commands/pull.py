@@ -113,9 +113,9 @@ def _write_outputs(args: argparse.Namespace, puller, error: str | None) -> None:
     if not (args.save_trace or args.save_report):
         return
     trace = puller.trace(show_secrets=args.show_secrets, error=error)
-    if args.save_trace:
-        write_atomically(args.save_trace, trace.to_json() + "\n")
-    if args.save_report:
-        from pulltrace.render.outputs import render
+    from pulltrace.render.outputs import render
 
-        write_atomically(args.save_report, render(trace, "html"))
+    if args.save_trace:
+        write_atomically(args.save_trace, render(trace, "json", show_secrets=args.show_secrets))
+    if args.save_report:
+        write_atomically(args.save_report, render(trace, "html", show_secrets=args.show_secrets))

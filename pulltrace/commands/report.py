@@ -75,5 +75,5 @@ def run_report(args: argparse.Namespace) -> int:
     trace = load_trace(args.files, show_secrets=args.show_secrets)
     if not trace.sessions:
         raise UserError(f"no registry traffic in {', '.join(args.files)}; nothing to report")
-    emit(render(trace, fmt, lang=args.lang, wide=args.wide), args.output)
+    emit(render(trace, fmt, lang=args.lang, wide=args.wide, show_secrets=args.show_secrets), args.output)
     return Exit.OK

@@ -1,7 +1,10 @@
 """Trace -> every file and text pulltrace writes: the one output dispatcher.
 
-The addon (at exit and on `pulltrace.save`), `report`, `show` and `pull --report` all
-render through `render`, so a format looks the same whichever command wrote it.
+The addon (at exit and on `pulltrace.save`), `report`, `show` and `pull --save-report` all
+render through `render`, so a format looks the same whichever command wrote it. It is also
+the last line of defence for secrets: every string of the trace is masked again here, by
+name and by shape, whatever the trace's flags claim (a loaded file may lie), unless the
+user asked to see secrets.
 """
 
 from __future__ import annotations
@@ -12,14 +15,24 @@ from pathlib import Path
 
 from pulltrace.errors import UserError
 from pulltrace.model import Trace, write_atomically
+from pulltrace.redact import mask_trace
 
 FORMATS = ("json", "html", "md", "text", "har")
 SUFFIXES = {"json": ".json", "html": ".html", "md": ".md", "text": ".txt", "har": ".har"}
 _OTHER_SUFFIXES = {".htm": "html", ".markdown": "md"}
 
 
-def render(trace: Trace, fmt: str, *, lang: str = "en", wide: bool = False) -> str:
-    """One view of `trace` as text. Views are imported on use: JSON needs no jinja2."""
+def render(trace: Trace, fmt: str, *, lang: str = "en", wide: bool = False, show_secrets: bool = False) -> str:
+    """One view of `trace` as text, secrets masked unless `show_secrets` (a HAR masks them
+    regardless). Views are imported on use: JSON needs no jinja2."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not show_secrets:
+        trace = mask_trace(trace)
+    return _render_masked(trace, fmt, lang=lang, wide=wide)
+
+
+def _render_masked(trace: Trace, fmt: str, *, lang: str, wide: bool) -> str:
     if fmt == "json":
         return trace.to_json() + "\n"
     if fmt == "har":
@@ -51,13 +64,16 @@ def format_for(path: str | os.PathLike[str]) -> str | None:
 
 
 def write_outputs(trace: Trace, directory: str | os.PathLike[str], formats: list[str],
-                  stem: str = "pulltrace") -> list[Path]:
-    """Write each format to `<directory>/<stem><suffix>`, each file whole or not at all."""
+                  stem: str = "pulltrace", *, show_secrets: bool = False) -> list[Path]:
+    """Write each format to `<directory>/<stem><suffix>`, each file whole or not at all.
+
+    The trace is masked once for all formats (unless `show_secrets`)."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
+    masked = trace if show_secrets else mask_trace(trace)
     written = []
     for fmt in formats:
         target = out / f"{stem}{SUFFIXES[fmt]}"
-        write_atomically(target, render(trace, fmt))
+        write_atomically(target, render(masked, fmt, show_secrets=True))
         written.append(target)
     return written

@@ -34,7 +34,8 @@ def oauth_exchanges() -> list[dict]:
                                              ["Authorization", f"Basic {basic}"]],
          "request_body_preview": f"grant_type=password&username=alice&password={PASSWORD}&service=hub"
                                  f"&client_id=docker&access_type=offline",
-         "response_headers": [["Content-Type", "application/json"], ["Set-Cookie", "session=s3cr3tcookievalue; Path=/"]],
+         "response_headers": [["Content-Type", "application/json"],
+                              ["Set-Cookie", "session=s3cr3tcookievalue; Path=/"]],
          "response_body_preview": json.dumps({"access_token": OAUTH_TOKEN, "refresh_token": REFRESH,
                                               "expires_in": 60})},
         {**common, "id": "o3", "method": "POST", "url": "https://auth.pulltrace.test/token", "started_at": 3.0,
@@ -121,3 +122,98 @@ def test_token_claims_survive_masking(tmp_path):
     (session,) = [s for s in trace["sessions"] if s["action"] == "pull"]
     assert session["summary"]["scopes_granted"] == ["repository:team/app:pull"]
     assert session["summary"]["auth"] == "bearer-credentials"
+
+
+# --- secrets outside the known names (issue 11): masked by shape, in every format ---------
+
+SHAPE_TOKEN = jwt.encode({"sub": "bob", "access": [{"type": "repository", "name": "team/app", "actions": ["pull"]}]},
+                         "s" * 32, algorithm="HS256")
+SHAPE_SECRETS = {
+    "docker-token": "signature=9f8e7d6c5b4a39281706,repository=team/app,access=read",
+    "auth-token": "gAAAAABkX9t0k3nV4lu3QwErTy",
+    "jfrog": "AKCp8jQ8v7wErTyUiOpAsDfGhJkL",
+    "gitlab": "glpat-Xy7QwErTyUiOpAsDfGh1",
+    "api-key": "k3yV4lu3-QwErTyUiOpAsDf9",
+    "link-sig": "L1nkS1gn4tur3QwErTyUiOp",
+    "access-token": "acc3ssT0k3nQwErTyUiOpAs",
+    "refresh-token": "r3fr3shT0k3nQwErTyUiOpA",
+    "ecr": "QVdTOmVjclBhc3N3b3JkUXdFclR5",
+    "escaped": "3sc4p3dT0k3nQwErTyUiOpA",
+    "form-secret": "cl13ntS3cr3tQwErTyUiOpA",
+}
+
+
+def shape_exchanges() -> list[dict]:
+    """A pull whose secrets sit behind names pulltrace never listed, or in no name at all."""
+    s = SHAPE_SECRETS
+    common = {"http_version": "HTTP/1.1", "client": "10.0.0.9:1", "reason": "OK", "request_headers": []}
+    cdn = f"https://cdn.pulltrace.test/t/{SHAPE_TOKEN}/blobs/data"
+    digest = "sha256:" + "c" * 64
+    return [
+        {**common, "id": "k1", "method": "POST", "url": "https://auth.pulltrace.test/token", "started_at": 1.0,
+         "status": 200, "request_headers": [["Content-Type", "application/x-www-form-urlencoded"],
+                                             ["X-JFrog-Art-Api", s["jfrog"]], ["Private-Token", s["gitlab"]]],
+         "request_body_preview": f"grant_type=client_credentials&client_id=ci&client_secret={s['form-secret']}"
+                                 "&service=hub.pulltrace.test&scope=repository%3Ateam%2Fapp%3Apull",
+         "response_headers": [["Content-Type", "application/json"], ["X-Docker-Token", s["docker-token"]]],
+         "response_body_preview": f'{{"accessToken":"{s["access-token"]}","refreshToken":"{s["refresh-token"]}",'
+                                  f'"\\u0074oken":"{s["escaped"]}",'
+                                  f'"authorizationData":[{{"authorizationToken":"{s["ecr"]}"}}],"expires_in":60}}'},
+        {**common, "id": "k2", "method": "GET", "url": "https://hub.pulltrace.test/v2/team/app/blobs/" + digest,
+         "started_at": 2.0, "status": 307,
+         "request_headers": [["X-Auth-Token", s["auth-token"]], ["X-Api-Key", s["api-key"]]],
+         "response_headers": [["Location", cdn],
+                              ["Link", f'<https://cdn.pulltrace.test/x?sig={s["link-sig"]}>; rel="alternate"']]},
+        {**common, "id": "k3", "method": "GET", "url": cdn, "started_at": 3.0, "status": 200,
+         "response_headers": [["Content-Type", "application/octet-stream"]], "response_bytes": 10},
+    ]
+
+
+def _shape_needles() -> set[str]:
+    needles = {v[-16:] for v in SHAPE_SECRETS.values()}
+    needles.add(SHAPE_TOKEN.rsplit(".", 1)[1][-16:])
+    return needles
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_secrets_known_only_by_their_shape_reach_no_output(tmp_path, fmt):
+    source = tmp_path / "shapes.json"
+    source.write_text(json.dumps(shape_exchanges()))
+    out = tmp_path / f"shapes.{fmt}"
+    assert main(["report", str(source), "--format", fmt, "-o", str(out)]) == 0
+    text = out.read_text()
+    assert [n for n in _shape_needles() if n in text or quote(n, safe="") in text] == []
+    if fmt == "json":  # masked, not dropped: the reader still sees what went where
+        trace = json.loads(text)
+        steps = {s["exchange"]["id"]: s["exchange"] for s in trace["sessions"][0]["steps"]}
+        assert dict(steps["k2"]["request_headers"])["X-Auth-Token"] == "gAAA…"
+        assert steps["k3"]["url"] == "https://cdn.pulltrace.test/t/eyJhbGci…/blobs/data"
+        assert dict(steps["k2"]["response_headers"])["Location"] == steps["k3"]["url"]
+
+
+def _lying_trace(tmp_path: Path) -> Path:
+    """A trace JSON whose flags say "masked" and whose notes, errors and facts are not."""
+    trace_path = tmp_path / "lying.json"
+    assert main(["report", str(SEEDS / "001-dockerhub-alpine.json"), "--format", "json", "--show-secrets",
+                 "-o", str(trace_path)]) == 0
+    trace = json.loads(trace_path.read_text())
+    signed = f"https://cdn.pulltrace.test/x?Signature={SHAPE_SECRETS['link-sig']}"
+    trace["notes"].append(f"captured through https://ci:{SHAPE_SECRETS['api-key']}@proxy.pulltrace.test/")
+    for session in trace["sessions"]:
+        session["summary"]["errors"].append(f"GET {signed} failed with Bearer {SHAPE_TOKEN}")
+        for step in session["steps"]:
+            step["exchange"]["secrets_masked"] = True
+    trace_path.write_text(json.dumps(trace))
+    return trace_path
+
+
+# The output dispatcher masks every format again, whatever the loaded trace claims.
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_trace_whose_flags_say_masked_is_masked_again(tmp_path, fmt):
+    source = _lying_trace(tmp_path)
+    token = json.loads(json.loads((SEEDS / "001-dockerhub-alpine.json").read_text())[1]["response_body_preview"])
+    needles = _shape_needles() | {token["token"][-16:]}
+    out = tmp_path / f"again.{fmt}"
+    assert main(["report", str(source), "--format", fmt, "-o", str(out)]) == 0
+    text = out.read_text()
+    assert [n for n in needles if n in text or quote(n, safe="") in text] == []

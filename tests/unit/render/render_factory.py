@@ -73,7 +73,7 @@ def ex(
 
 def seed000_trace() -> Trace:
     """`docker pull daocloud.io/busybox` as seed 000 records it: five steps."""
-    auth = [("Authorization", "Bearer eyJ0eXAiOiJKV1Qi…")]
+    auth = [("Authorization", "Bearer eyJ0eXAi…")]
     e1 = ex(
         1, "GET", "https://daocloud.io/v2/", 401, at=0.0, ms=31,
         resp=[
@@ -90,7 +90,7 @@ def seed000_trace() -> Trace:
         2, "GET", "https://daohub-auth.daocloud.io/auth?scope=repository%3Abusybox%3Apull&service=daocloud.io",
         200, at=0.05, ms=25,
         resp=[("Server", "nginx/1.11.6"), ("Content-Type", "application/json"), ("Content-Length", "570")],
-        body='{"token":"eyJ0eXAiOiJKV1Qi…"}', size=570,
+        body='{"token":"eyJ0eXAi…"}', size=570,
     )
     manifest = json.dumps(MANIFEST_000)
     e3 = ex(
@@ -165,7 +165,7 @@ def hub_alpine_trace() -> Trace:
         "schemaVersion": 2,
     }
     hub = "https://registry-1.docker.io"
-    bearer = [("Authorization", "Bearer eyJhbGciOiJSUzI1NiIs…")]
+    bearer = [("Authorization", "Bearer eyJhbGci…")]
     exchanges = [
         ex(1, "GET", f"{hub}/v2/", 401, at=0, ms=120, resp=[
             ("Content-Type", "application/json"),
@@ -173,7 +173,7 @@ def hub_alpine_trace() -> Trace:
         ], body='{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}'),
         ex(2, "GET", "https://auth.docker.io/token?scope=repository%3Alibrary%2Falpine%3Apull&service=registry.docker.io",
            200, at=0.13, ms=300, resp=[("Content-Type", "application/json")],
-           body='{"token":"eyJhbGciOiJSUzI1NiIs…","access_token":"eyJhbGciOiJSUzI1NiIs…","expires_in":300,'
+           body='{"token":"eyJhbGci…","access_token":"eyJhbGci…","expires_in":300,'
                 '"issued_at":"2020-08-20T06:17:42.575597053Z"}'),
         ex(3, "GET", f"{hub}/v2/library/alpine/manifests/latest", 200, at=0.45, ms=180, req=bearer, resp=[
             ("Content-Type", "application/vnd.docker.distribution.manifest.list.v2+json"),

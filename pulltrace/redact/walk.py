@@ -1,0 +1,110 @@
+"""Masking a whole model: every string of every dataclass, list, tuple and dict.
+
+The walk is generic on purpose: it reads no field names, so a field added to the
+model tomorrow is masked too. Rules that need a name come from the data itself: a
+dict's key (`{"token": …}` in a step's facts), a `(name, value)` tuple (a header).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from pulltrace.model import Exchange, Trace
+from pulltrace.redact.claims import with_claims
+from pulltrace.redact.jsontext import mask_secret_value
+from pulltrace.redact.names import is_secret_key
+from pulltrace.redact.shapes import ELLIPSIS
+from pulltrace.redact.text import mask_header_value, mask_text
+
+T = TypeVar("T")
+
+# Deeper than any model pulltrace builds; a hostile trace nested deeper (JSON 1,200
+# levels down in a step's facts) is cut here rather than overflowing the stack.
+MAX_DEPTH = 64
+TOO_DEEP = f"{ELLIPSIS}(nested too deep)"
+
+
+def mask_value(value: T) -> T:
+    """A masked copy of any model value (the input is never changed)."""
+    masked: T = _walk(value, 0)
+    return masked
+
+
+def mask_exchange(ex: Exchange) -> Exchange:
+    """A copy of `ex` with every secret masked and token claims kept for display."""
+    masked = mask_value(with_claims(ex))
+    masked.secrets_masked = True
+    return masked
+
+
+def mask_trace(trace: Trace) -> Trace:
+    """A masked deep copy of `trace`, whatever its `secrets_masked` flags claim.
+
+    The final pass of every output: summaries, findings, step facts, notes, headers,
+    previews. Claims are decoded from token bodies first, so scopes granted stay visible.
+    """
+    return mask_value(trace)
+
+
+_ATOMS = frozenset({int, float, bool, type(None)})
+
+
+def _walk(value: Any, depth: int) -> Any:
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if isinstance(value, str):
+        masked = mask_text(value)
+        return value if masked == value else masked
+    if isinstance(value, (bool, int, float)):
+        return value
+    if depth > MAX_DEPTH:
+        return TOO_DEEP
+    if isinstance(value, Exchange):
+        value = with_claims(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = _shallow_copy(value)
+        for name in _field_names(type(value)):
+            object.__setattr__(out, name, _walk(getattr(value, name), depth + 1))
+        if isinstance(getattr(out, "secrets_masked", None), bool):
+            object.__setattr__(out, "secrets_masked", True)
+        return out
+    if isinstance(value, tuple):
+        if len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], str):
+            return (mask_text(value[0]), mask_header_value(value[0], value[1]))
+        items = [_walk(v, depth + 1) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, list):
+        if value and all(_is_pair_list(v) for v in value):  # headers as JSON lists
+            return [[mask_text(k), mask_header_value(k, v)] for k, v in value]
+        return [_walk(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {_walk(k, depth + 1): _walk_dict_value(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return type(value)(_walk(v, depth + 1) for v in value)
+    return value
+
+
+def _shallow_copy(value: Any) -> Any:
+    """copy.copy for a dataclass instance, without the pickle protocol's cost."""
+    out = object.__new__(type(value))
+    if hasattr(value, "__dict__"):
+        out.__dict__.update(value.__dict__)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _walk_dict_value(key: Any, value: Any, depth: int) -> Any:
+    if isinstance(key, str) and isinstance(value, str) and value and is_secret_key(key):
+        return mask_secret_value(key, value)
+    return _walk(value, depth)
+
+
+def _is_pair_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
