@@ -52,6 +52,7 @@ from pulltrace.capture.names import FlowName, flow_names
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
 from pulltrace.model import Exchange, Session, Trace
+from pulltrace.redact import mask_value
 from pulltrace.render.outputs import FORMATS, write_outputs
 from pulltrace.render.text import render_text  # now, not on the recorder's thread mid-capture
 
@@ -211,6 +212,7 @@ class Settings:
     directory: Path
     outputs: tuple[str, ...]
     idle_s: float
+    show_secrets: bool = False
 
 
 def numbered_table(session: Session, number: int) -> str:
@@ -238,10 +240,10 @@ class PullTrace:
         self.failed_hooks: set[str] = set()
         self.outputs: list[str] = parse_outputs(DEFAULT_OUTPUTS)
         self.hosts: list[str] = []
-        self.settings = Settings(Path("pulltrace-out"), tuple(self.outputs), 3.0)
+        self.settings = Settings(Path("pulltrace-out"), tuple(self.outputs), 3.0, False)
         self.writer: jsonl.JsonlWriter | None = None
         self.started_at = time.time()
-        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._print, self._append, self._name])
+        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._finished])
         # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
         # no flows) frees them as usual; touched only on the event loop.
         self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
@@ -293,7 +295,7 @@ class PullTrace:
         if "pulltrace_hosts" in updated:
             self.hosts = [h.strip().lower() for h in ctx.options.pulltrace_hosts.split(",") if h.strip()]
         self.settings = Settings(Path(ctx.options.pulltrace_dir), tuple(self.outputs),
-                                 float(ctx.options.pulltrace_idle))
+                                 float(ctx.options.pulltrace_idle), bool(ctx.options.pulltrace_show_secrets))
         # The engine reads its idle window when it closes pulls; the recorder thread owns it.
         self.recorder.engine.idle_s = self.settings.idle_s
 
@@ -515,6 +517,16 @@ class PullTrace:
             log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
 
     # -- sinks (on the recorder's thread) --------------------------------------------
+    def _finished(self, session: Session, number: int) -> None:
+        """Every output of a finished pull, from one copy masked once (the final pass every
+        output gets), unless the user asked to see secrets."""
+        shown = session if self.settings.show_secrets else mask_value(session)
+        for sink in (self._print, self._append, self._name):
+            try:
+                sink(shown, number)
+            except Exception:  # noqa: BLE001 - one broken output must not stop the others
+                log.exception("pulltrace: an output failed on pull %d", number)
+
     def _print(self, session: Session, number: int) -> None:
         if CONSOLE not in self.settings.outputs:
             return
@@ -575,7 +587,9 @@ class PullTrace:
             if self.writer._out is not None:
                 self.writer._out.flush()
             trace = jsonl.load_trace(self.writer.path)
-            written += write_outputs(trace, self.settings.directory, formats)
+            # The jsonl is masked already; the dispatcher's own final pass is kept all the same.
+            written += write_outputs(trace, self.settings.directory, formats,
+                                     show_secrets=self.settings.show_secrets)
         except Exception:  # noqa: BLE001 - a failed report must not take mitmproxy down
             log.exception("pulltrace: could not write outputs to %s", self.settings.directory)
         return written

@@ -490,3 +490,23 @@ def test_names_are_handed_back_to_the_event_loop_not_set_from_the_recorders_thre
         finally:
             loop.close()
         pt.done()
+
+
+TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImFjY2VzcyI6W119.c2lnbmF0dXJlc2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_every_output_is_masked_unless_secrets_are_asked_for(tmp_path, caplog, show):
+    pt = PullTrace()
+    caplog.set_level(logging.INFO, logger="pulltrace")
+    with taddons.context(pt) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="console,jsonl,json",
+                       pulltrace_show_secrets=show)
+        f = manifest_flow()
+        f.request.headers["Authorization"] = f"Bearer {TOKEN}"
+        pt.response(f)
+        pt.done()
+        written = [(tmp_path / name).read_text() for name in ("pulltrace.jsonl", "pulltrace.json")]
+        console = "\n".join(caplog.messages)
+        assert [TOKEN in text for text in written] == [show, show]
+        assert TOKEN not in console  # the narrow table shows no header values either way

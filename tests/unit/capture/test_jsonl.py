@@ -118,7 +118,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.one_of(_json.map(json.dumps), st.binary(max_size=30).map(
     lambda b: b.decode("latin-1"))), max_size=4))
 def test_the_reader_is_total(tmp_path, lines):
