@@ -30,9 +30,11 @@ class Mitm:
         self.log = out / "mitmdump.log"
         self.flows = out / "pull.flows"  # written only with flows=True
         out.mkdir(parents=True, exist_ok=True)
+        # A pull closes when complete, or quiet for pulltrace_idle seconds; on a loaded machine a
+        # client can pause longer than a second between two requests of one pull.
         argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, addon=ADDON, out=out, with_addon=addon,
                                 outputs=("console", "jsonl", "json", "html"),
-                                options=("flow_detail=0", "pulltrace_idle=1"))
+                                options=("flow_detail=0", "pulltrace_idle=5"))
         if flows:
             argv += ["-w", str(self.flows)]
         self.mitmdump = Mitmdump.start(argv, log=self.log, cwd=out, port=port)
