@@ -12,17 +12,26 @@ from __future__ import annotations
 from pulltrace.classify import Classifier
 from pulltrace.diagnose import diagnose
 from pulltrace.model import Exchange, Session, Step
-from pulltrace.sessions import IDLE_GAP_S, Grouper, Pull
+from pulltrace.sessions import COMPLETE_GRACE_S, IDLE_GAP_S, Grouper, Pull
 
 
 class Engine:
     """Classify, group and diagnose one exchange at a time (see ENGINE-API in the notes)."""
 
     def __init__(self, *, idle_s: float = IDLE_GAP_S, wanted_platform: str | None = None) -> None:
-        self.idle_s = idle_s
         self.wanted_platform = wanted_platform
         self._classifier = Classifier()
         self._grouper = Grouper(idle_s=idle_s)
+
+    @property
+    def idle_s(self) -> float:
+        """Seconds of quiet after which an open pull is closed (the addon's `pulltrace_idle`)."""
+        return self._grouper.idle_s
+
+    @idle_s.setter
+    def idle_s(self, value: float) -> None:
+        self._grouper.idle_s = value
+        self._grouper.grace_s = min(COMPLETE_GRACE_S, value)
 
     def feed(self, exchange: Exchange) -> Step:
         """Classify one exchange and attach it to its pull; exchanges arrive in the order they
