@@ -15,11 +15,17 @@ from pathlib import Path
 from pulltrace.commands import gallery as user_gallery
 from pulltrace.commands.main import Exit, fail
 from pulltrace.errors import UserError
+from pulltrace.render.gallery import gallery_entry
 from pulltrace.render.gallery import render_gallery as render_traces
+from pulltrace.render.html import page, render_html
+from pulltrace.render.i18n import LANGUAGES
+from pulltrace.render.markdown import render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 REPORTS = ROOT / "reports"
+# The seed flows as teaching handouts (`--explain`, issue 16), in every language.
+EXPLAINED = "explained"
 
 
 def sample_files(samples: Path) -> list[Path]:
@@ -32,19 +38,50 @@ def report_name(sample: Path, samples: Path) -> str:
 
 
 def render_gallery(samples: Path = SAMPLES, *, lang: str = "en") -> dict[str, str]:
-    """File name -> content of every report the samples make, index.html included."""
+    """File name -> content of every report the samples make, index.html included, and the
+    seed flows explained under explained/."""
     traces, _ = user_gallery.load_folder([samples], strict=True)
-    return render_traces(traces, lang=lang)
+    return {**render_traces(traces, lang=lang), **explained_files(samples)}
+
+
+def explained_files(samples: Path = SAMPLES) -> dict[str, str]:
+    """`explained/seeds-<name>.<lang>.html|md` for each seed flow and language, and an index."""
+    seeds = samples / "seeds"
+    if not seeds.is_dir():
+        return {}
+    traces, _ = user_gallery.load_folder([seeds], strict=True)
+    files: dict[str, str] = {}
+    entries = []
+    for name, label, trace in traces:
+        for lang in LANGUAGES:
+            stem = f"seeds-{name}.{lang}"
+            files[f"{EXPLAINED}/{stem}.html"] = render_html(trace, lang=lang, explain=True)
+            files[f"{EXPLAINED}/{stem}.md"] = render_markdown(trace, lang=lang, explain=True)
+            entries.append(gallery_entry(stem, f"seeds/{label} ({lang})", trace))
+    files[f"{EXPLAINED}/index.html"] = page("gallery.html", lang="en", entries=entries)
+    return files
 
 
 def stale_files(out: Path, files: dict[str, str]) -> list[str]:
     """Names whose file in `out` differs from `files`, is missing, or is left over."""
-    return user_gallery.stale_files(out, files, leftovers=True)
+    stale = user_gallery.stale_files(out, files, leftovers=True)
+    explained = out / EXPLAINED
+    if explained.is_dir():
+        stale += sorted(f"{EXPLAINED}/{p.name}" for p in explained.iterdir()
+                        if p.suffix in user_gallery.MANAGED_SUFFIXES and f"{EXPLAINED}/{p.name}" not in files)
+    return stale
 
 
 def write_gallery(out: Path, files: dict[str, str]) -> list[str]:
     """Write changed reports atomically and remove reports no sample makes any more."""
-    return user_gallery.write_gallery(out, files, remove_leftovers=True)
+    if any(name.startswith(f"{EXPLAINED}/") for name in files):
+        (out / EXPLAINED).mkdir(parents=True, exist_ok=True)
+    changed = user_gallery.write_gallery(out, files, remove_leftovers=True)
+    for name in stale_files(out, files):
+        if name not in files:  # an explained report no seed makes any more
+            (out / name).unlink()
+            changed.append(name)
+    return changed
 
 
 def main(argv: Sequence[str] | None = None) -> int:

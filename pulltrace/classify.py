@@ -1,128 +1,130 @@
 """Exchange -> Step: what each request means in the registry protocol, and how steps relate.
 
-Only protocol facts are used, never hostnames: the /v2/ path grammar (after any path
-prefix a reverse proxy adds), the realms named by WWW-Authenticate challenges, Location
-chains and Referer, content types, digests, and mirror parameters (`?ns=`). CDN and auth
-hosts differ between every registry, so a request is a token request because an earlier
-challenge named its URL as realm, and a CDN download because an earlier redirect pointed
-at it.
+Only protocol facts are used, never hostnames: the /v2/ path grammar (`pulltrace.v2path`),
+the realms named by WWW-Authenticate challenges, Location chains and Referer, content
+types, digests, and mirror parameters (`?ns=`). CDN and auth hosts differ between every
+registry, so a request is a token request because an earlier challenge named its URL as
+realm, and a CDN download because an earlier redirect pointed at it.
 
-`classify(exchanges)` works in two passes over the exchanges in time order: the first
-gives every exchange its kind, the second its links (token -> challenge and retry,
-index -> chosen manifest, blob -> its role in a manifest).
+`Classifier.add(exchange)` classifies one exchange on arrival and links it to earlier
+steps through indexes (challenges by realm, redirects by Location, manifests by the
+digests they list), never by scanning earlier steps; `forget(steps)` drops what a closed
+pull left in those indexes, so memory follows the open pulls, not the capture.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from pulltrace.auth import Challenge, ChallengeError, parse_scope, parse_www_authenticate, read_token_request
 from pulltrace.manifest import INDEX_TYPES, MANIFEST_TYPES, ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import Exchange, Link, Step, StepKind
+from pulltrace.v2path import V2Path, digest_in_url, is_digest, netloc, parse_path, registry_of, url_base
+
+__all__ = [
+    "BLOB_KINDS", "Classifier", "REDIRECT_STATUSES", "V2Path", "auth_scheme", "challenges_of", "classify",
+    "client_host", "client_key", "digest_in_url", "is_digest", "kind_of", "manifest_digest", "parse_v2_path",
+    "parsed_manifest", "registry_of", "url_base",
+]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 BLOB_KINDS = frozenset({StepKind.CONFIG_BLOB, StepKind.LAYER_BLOB})
+MANIFEST_KINDS = frozenset({StepKind.MANIFEST, StepKind.MANIFEST_INDEX, StepKind.MANIFEST_HEAD})
+TOKEN_KINDS = frozenset({StepKind.TOKEN, StepKind.LOGIN})
 
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-_DIGEST_IN_TEXT_RE = re.compile(r"sha256[:/](?:[a-f0-9]{2}/)?([a-f0-9]{64})")
-_V2_RE = re.compile(r"^(?P<prefix>.*?)/v2(?:/(?P<rest>.*))?$")
-_ENDPOINT_RE = re.compile(r"^(?P<name>.+)/(?P<op>manifests|blobs|tags)/(?P<ref>[^/]+)$")
-_UPLOAD_RE = re.compile(r"^(?P<name>.+)/blobs/uploads(?:/(?P<uuid>[^/]*))?$")
+# skopeo/containers-image send `Authorization: Basic Og==` (base64 of ":") when they have
+# no credentials: anonymous, not a login.
+EMPTY_BASIC = frozenset({"og==", "og"})
 
-
-@dataclass(frozen=True)
-class V2Path:
-    """A registry API path: `[prefix]/v2/<name>/<endpoint>/<reference>`."""
-
-    prefix: str
-    endpoint: str  # ping | catalog | tags | manifest | blob | upload
-    repository: str | None = None
-    reference: str | None = None
+# A token's retry is the challenged request asked again; a client that asks other things
+# first (containerd resolves, then fetches) is given this many requests to get to it.
+_RETRY_LOOKAHEAD = 4
 
 
 def parse_v2_path(path: str) -> V2Path | None:
-    """Read the distribution API grammar off a path, after any reverse-proxy prefix.
-
-    seed 002's nginx puts the registry under `/docker-registry/`, so the grammar is
-    matched after the first `/v2/`. gcr's `/v2/token` and quay's `/v2/auth` realms are
-    not API endpoints and do not match.
-    """
-    m = _V2_RE.match(path)
-    if not m:
+    """The /v2/ API call of a path (kept for callers of the old name; see pulltrace.v2path)."""
+    parsed = parse_path(path)
+    if parsed is None or parsed.endpoint == "other":
         return None
-    prefix, rest = m.group("prefix"), m.group("rest")
-    if rest is None or rest == "":
-        return V2Path(prefix, "ping")
-    if rest == "_catalog":
-        return V2Path(prefix, "catalog")
-    up = _UPLOAD_RE.match(rest)
-    if up and _NAME_RE.match(up.group("name")):
-        return V2Path(prefix, "upload", up.group("name"), up.group("uuid") or None)
-    em = _ENDPOINT_RE.match(rest)
-    if not em or not _NAME_RE.match(em.group("name")):
-        return None
-    name, op, ref = em.group("name"), em.group("op"), em.group("ref")
-    if op == "tags":
-        return V2Path(prefix, "tags", name, ref) if ref == "list" else None
-    if op == "blobs":
-        return V2Path(prefix, "blob", name, ref) if _DIGEST_RE.match(ref) else None
-    return V2Path(prefix, "manifest", name, ref)
+    if parsed.endpoint == "blob" and not parsed.by_digest:
+        return None  # /v2/<name>/blobs/ takes a digest or nothing
+    return parsed
 
 
-def is_digest(reference: str | None) -> bool:
-    return bool(reference and _DIGEST_RE.match(reference))
+def client_host(ex: Exchange) -> str:
+    """The client's address without its port: a client opens many connections (one per blob)."""
+    return _host_of_address(ex.client)
+
+
+@lru_cache(maxsize=8192)
+def _host_of_address(host: str) -> str:
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        return host.split(":")[0]
+    return host
 
 
 def client_key(ex: Exchange) -> str:
-    """Who sent this: the client's address without its port, and its User-Agent.
-
-    A client opens many connections (one per blob, in parallel), so the port says
-    nothing; two clients on one machine differ by User-Agent.
-    """
-    host = ex.client
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host
-    elif host.count(":") == 1:
-        host = host.split(":")[0]
-    return f"{host} {ex.request_header('user-agent') or ''}".strip()
-
-
-def url_base(url: str) -> str:
-    """scheme://host/path without query: what a realm is compared by."""
-    parts = urlsplit(url)
-    port = parts.port
-    netloc = parts.hostname or ""
-    if port and not ((parts.scheme == "https" and port == 443) or (parts.scheme == "http" and port == 80)):
-        netloc = f"{netloc}:{port}"
-    return f"{parts.scheme.lower()}://{netloc.lower()}{parts.path or '/'}"
-
-
-def registry_of(ex: Exchange, v2: V2Path | None) -> str:
-    """host[:port][/prefix] — the registry a /v2/ request talks to."""
-    netloc = urlsplit(ex.url).netloc.lower()
-    return netloc + (v2.prefix if v2 else "")
+    """Address and User-Agent: a label for who sent a request, not a grouping key (an older
+    go-containerregistry sends its ping and token with another User-Agent than its pull)."""
+    return f"{client_host(ex)} {ex.request_header('user-agent') or ''}".strip()
 
 
 def challenges_of(ex: Exchange) -> list[Challenge]:
+    """The WWW-Authenticate challenges of a response, parsed once per exchange."""
     values = ex.response_header_all("www-authenticate")
     if not values:
         return []
+    cached = ex.__dict__.get("_challenges")
+    if cached is not None and cached[0] == values:
+        return cached[1]
     try:
-        return parse_www_authenticate(values)
+        result = parse_www_authenticate(values)
     except ChallengeError:
         # A malformed challenge is a finding for diagnose, not a reason to misclassify.
-        return []
+        result = []
+    ex.__dict__["_challenges"] = (values, result)
+    return result
 
 
 def auth_scheme(ex: Exchange) -> str | None:
+    """`bearer`, `basic` or None; the empty Basic credentials of skopeo count as none."""
     value = ex.request_header("authorization")
-    return value.split(" ", 1)[0].lower() if value else None
+    if not value:
+        return None
+    scheme, _, credential = value.strip().partition(" ")
+    if scheme.lower() == "basic" and credential.strip().lower() in EMPTY_BASIC:
+        return None
+    return scheme.lower() or None
+
+
+def kind_of(step: Step) -> StepKind:
+    """What a step asked for, failed or not (a failed step marked ERROR keeps it in `intended`)."""
+    if step.kind is StepKind.ERROR and step.info.get("intended"):
+        try:
+            return StepKind(step.info["intended"])
+        except ValueError:
+            return step.kind
+    return step.kind
+
+
+def error_text(ex: Exchange) -> str:
+    """`404 GET /v2/x/manifests/1: MANIFEST_UNKNOWN`, or `GET /v2/: <transport error>`."""
+    path = urlsplit(ex.url).path or "/"
+    if ex.status is None:
+        return f"{ex.method} {path}: {ex.error or 'no response'}"
+    text = f"{ex.status} {ex.method} {path}"
+    body = ex.response_json()
+    errors = body.get("errors") if body else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("code"):
+        text += f": {errors[0]['code']}"
+    return text
 
 
 def manifest_digest(ex: Exchange) -> str | None:
@@ -138,14 +140,27 @@ def manifest_digest(ex: Exchange) -> str | None:
     return None
 
 
+_NOT_PARSED = object()
+
+
 def parsed_manifest(ex: Exchange) -> ParsedManifest | None:
+    """The manifest a response body holds, parsed once per exchange."""
+    cached = ex.__dict__.get("_parsed_manifest", _NOT_PARSED)
+    if cached is not _NOT_PARSED:
+        return cached
+    result: ParsedManifest | None = None
     body = ex.response_body_preview
-    if not body or not body.lstrip().startswith("{"):
-        return None
-    try:
-        return parse_manifest(body, ex.content_type)
-    except ManifestError:
-        return None
+    if body and body.lstrip().startswith("{"):
+        try:
+            result = parse_manifest(body, ex.content_type)
+        except ManifestError:
+            result = None
+    ex.__dict__["_parsed_manifest"] = result
+    return result
+
+
+def _ok(ex: Exchange) -> bool:
+    return bool(ex.status and 200 <= ex.status < 300)
 
 
 @dataclass(frozen=True)
@@ -162,38 +177,135 @@ class _Redirect:
     step: Step
     client: str
     blob: tuple[str, str, str] | None  # (registry, repository, digest) the chain started from
+    followed: bool = False
 
 
-class _Classifier:
-    def __init__(self, exchanges: list[Exchange]) -> None:
-        self.exchanges = exchanges
-        self.steps: list[Step] = []
-        self.realms: set[str] = set()
+@dataclass(eq=False)
+class _Challenge:
+    step: Step
+    realm: str
+    service: str | None
+    scope: str | None
+    client: str
+    answers: int = 0
+
+
+@dataclass(eq=False)
+class _AwaitingRetry:
+    token: Step
+    challenge: Step
+    key: tuple[str, str]
+    seen: int = 0
+    first: Step | None = None
+
+
+@dataclass(frozen=True)
+class _Role:
+    manifest: Step
+    name: str
+    media_type: str
+    size: int
+
+
+@dataclass
+class _Entries:
+    """Index entries one step made, so they can be removed when its pull closes."""
+
+    items: list[tuple[dict[Any, Any], Any, Any]] = field(default_factory=list)
+
+
+class Classifier:
+    """Classifies exchanges one at a time, in the order they happened, with bounded indexes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.realms: dict[str, int] = {}
         self.redirects: dict[str, list[_Redirect]] = {}
         self.blob_urls: dict[str, _Redirect] = {}
-        self.unfollowed: list[_Redirect] = []
-        self.heads: dict[tuple[str, str, str], list[_Head]] = {}
+        self.unfollowed: dict[tuple[str, str], list[_Redirect]] = {}
+        self.heads: dict[tuple[str, str, str, str], _Head] = {}
+        self.challenges: dict[tuple[str, str], list[_Challenge]] = {}  # (realm, client) → unanswered first
+        self.by_service: dict[tuple[str, str], list[_Challenge]] = {}
+        self.by_realm: dict[str, list[_Challenge]] = {}
+        self.awaiting: dict[tuple[str, str], list[_AwaitingRetry]] = {}
+        self.indexes: dict[tuple[str, str, str], list[tuple[Step, str]]] = {}
+        self.roles: dict[tuple[str, str, str], list[_Role]] = {}
+        self.roles_by_digest: dict[str, list[_Role]] = {}
+        self._entries: dict[str, _Entries] = {}
 
-    # -- pass 1: kinds ---------------------------------------------------------------
-    def kinds(self) -> None:
-        for i, ex in enumerate(self.exchanges, start=1):
-            step = Step(exchange=ex, index=i)
-            self._kind(step)
-            self._remember(step)
-            self.steps.append(step)
+    # -- index bookkeeping -----------------------------------------------------------
+    def _put(self, step: Step, index: dict[Any, Any], key: Any, value: Any) -> None:
+        """Append `value` to `index[key]` (a list), remembered for `forget`."""
+        index.setdefault(key, []).append(value)
+        self._entries.setdefault(step.id, _Entries()).items.append((index, key, value))
+
+    def _set(self, step: Step, index: dict[Any, Any], key: Any, value: Any) -> None:
+        index[key] = value
+        self._entries.setdefault(step.id, _Entries()).items.append((index, key, value))
+
+    def forget(self, steps: Iterable[Step]) -> None:
+        """Drop every index entry these steps made (their pull closed)."""
+        for step in steps:
+            entries = self._entries.pop(step.id, None)
+            if entries is None:
+                continue
+            for index, key, value in entries.items:
+                current = index.get(key)
+                if isinstance(current, list):
+                    try:
+                        current.remove(value)
+                    except ValueError:
+                        pass
+                    if not current:
+                        del index[key]
+                elif index is self.realms:
+                    self.realms[key] -= 1
+                    if self.realms[key] <= 0:
+                        del self.realms[key]
+                elif current is value:
+                    del index[key]
+
+    @property
+    def indexed_steps(self) -> int:
+        """How many steps still hold index entries (for memory checks)."""
+        return len(self._entries)
+
+    # -- one exchange ----------------------------------------------------------------
+    def add(self, ex: Exchange) -> Step:
+        self.count += 1
+        step = Step(exchange=ex, index=self.count)
+        self._kind(step)
+        self._remember(step)
+        self._token_links(step)
+        self._retry_links(step)
+        self._manifest_links(step)
+        self._mark_error(step)
+        return step
+
+    def flush_retries(self) -> None:
+        """At the end of the input: tokens still waiting for their exact retry take the first
+        request they saw."""
+        for queue in list(self.awaiting.values()):
+            for waiting in list(queue):
+                if waiting.first is not None:
+                    self._link_retry(waiting, waiting.first)
+        self.awaiting.clear()
 
     def _kind(self, step: Step) -> None:
         ex = step.exchange
         parts = urlsplit(ex.url)
         v2 = parse_v2_path(parts.path)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        query = dict(parse_qsl(parts.query, keep_blank_values=True)) if parts.query else {}
         if "ns" in query:
             # containerd/cri-o mirror convention: `?ns=<upstream registry>` on every URL.
             step.info["ns"] = query["ns"]
+        if ex.method.upper() == "CONNECT" or (ex.status is None and ex.error and parts.path in ("", "/")):
+            # A connection or TLS failure the proxy saw before any request line.
+            step.kind = StepKind.CONNECTION
+            step.info["registry"] = netloc(ex.url)
+            return
         followed = self._follows(step)
         if followed is not None:
-            if followed in self.unfollowed:
-                self.unfollowed.remove(followed)
             step.links.append(Link("follows", followed.step.id))
             followed.step.links.append(Link("redirects-to", step.id))
             if followed.blob is not None:
@@ -205,18 +317,22 @@ class _Classifier:
                 step.kind = StepKind.BLOB_REDIRECT if redirects else StepKind.CDN_DOWNLOAD
                 step.repository, step.reference = repo, digest
                 step.info.update(registry=registry, digest=digest)
-                self._mark_error(step)
                 return
         if self._is_token(ex, v2, query):
             self._token(step)
             return
         if v2 is None:
             step.kind = StepKind.OTHER
-            self._mark_error(step)
             return
         step.repository = v2.repository
         step.reference = v2.reference
-        step.info["registry"] = registry_of(ex, v2)
+        if followed is not None and followed.step.info.get("registry"):
+            # A manifest redirected to another registry (registry.k8s.io → its backing
+            # registry) is still a request to the registry the user pulled from.
+            step.info["registry"] = followed.step.info["registry"]
+            step.info["served_by"] = registry_of(ex.url, v2)
+        else:
+            step.info["registry"] = registry_of(ex.url, v2)
         method = ex.method.upper()
         if v2.endpoint == "ping":
             step.kind = StepKind.LOGIN if auth_scheme(ex) == "basic" else StepKind.PING
@@ -229,21 +345,24 @@ class _Classifier:
         elif v2.endpoint == "manifest":
             self._manifest(step, method)
         elif v2.endpoint == "blob":
-            step.info["digest"] = v2.reference
-            if method in ("PUT", "POST", "PATCH", "DELETE"):
-                step.kind = StepKind.UPLOAD
-            elif method == "HEAD" and ex.status not in REDIRECT_STATUSES:
-                # HEAD on a blob is the push protocol's "does it exist?" check.
-                step.kind = StepKind.UPLOAD
-            elif ex.status in REDIRECT_STATUSES and ex.response_header("location"):
-                step.kind = StepKind.BLOB_REDIRECT
+            if not is_digest(v2.reference):
+                step.kind = StepKind.OTHER
             else:
-                step.kind = StepKind.LAYER_BLOB  # pass 2 names the config blob
+                step.info["digest"] = v2.reference
+                if method in ("PUT", "POST", "PATCH", "DELETE"):
+                    step.kind = StepKind.UPLOAD
+                elif method == "HEAD" and ex.status not in REDIRECT_STATUSES:
+                    # HEAD on a blob is the push protocol's "does it exist?" check.
+                    step.kind = StepKind.UPLOAD
+                elif ex.status in REDIRECT_STATUSES:
+                    # A log records the 307 but not its Location: still the spec's blob redirect.
+                    step.kind = StepKind.BLOB_REDIRECT
+                else:
+                    step.kind = StepKind.LAYER_BLOB  # its manifest's link names the config blob
         challenges = challenges_of(ex)
         if challenges and ex.status == 401:
             c = challenges[0]
             step.info["challenge"] = {"scheme": c.scheme, **c.params}
-        self._mark_error(step)
 
     def _manifest(self, step: Step, method: str) -> None:
         ex = step.exchange
@@ -251,7 +370,7 @@ class _Classifier:
         if method in ("PUT", "DELETE"):
             step.kind = StepKind.UPLOAD
             return
-        ok = bool(ex.status and 200 <= ex.status < 300)
+        ok = _ok(ex)
         if method == "HEAD":
             step.kind = StepKind.MANIFEST_HEAD
             if ok and ex.content_type in MANIFEST_TYPES:
@@ -279,21 +398,22 @@ class _Classifier:
             if digest:
                 step.info["digest"] = digest
 
-    def _head_key(self, step: Step) -> tuple[str, str, str]:
-        return (client_key(step.exchange), step.info.get("registry", ""), step.repository or "")
+    def _head_key(self, step: Step, reference: str) -> tuple[str, str, str, str]:
+        # One program's HEAD then GET (containerd): another program on the same host that
+        # asks for the same digest has not seen this HEAD.
+        return (client_key(step.exchange), step.info.get("registry", ""), step.repository or "", reference)
 
     def _remember_head(self, step: Step) -> None:
         ex = step.exchange
         header = (ex.response_header("docker-content-digest") or "").strip()
         digest = header if is_digest(header) else None
-        self.heads.setdefault(self._head_key(step), []).append(_Head(step, ex.content_type or "", digest))
+        head = _Head(step, ex.content_type or "", digest)
+        for reference in {step.reference, digest} - {None}:
+            self._set(step, self.heads, self._head_key(step, reference or ""), head)
 
     def _head_for(self, step: Step) -> _Head | None:
         """The latest HEAD by the same client, on the same repository, of this reference."""
-        for head in reversed(self.heads.get(self._head_key(step), [])):
-            if step.reference in (head.step.reference, head.digest):
-                return head
-        return None
+        return self.heads.get(self._head_key(step, step.reference or ""))
 
     def _is_token(self, ex: Exchange, v2: V2Path | None, query: dict[str, str]) -> bool:
         if v2 is not None and v2.endpoint != "ping" and v2.repository:
@@ -305,7 +425,10 @@ class _Classifier:
         if ex.method.upper() == "POST" and "grant_type=" in (ex.request_body_preview or ""):
             return True
         if ("scope" in query or "service" in query) and v2 is None:
-            body = ex.response_body_preview or ""
+            body = ex.response_body_preview
+            if body is None:
+                # An access log or a HAR without bodies: the request alone says it.
+                return ex.method.upper() == "GET"
             return '"token"' in body or '"access_token"' in body or (ex.status or 0) in (401, 403)
         return False
 
@@ -340,26 +463,24 @@ class _Classifier:
             step.info["fields"] = sorted(k for k, v in body.items() if v not in (None, ""))
         if ex.token_claims:
             step.info["claims"] = ex.token_claims
-        repos = []
         for text in request.scopes:
             try:
                 scope = parse_scope(text)
             except ValueError:
                 continue
             if scope.type == "repository":
-                repos.append(scope.name)
-        if repos:
-            step.repository = repos[0]
+                step.repository = scope.name
+                break
         # `docker login` asks for a token with credentials and no scope (seed 004:
         # account, client_id=docker, offline_token=true, Basic credentials).
         if not request.scopes and credentials != "anonymous":
             step.kind = StepKind.LOGIN
         else:
             step.kind = StepKind.TOKEN
-        self._mark_error(step)
 
     def _mark_error(self, step: Step) -> None:
-        """Failed exchanges are errors; a first 401 that carries a challenge is not."""
+        """A failed exchange keeps its kind and says what failed; a first 401 that carries a
+        challenge is the protocol's ordinary greeting, not a failure."""
         ex = step.exchange
         status = ex.status
         failed = status is None or status >= 400 or ex.error is not None
@@ -368,190 +489,229 @@ class _Classifier:
         if (
             status == 401
             and ex.error is None
-            and ex.request_header("authorization") is None
-            and step.kind not in (StepKind.TOKEN, StepKind.LOGIN)
-            and any(c.is_bearer or c.is_basic for c in challenges_of(ex))
+            and auth_scheme(ex) is None
+            and step.kind not in TOKEN_KINDS
+            # No response header recorded at all (a server log): the challenge was not
+            # missing, it was not logged.
+            and (any(c.is_bearer or c.is_basic for c in challenges_of(ex)) or not ex.response_headers)
             and not any(c.error == "insufficient_scope" for c in challenges_of(ex))
         ):
             return
-        step.info["intended"] = str(step.kind)
-        step.kind = StepKind.ERROR
+        step.error = error_text(ex)
 
     def _follows(self, step: Step) -> _Redirect | None:
         ex = step.exchange
-        me = client_key(ex)
+        me = client_host(ex)
         candidates = self.redirects.get(ex.url, [])
-        for redirect in reversed(candidates):
-            if redirect.client == me:
-                return redirect
-        if candidates:
-            return candidates[-1]
-        # Without the redirect's Location (an importer lost it), Referer still names
-        # the blob URL the client was sent away from (Docker sets it on every hop).
-        referer = ex.request_header("referer")
-        if referer and referer in self.blob_urls and urlsplit(referer).netloc != urlsplit(ex.url).netloc:
-            return self.blob_urls[referer]
-        # A pull tool behind a blob reverse proxy (seed 002's DOCKER_BLOB_REVERSE_PROXY)
-        # rewrites the Location before following it; the blob's digest stays in the path.
-        digest = digest_in_url(ex.url)
-        if digest and parse_v2_path(urlsplit(ex.url).path) is None:
-            for redirect in reversed(self.unfollowed):
-                if redirect.client == me and redirect.blob is not None and redirect.blob[2] == digest:
-                    return redirect
-        return None
+        chosen = None
+        # The oldest redirect to this URL that nobody followed yet, from this client: two
+        # pulls of the same image are sent to the same CDN URL.
+        for redirect in candidates:
+            if redirect.client == me and not redirect.followed:
+                chosen = redirect
+                break
+        if chosen is None:
+            mine = [r for r in candidates if r.client == me]
+            chosen = mine[-1] if mine else (candidates[-1] if candidates else None)
+        if chosen is None:
+            # Without the redirect's Location (an importer lost it), Referer still names
+            # the blob URL the client was sent away from (Docker sets it on every hop).
+            referer = ex.request_header("referer")
+            if referer and referer in self.blob_urls and netloc(referer) != netloc(ex.url):
+                chosen = self.blob_urls[referer]
+        if chosen is None:
+            # A pull tool behind a blob reverse proxy (seed 002's DOCKER_BLOB_REVERSE_PROXY)
+            # rewrites the Location before following it; the blob's digest stays in the path.
+            digest = digest_in_url(ex.url)
+            if digest and parse_v2_path(urlsplit(ex.url).path) is None:
+                waiting = self.unfollowed.get((me, digest))
+                if waiting:
+                    chosen = waiting[-1]
+        if chosen is not None:
+            chosen.followed = True
+        if chosen is not None and chosen.blob is not None:
+            waiting = self.unfollowed.get((chosen.client, chosen.blob[2]))
+            if waiting and chosen in waiting:
+                waiting.remove(chosen)
+        return chosen
 
     def _remember(self, step: Step) -> None:
         ex = step.exchange
         for c in challenges_of(ex):
             if c.is_bearer and c.realm:
-                self.realms.add(url_base(c.realm))
+                realm = url_base(c.realm)
+                self.realms[realm] = self.realms.get(realm, 0) + 1
+                self._entries.setdefault(step.id, _Entries()).items.append((self.realms, realm, None))
+                if ex.status == 401 or ex.status == 403:
+                    entry = _Challenge(step, realm, c.service, c.scope, client_host(ex))
+                    self._put(step, self.challenges, (realm, entry.client), entry)
+                    self._put(step, self.by_realm, realm, entry)
+                    if c.service:
+                        self._put(step, self.by_service, (c.service, entry.client), entry)
+                break
         location = ex.response_header("location")
         if ex.status in REDIRECT_STATUSES and location:
             target = urljoin(ex.url, location.strip())
             blob = None
-            if step.kind is StepKind.BLOB_REDIRECT:
-                blob = (step.info.get("registry", ""), step.repository or "", step.reference or "")
-            elif step.kind is StepKind.CDN_DOWNLOAD or step.info.get("intended") == str(StepKind.CDN_DOWNLOAD):
+            if step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD):
                 blob = (step.info.get("registry", ""), step.repository or "", step.reference or "")
             step.info["location"] = target
-            redirect = _Redirect(step, client_key(ex), blob)
-            self.redirects.setdefault(target, []).append(redirect)
+            redirect = _Redirect(step, client_host(ex), blob)
+            self._put(step, self.redirects, target, redirect)
             if blob is not None:
-                self.unfollowed.append(redirect)
+                self._put(step, self.unfollowed, (redirect.client, blob[2]), redirect)
                 if step.kind is StepKind.BLOB_REDIRECT:
-                    self.blob_urls[ex.url] = redirect
+                    self._set(step, self.blob_urls, ex.url, redirect)
+        elif step.kind is StepKind.BLOB_REDIRECT:
+            # Location not recorded (a registry log): the download it led to is found by the
+            # blob's digest in its path, as for a rewritten Location.
+            redirect = _Redirect(step, client_host(ex),
+                                 (step.info.get("registry", ""), step.repository or "", step.reference or ""))
+            self._put(step, self.unfollowed, (redirect.client, step.reference or ""), redirect)
+            self._set(step, self.blob_urls, ex.url, redirect)
 
-    # -- pass 2: links ---------------------------------------------------------------
-    def links(self) -> None:
-        self._token_links()
-        self._manifest_links()
+    # -- links -----------------------------------------------------------------------
+    def _token_links(self, step: Step) -> None:
+        if step.kind not in TOKEN_KINDS or "realm" not in step.info:
+            return
+        entry = self._find_challenge(step)
+        if entry is None:
+            return
+        entry.answers += 1
+        challenge = entry.step
+        step.links.append(Link("answers", challenge.id))
+        if not step.repository and challenge.repository:
+            step.repository = challenge.repository
+        step.info.setdefault("registry", challenge.info.get("registry", netloc(challenge.exchange.url)))
+        if not _ok(step.exchange):
+            return  # a refused token is not presented again
+        key = (client_host(step.exchange), netloc(challenge.exchange.url))
+        queue = self.awaiting.get(key, [])
+        for older in [w for w in queue if w.challenge is challenge]:
+            queue.remove(older)  # a newer token for the same challenge is the one presented
+        self._put(step, self.awaiting, key, _AwaitingRetry(step, challenge, key))
 
-    def _token_links(self) -> None:
-        answered: set[str] = set()
-        for pos, step in enumerate(self.steps):
-            if step.kind not in (StepKind.TOKEN, StepKind.LOGIN) and step.info.get("intended") not in (
-                "token",
-                "login",
-            ):
-                continue
-            if "realm" not in step.info:
-                continue
-            me = client_key(step.exchange)
-            challenge = self._find_challenge(pos, step, me, answered)
-            if challenge is None:
-                continue
-            answered.add(challenge.id)
-            step.links.append(Link("answers", challenge.id))
-            retry = self._find_retry(pos, step, challenge, me)
-            if retry is not None:
-                step.links.append(Link("retried-by", retry.id))
-                retry.links.append(Link("retries", challenge.id, note=f"with token from {step.id}"))
-            if not step.repository and challenge.repository:
-                step.repository = challenge.repository
-            step.info.setdefault("registry", challenge.info.get("registry", urlsplit(challenge.exchange.url).netloc))
-
-    def _find_challenge(self, pos: int, token: Step, me: str, answered: set[str]) -> Step | None:
+    def _find_challenge(self, token: Step) -> _Challenge | None:
         realm = token.info["realm"]
         service = token.info.get("service")
         scopes = set(token.info.get("scopes", []))
-        best: Step | None = None
+        me = client_host(token.exchange)
+
+        def fits(entry: _Challenge) -> bool:
+            return not (entry.scope and scopes and entry.scope not in scopes)
+
         # Same client first, then any; the realm the challenge named first, then (for a
         # tool that sends token requests through its own auth proxy, seed 002) the service.
-        for other, by_realm in ((True, True), (True, False), (False, True)):
-            for prev in reversed(self.steps[:pos]):
-                if (client_key(prev.exchange) == me) != other:
+        pools = [self.challenges.get((realm, me), [])]
+        if service:
+            pools.append(self.by_service.get((service, me), []))
+        pools.append(self.by_realm.get(realm, []))
+        for pool in pools:
+            # A challenge for exactly the token's scope, the latest first (a client asks for
+            # its token right after the challenge); else the oldest unanswered one (two pulls
+            # that pinged at once each answer their own ping, in order); else the latest
+            # answered again (containerd's fetcher asks twice for the same challenge).
+            for entry in reversed(pool):
+                if entry.answers == 0 and entry.scope and entry.scope in scopes:
+                    return entry
+            again = None
+            for entry in pool:
+                if not fits(entry):
                     continue
-                challenge = prev.info.get("challenge")
-                if not challenge or challenge.get("scheme") != "bearer":
-                    continue
-                if by_realm and url_base(challenge.get("realm", "")) != realm:
-                    continue
-                if not by_realm and not (service and challenge.get("service") == service):
-                    continue
-                if challenge.get("scope") and scopes and challenge["scope"] not in scopes:
-                    continue
-                if prev.id in answered and best is None:
-                    best = prev  # a second token for the same challenge (containerd's fetcher)
-                    continue
-                if prev.id not in answered:
-                    return prev
-            if best is not None:
-                return best
+                if entry.answers == 0:
+                    return entry
+                again = entry
+            if again is not None:
+                return again
         return None
 
-    def _find_retry(self, pos: int, token: Step, challenge: Step, me: str) -> Step | None:
-        host = urlsplit(challenge.exchange.url).netloc
-        later = [
-            s
-            for s in self.steps[pos + 1 :]
-            if client_key(s.exchange) == me
-            and urlsplit(s.exchange.url).netloc == host
-            and auth_scheme(s.exchange) == "bearer"
-            and s.kind not in (StepKind.TOKEN, StepKind.LOGIN)
-        ]
-        for s in later[:4]:
-            if s.exchange.url == challenge.exchange.url and s.exchange.method == challenge.exchange.method:
-                return s
-        return later[0] if later else None
+    def _retry_links(self, step: Step) -> None:
+        ex = step.exchange
+        if step.kind in TOKEN_KINDS or auth_scheme(ex) not in ("bearer",):
+            return
+        queue = self.awaiting.get((client_host(ex), netloc(ex.url)))
+        if not queue:
+            return
+        for waiting in list(queue):
+            challenge = waiting.challenge.exchange
+            if ex.url == challenge.url and ex.method == challenge.method:
+                self._link_retry(waiting, step)
+                return
+        for waiting in list(queue):
+            challenged = parse_v2_path(urlsplit(waiting.challenge.exchange.url).path)
+            if challenged is not None and challenged.endpoint == "ping":
+                # A challenge on the ping is retried by whatever the client asks next.
+                self._link_retry(waiting, step)
+                return
+        for waiting in list(queue):
+            waiting.seen += 1
+            if waiting.first is None:
+                waiting.first = step
+                break
+        for waiting in list(queue):
+            if waiting.seen >= _RETRY_LOOKAHEAD and waiting.first is not None:
+                self._link_retry(waiting, waiting.first)
 
-    def _manifest_links(self) -> None:
-        indexes: dict[tuple[str, str], list[tuple[Step, ParsedManifest]]] = {}
-        roles: dict[tuple[str, str, str], tuple[Step, str, str, int]] = {}
-        by_digest: dict[str, tuple[Step, str, str, int]] = {}
-        for step in self.steps:
-            ex = step.exchange
-            key = (step.info.get("registry", ""), step.repository or "")
-            if step.kind is StepKind.MANIFEST_INDEX:
-                parsed = parsed_manifest(ex)
-                if parsed is not None:
-                    indexes.setdefault(key, []).append((step, parsed))
-            elif step.kind in (StepKind.MANIFEST, StepKind.MANIFEST_HEAD):
-                digest = step.info.get("digest") or (step.reference if is_digest(step.reference) else None)
-                if digest:
-                    self._link_index(step, digest, indexes.get(key, []))
-                if step.kind is StepKind.MANIFEST:
-                    parsed = parsed_manifest(ex)
-                    if parsed is not None and not parsed.is_index:
-                        self._register_blobs(step, parsed, key, roles, by_digest)
-            elif step.kind in BLOB_KINDS or step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD) or (
-                step.kind is StepKind.ERROR and step.info.get("digest")
-            ):
-                digest = step.info.get("digest") or step.reference
-                if not digest:
-                    continue
-                role = roles.get((step.info.get("registry", ""), step.repository or "", digest)) or by_digest.get(
-                    digest
-                )
-                if role is None:
-                    continue
-                manifest, name, media_type, size = role
-                step.role = name
-                step.links.append(Link("blob-of", manifest.id, note=name))
-                step.info.update(expected_media_type=media_type, expected_size=size)
-                if name == "config" and step.kind is StepKind.LAYER_BLOB:
-                    step.kind = StepKind.CONFIG_BLOB
+    def _link_retry(self, waiting: _AwaitingRetry, retry: Step) -> None:
+        waiting.token.links.append(Link("retried-by", retry.id))
+        retry.links.append(Link("retries", waiting.challenge.id, note=f"with token from {waiting.token.id}"))
+        queue = self.awaiting.get(waiting.key)
+        if queue and waiting in queue:
+            queue.remove(waiting)
 
-    def _link_index(self, step: Step, digest: str, candidates: list[tuple[Step, ParsedManifest]]) -> None:
-        me = client_key(step.exchange)
-        ordered = sorted(candidates, key=lambda c: client_key(c[0].exchange) != me)
-        for index, parsed in reversed(ordered):
-            for descriptor in parsed.manifests:
-                if descriptor.digest == digest:
+    def _manifest_links(self, step: Step) -> None:
+        ex = step.exchange
+        registry, repository = step.info.get("registry", ""), step.repository or ""
+        if step.kind is StepKind.MANIFEST_INDEX:
+            parsed = parsed_manifest(ex)
+            if parsed is not None:
+                for descriptor in parsed.manifests:
                     platform = str(descriptor.platform) if descriptor.platform else ""
-                    step.links.append(Link("chosen-from", index.id, note=platform))
-                    index.links.append(Link("chooses", step.id, note=platform))
-                    if platform:
-                        step.info["platform"] = platform
-                    return
+                    self._put(step, self.indexes, (registry, repository, descriptor.digest), (step, platform))
+        elif step.kind in (StepKind.MANIFEST, StepKind.MANIFEST_HEAD):
+            digest = step.info.get("digest") or (step.reference if is_digest(step.reference) else None)
+            if digest:
+                self._link_index(step, registry, repository, digest)
+            if step.kind is StepKind.MANIFEST:
+                parsed = parsed_manifest(ex)
+                if parsed is not None and not parsed.is_index:
+                    self._register_blobs(step, parsed, registry, repository)
+        elif step.kind in BLOB_KINDS or step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD):
+            digest = step.info.get("digest") or step.reference
+            if not digest:
+                return
+            role = self._role_of(step, registry, repository, digest)
+            if role is None:
+                return
+            step.role = role.name
+            step.links.append(Link("blob-of", role.manifest.id, note=role.name))
+            step.info.update(expected_media_type=role.media_type, expected_size=role.size)
+            if role.name == "config" and step.kind is StepKind.LAYER_BLOB:
+                step.kind = StepKind.CONFIG_BLOB
 
-    def _register_blobs(
-        self,
-        step: Step,
-        parsed: ParsedManifest,
-        key: tuple[str, str],
-        roles: dict[tuple[str, str, str], tuple[Step, str, str, int]],
-        by_digest: dict[str, tuple[Step, str, str, int]],
-    ) -> None:
+    def _role_of(self, step: Step, registry: str, repository: str, digest: str) -> _Role | None:
+        me = client_host(step.exchange)
+        for pool in (self.roles.get((registry, repository, digest)), self.roles_by_digest.get(digest)):
+            if pool:
+                for role in reversed(pool):
+                    if client_host(role.manifest.exchange) == me:
+                        return role
+                return pool[-1]
+        return None
+
+    def _link_index(self, step: Step, registry: str, repository: str, digest: str) -> None:
+        candidates = self.indexes.get((registry, repository, digest))
+        if not candidates:
+            return
+        me = client_host(step.exchange)
+        chosen = next((c for c in reversed(candidates) if client_host(c[0].exchange) == me), candidates[-1])
+        index, platform = chosen
+        step.links.append(Link("chosen-from", index.id, note=platform))
+        index.links.append(Link("chooses", step.id, note=platform))
+        if platform:
+            step.info["platform"] = platform
+
+    def _register_blobs(self, step: Step, parsed: ParsedManifest, registry: str, repository: str) -> None:
         entries = []
         if parsed.config is not None:
             entries.append((parsed.config, "config"))
@@ -559,21 +719,15 @@ class _Classifier:
         for n, layer in enumerate(parsed.layers, start=1):
             entries.append((layer, f"layer {n}/{total}"))
         for descriptor, name in entries:
-            value = (step, name, descriptor.media_type, descriptor.size)
-            roles[(key[0], key[1], descriptor.digest)] = value
-            by_digest.setdefault(descriptor.digest, value)
+            role = _Role(step, name, descriptor.media_type, descriptor.size)
+            self._put(step, self.roles, (registry, repository, descriptor.digest), role)
+            self._put(step, self.roles_by_digest, descriptor.digest, role)
 
 
 def classify(exchanges: Iterable[Exchange]) -> list[Step]:
     """Every exchange as a Step, in time order, with its kind and links."""
     ordered = sorted(exchanges, key=lambda e: e.started_at)
-    c = _Classifier(ordered)
-    c.kinds()
-    c.links()
-    return c.steps
-
-
-def digest_in_url(url: str) -> str | None:
-    """A sha256 digest named in a URL path (registry blob path or a storage layout)."""
-    m = _DIGEST_IN_TEXT_RE.search(urlsplit(url).path)
-    return f"sha256:{m.group(1)}" if m else None
+    c = Classifier()
+    steps = [c.add(ex) for ex in ordered]
+    c.flush_retries()
+    return steps

@@ -3,8 +3,8 @@
 Exchange (wire facts) -> Step (what it means) -> Session (one pull) -> Finding
 (a diagnosis), all held by a Trace that serialises to versioned JSON.
 
-This module imports nothing of pulltrace's own: sources and views depend on it,
-never the other way round.
+This module imports nothing of pulltrace's own but its error type (`pulltrace.errors`):
+sources and views depend on it, never the other way round.
 """
 
 from __future__ import annotations
@@ -13,19 +13,26 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+
+from pulltrace.errors import UserError
 
 SCHEMA_NAME = "pulltrace-trace"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 1 marked a failed step kind "error" and kept its meaning in `info["intended"]`;
+# it is still read (and upgraded: the kind is restored, the failure moves to `Step.error`).
+READABLE_VERSIONS = frozenset({1, 2})
 
 Headers = list[tuple[str, str]]
 
 
-class TraceFormatError(ValueError):
-    """A trace file that is not pulltrace trace JSON of a version this code reads."""
+class TraceFormatError(UserError, ValueError):
+    """A trace file that is not pulltrace trace JSON of a version this code reads; its
+    message is one line that says what is wrong and what to do."""
 
 
 class StepKind(StrEnum):
@@ -43,6 +50,10 @@ class StepKind(StrEnum):
     CDN_DOWNLOAD = "cdn-download"
     UPLOAD = "upload"
     CATALOG = "catalog"
+    # A connection or TLS failure before any request line (mitmproxy's server_connect_error).
+    CONNECTION = "connection"
+    # Only in version-1 traces and hand-made steps: a failure whose meaning was lost. A failed
+    # step keeps its kind and says what failed in `Step.error`.
     ERROR = "error"
     OTHER = "other"
 
@@ -94,16 +105,37 @@ class Exchange:
 
     def request_header(self, name: str) -> str | None:
         """First value of a request header, matched case-insensitively."""
-        return _header(self.request_headers, name)
+        d = self.__dict__
+        cached = d.get("_request_headers_index")
+        headers = d["request_headers"]
+        if cached is None or cached[0] is not headers or cached[1] != len(headers):
+            cached = d["_request_headers_index"] = _header_index(headers)
+        values = cached[2].get(name.lower())
+        return values[0] if values else None
 
     def response_header(self, name: str) -> str | None:
         """First value of a response header, matched case-insensitively."""
-        return _header(self.response_headers, name)
+        values = self._response_index().get(name.lower())
+        return values[0] if values else None
 
     def response_header_all(self, name: str) -> list[str]:
         """Every value of a response header (WWW-Authenticate may repeat)."""
-        lname = name.lower()
-        return [v for k, v in self.response_headers if k.lower() == lname]
+        return list(self._response_index().get(name.lower(), ()))
+
+    def _response_index(self) -> dict[str, list[str]]:
+        d = self.__dict__
+        cached = d.get("_response_headers_index")
+        headers = d["response_headers"]
+        if cached is None or cached[0] is not headers or cached[1] != len(headers):
+            cached = d["_response_headers_index"] = _header_index(headers)
+        return cached[2]
+
+    def drop_caches(self) -> None:
+        """Forget what was parsed off this exchange (header indexes, a manifest, challenges):
+        a finished pull keeps its facts, not their working copies."""
+        d = self.__dict__
+        for key in _CACHE_KEYS:
+            d.pop(key, None)
 
     def response_json(self) -> dict[str, Any] | None:
         """The response preview as a JSON object (manifest, token, error), else None."""
@@ -120,6 +152,22 @@ class Exchange:
     def content_type(self) -> str | None:
         value = self.response_header("content-type")
         return value.split(";")[0].strip().lower() if value else None
+
+
+# What Exchange and its readers cache in the instance's __dict__ (never a dataclass field,
+# so never serialised): header indexes, the parsed manifest, the parsed challenges.
+_CACHE_KEYS = (
+    "_request_headers_index", "_response_headers_index", "_parsed_manifest", "_challenges", "_challenge_read",
+)
+
+
+def _header_index(headers: Headers) -> tuple[Headers, int, dict[str, list[str]]]:
+    """Headers by lowercased name, built once per header list (every rule asks for some);
+    kept with the list it indexes and its length, so a replaced or grown list is indexed again."""
+    index: dict[str, list[str]] = {}
+    for name, value in headers:
+        index.setdefault(name.lower(), []).append(value)
+    return headers, len(headers), index
 
 
 def _header(headers: Headers, name: str) -> str | None:
@@ -157,6 +205,9 @@ class Step:
     role: str | None = None
     links: list[Link] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    # What failed, in one line (`404 GET /v2/x/manifests/1: MANIFEST_UNKNOWN`); None when the
+    # step did what it asked. A failed manifest request is still a manifest request.
+    error: str | None = None
 
     @property
     def id(self) -> str:
@@ -235,31 +286,36 @@ class Trace:
 
     @classmethod
     def from_dict(cls, data: Any) -> Trace:
+        """A Trace from its JSON form. Total: anything that is not a trace this code reads
+        raises TraceFormatError with a one-line message, never another exception."""
         if not isinstance(data, dict) or data.get("schema") != SCHEMA_NAME:
-            raise TraceFormatError("not a pulltrace trace (no \"schema\": \"pulltrace-trace\")")
-        version = data.get("version")
-        if version != SCHEMA_VERSION:
             raise TraceFormatError(
-                f"trace schema version {version!r} is not supported (this pulltrace reads "
-                f"version {SCHEMA_VERSION}); upgrade pulltrace"
+                "not a pulltrace trace (no \"schema\": \"pulltrace-trace\"); pass a trace written by pulltrace, "
+                "or the capture itself (a .flow or HAR file)"
+            )
+        version = data.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_VERSIONS:
+            raise TraceFormatError(
+                f"trace schema version {version!r} is not supported (this pulltrace reads versions "
+                f"{', '.join(map(str, sorted(READABLE_VERSIONS)))}); upgrade pulltrace, or rebuild the trace "
+                "from its capture with `pulltrace report CAPTURE`"
             )
         try:
-            return Trace(
-                sessions=[_session_from(s) for s in data.get("sessions", [])],
-                source=data.get("source", ""),
-                created_at=float(data.get("created_at", 0.0)),
-                tool_version=data.get("tool_version", ""),
-                notes=list(data.get("notes", [])),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise TraceFormatError(f"malformed trace: {e}") from e
+            return _Reader(int(version)).trace(data)
+        except TraceFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+            raise TraceFormatError(f"malformed trace: {_one_line(e)}; rebuild it from its capture with "
+                                   "`pulltrace report CAPTURE`") from e
 
     @classmethod
     def from_json(cls, text: str) -> Trace:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise TraceFormatError(f"not JSON: {e.msg} at line {e.lineno}") from e
+            raise TraceFormatError(f"not JSON: {e.msg} at line {e.lineno}; pass a trace written by pulltrace") from e
+        except RecursionError as e:
+            raise TraceFormatError("not a pulltrace trace: JSON nested too deeply") from e
         return cls.from_dict(data)
 
     def all_steps(self) -> Iterable[Step]:
@@ -268,41 +324,195 @@ class Trace:
 
 
 def exchange_from_dict(d: dict[str, Any]) -> Exchange:
-    """An Exchange from its JSON form (as in a trace's steps, or a list of recorded exchanges)."""
-    return _exchange_from(d)
+    """An Exchange from its JSON form (as in a trace's steps, or a list of recorded exchanges);
+    TraceFormatError when a field is missing or of the wrong type."""
+    try:
+        return _Reader(SCHEMA_VERSION).exchange(d, "exchange")
+    except TraceFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        raise TraceFormatError(f"malformed exchange: {_one_line(e)}") from e
 
 
-def _exchange_from(d: dict[str, Any]) -> Exchange:
-    d = dict(d)
-    d["request_headers"] = [(k, v) for k, v in d.get("request_headers", [])]
-    d["response_headers"] = [(k, v) for k, v in d.get("response_headers", [])]
-    d["timings"] = Timings(**d.get("timings", {}))
-    return Exchange(**d)
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _step_from(d: dict[str, Any]) -> Step:
-    d = dict(d)
-    d["exchange"] = _exchange_from(d["exchange"])
-    d["kind"] = StepKind(d.get("kind", "other"))
-    d["links"] = [Link(**link) for link in d.get("links", [])]
-    return Step(**d)
+_EXCHANGE_STR = ("id", "method", "url")
+_EXCHANGE_OPT_STR = ("reason", "http_version", "client", "server", "request_body_preview",
+                     "response_body_preview", "body_sha256", "error")
+_EXCHANGE_OPT_INT = ("status", "request_bytes", "response_bytes")
+_TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(Timings))
+_SUMMARY_FIELDS = {f.name: f for f in dataclasses.fields(SessionSummary)}
 
 
-def _finding_from(d: dict[str, Any]) -> Finding:
-    d = dict(d)
-    d["severity"] = Severity(d["severity"])
-    return Finding(**d)
+class _Reader:
+    """Reads a trace's JSON field by field, checking each type, so a malformed file is refused
+    with the path of what is wrong (`sessions[0].steps[3].exchange.status: not an integer`)."""
 
+    def __init__(self, version: int) -> None:
+        self.version = version
 
-def _session_from(d: dict[str, Any]) -> Session:
-    return Session(
-        id=d["id"],
-        action=d.get("action", "pull"),
-        client=d.get("client", ""),
-        steps=[_step_from(s) for s in d.get("steps", [])],
-        summary=SessionSummary(**d.get("summary", {})),
-        findings=[_finding_from(f) for f in d.get("findings", [])],
-    )
+    @staticmethod
+    def fail(where: str, what: str) -> TraceFormatError:
+        return TraceFormatError(f"malformed trace: {where}: {what}; rebuild it from its capture with "
+                                "`pulltrace report CAPTURE`")
+
+    def obj(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, "not an object")
+        return value
+
+    def array(self, value: Any, where: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, "not a list")
+        return value
+
+    def text(self, d: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
+        value = d.get(key, default)
+        if not isinstance(value, str):
+            raise self.fail(f"{where}.{key}", "missing" if value is None else "not a string")
+        return value
+
+    def opt_text(self, d: dict[str, Any], key: str, where: str) -> str | None:
+        value = d.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(f"{where}.{key}", "not a string")
+        return value
+
+    def number(self, d: dict[str, Any], key: str, where: str, *, optional: bool = False,
+               integer: bool = False) -> Any:
+        value = d.get(key)
+        if value is None and optional:
+            return None
+        ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok:
+            raise self.fail(f"{where}.{key}", "not an integer" if integer else "not a number")
+        return value
+
+    def headers(self, value: Any, where: str) -> Headers:
+        out = []
+        for n, pair in enumerate(self.array(value if value is not None else [], where)):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+                raise self.fail(f"{where}[{n}]", "not a [name, value] pair of strings")
+            out.append((pair[0], pair[1]))
+        return out
+
+    def exchange(self, value: Any, where: str) -> Exchange:
+        d = self.obj(value, where)
+        timings = self.obj(d.get("timings") or {}, f"{where}.timings")
+        claims = d.get("token_claims")
+        if claims is not None and not isinstance(claims, dict):
+            raise self.fail(f"{where}.token_claims", "not an object")
+        masked = d.get("secrets_masked", True)
+        if not isinstance(masked, bool):
+            raise self.fail(f"{where}.secrets_masked", "not true or false")
+        fields: dict[str, Any] = {k: self.text(d, k, where) for k in _EXCHANGE_STR}
+        fields.update({k: self.opt_text(d, k, where) for k in _EXCHANGE_OPT_STR if k in d})
+        fields.update({k: self.number(d, k, where, optional=True, integer=True) for k in _EXCHANGE_OPT_INT})
+        return Exchange(
+            **fields,
+            started_at=float(self.number(d, "started_at", where)),
+            request_headers=self.headers(d.get("request_headers"), f"{where}.request_headers"),
+            response_headers=self.headers(d.get("response_headers"), f"{where}.response_headers"),
+            duration_ms=self.number(d, "duration_ms", where, optional=True),
+            timings=Timings(**{k: self.number(timings, k, f"{where}.timings", optional=True)
+                               for k in _TIMING_FIELDS}),
+            secrets_masked=masked,
+            token_claims=claims,
+        )
+
+    def step(self, value: Any, where: str) -> Step:
+        d = self.obj(value, where)
+        kind_text = self.text(d, "kind", where, "other")
+        try:
+            kind = StepKind(kind_text)
+        except ValueError:
+            raise self.fail(f"{where}.kind", f"unknown kind {kind_text!r}") from None
+        info = self.obj(d.get("info") or {}, f"{where}.info")
+        error = self.opt_text(d, "error", where)
+        if self.version == 1 and kind is StepKind.ERROR:
+            # Version 1 hid a failed step's kind in info["intended"]: restore it.
+            info = dict(info)
+            intended = info.pop("intended", None)
+            if isinstance(intended, str) and intended in StepKind._value2member_map_:
+                kind = StepKind(intended)
+            error = error or "failed"
+        links = []
+        for n, item in enumerate(self.array(d.get("links") or [], f"{where}.links")):
+            link = self.obj(item, f"{where}.links[{n}]")
+            links.append(Link(self.text(link, "rel", f"{where}.links[{n}]"),
+                              self.text(link, "target", f"{where}.links[{n}]"),
+                              self.text(link, "note", f"{where}.links[{n}]", "")))
+        index = d.get("index", 0)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise self.fail(f"{where}.index", "not an integer")
+        return Step(exchange=self.exchange(d.get("exchange"), f"{where}.exchange"), kind=kind, index=index,
+                    repository=self.opt_text(d, "repository", where), reference=self.opt_text(d, "reference", where),
+                    role=self.opt_text(d, "role", where), links=links, info=dict(info), error=error)
+
+    def finding(self, value: Any, where: str) -> Finding:
+        d = self.obj(value, where)
+        severity_text = self.text(d, "severity", where)
+        try:
+            severity = Severity(severity_text)
+        except ValueError:
+            raise self.fail(f"{where}.severity", f"unknown severity {severity_text!r}") from None
+        steps = self.array(d.get("steps") or [], f"{where}.steps")
+        if not all(isinstance(x, str) for x in steps):
+            raise self.fail(f"{where}.steps", "not a list of step ids")
+        return Finding(rule=self.text(d, "rule", where), severity=severity, title=self.text(d, "title", where),
+                       cause=self.text(d, "cause", where, ""), fix=self.text(d, "fix", where, ""), steps=list(steps))
+
+    def summary(self, value: Any, where: str) -> SessionSummary:
+        d = self.obj(value or {}, where)
+        out = SessionSummary()
+        for key, item in d.items():
+            f = _SUMMARY_FIELDS.get(key)
+            if f is None:
+                raise self.fail(f"{where}.{key}", "not a summary field")
+            default = getattr(out, key)
+            if isinstance(default, list):
+                if not (isinstance(item, list) and all(isinstance(x, str) for x in item)):
+                    raise self.fail(f"{where}.{key}", "not a list of strings")
+            elif isinstance(default, dict):
+                if not isinstance(item, dict):
+                    raise self.fail(f"{where}.{key}", "not an object")
+            elif isinstance(default, (int, float)) and not isinstance(default, bool):
+                if isinstance(item, bool) or not isinstance(item, (int, float)):
+                    raise self.fail(f"{where}.{key}", "not a number")
+                item = type(default)(item)
+            elif item is not None and not isinstance(item, str):
+                raise self.fail(f"{where}.{key}", "not a string")
+            setattr(out, key, item)
+        return out
+
+    def session(self, value: Any, where: str) -> Session:
+        d = self.obj(value, where)
+        return Session(
+            id=self.text(d, "id", where),
+            action=self.text(d, "action", where, "pull"),
+            client=self.text(d, "client", where, ""),
+            steps=[self.step(s, f"{where}.steps[{n}]") for n, s in enumerate(self.array(d.get("steps") or [],
+                                                                                          f"{where}.steps"))],
+            summary=self.summary(d.get("summary"), f"{where}.summary"),
+            findings=[self.finding(f, f"{where}.findings[{n}]")
+                      for n, f in enumerate(self.array(d.get("findings") or [], f"{where}.findings"))],
+        )
+
+    def trace(self, data: dict[str, Any]) -> Trace:
+        notes = self.array(data.get("notes") or [], "notes")
+        if not all(isinstance(x, str) for x in notes):
+            raise self.fail("notes", "not a list of strings")
+        return Trace(
+            sessions=[self.session(s, f"sessions[{n}]")
+                      for n, s in enumerate(self.array(data.get("sessions") or [], "sessions"))],
+            source=self.text(data, "source", "trace", ""),
+            created_at=float(self.number(data, "created_at", "trace", optional=True) or 0.0),
+            tool_version=self.text(data, "tool_version", "trace", ""),
+            notes=list(notes),
+        )
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes | str, mode: int | None = None) -> None:

@@ -1,50 +1,62 @@
-"""Steps -> Sessions: which steps make up one pull (or one login), and its summary.
+"""Steps -> Sessions: which steps make up one pull (or one login), grouped by protocol causality.
 
-A session is one client pulling one repository from one registry. Clients run in
-parallel and interleave, so steps are grouped by who sent them (address and
-User-Agent), the registry and the repository their path or token scope names.
-Steps that name no repository join through the protocol: a CDN download joins the
-redirect it follows, a retried request the challenge it retries, a ping the first
-session (or login) its client opens next on that registry.
+A pull is opened by its manifest request (by tag or by digest). What that request causes
+joins it through the protocol's own links, whatever the User-Agent says:
+
+- the ping and the token before it: the token answers the ping's (or the manifest's)
+  challenge, and the manifest request retries it with that token;
+- the manifests it leads to: a digest its tag resolved to (HEAD, then GET by digest), a
+  platform manifest its index lists;
+- the blobs its manifest lists, by digest; the redirects they get and the CDN downloads
+  that follow them, by Location;
+- a fallback: the same reference asked of another registry after the first (a mirror)
+  failed and before any blob arrived.
+
+A tag asked again after the pull resolved it opens a new pull: one image pulled again and
+again by the same client is one pull each time. Every lookup goes through an index keyed by
+client address, registry, repository or digest, and a closed pull leaves those indexes, so
+the cost per step does not grow with the capture.
 """
 
 from __future__ import annotations
 
-import json
+import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from pulltrace.classify import BLOB_KINDS, client_key, is_digest, parsed_manifest
+from pulltrace.classify import (
+    BLOB_KINDS,
+    MANIFEST_KINDS,
+    TOKEN_KINDS,
+    auth_scheme,
+    client_host,
+    error_text,
+    is_digest,
+    kind_of,
+    parsed_manifest,
+)
 from pulltrace.model import Session, SessionSummary, Step, StepKind
+from pulltrace.v2path import netloc
 
-# A client that says nothing to a registry for this long has finished its pull; the
-# next request for the same repository is a new pull.
+# A client that says nothing for this long has finished its pull; what is still open is closed.
 IDLE_GAP_S = 30.0
+# A pull whose every blob arrived is closed after this much quiet (a client may still ask
+# for a signature or a referrer after its last layer).
+COMPLETE_GRACE_S = 2.0
 
 AUTH_NONE = "none"
 AUTH_ANONYMOUS = "anonymous-bearer"
 AUTH_CREDENTIALS = "bearer-credentials"
 AUTH_BASIC = "basic"
+# A bearer token presented with no token exchange in the capture: the client fetched it
+# before the capture began (or from a credential helper).
+AUTH_EARLIER_TOKEN = "bearer (token obtained before the capture)"
+
+_LINK_ORDER = {rel: n for n, rel in enumerate(
+    ("follows", "redirects-to", "answers", "retried-by", "retries", "chosen-from", "chooses", "blob-of"))}
 
 _FETCH_KINDS = BLOB_KINDS | {StepKind.CDN_DOWNLOAD}
-
-
-@dataclass
-class _Open:
-    session: Session
-    client: str
-    registry: str
-    repository: str | None
-    last: float
-    registries: list[str] = field(default_factory=list)
-
-    @property
-    def has_blobs(self) -> bool:
-        return any(s.kind in _FETCH_KINDS or s.kind is StepKind.BLOB_REDIRECT for s in self.session.steps)
-
-    @property
-    def failed(self) -> bool:
-        return any(s.kind is StepKind.ERROR for s in self.session.steps)
+_BLOB_LIKE = _FETCH_KINDS | {StepKind.BLOB_REDIRECT}
 
 
 def _end(step: Step) -> float:
@@ -53,165 +65,492 @@ def _end(step: Step) -> float:
 
 
 def _registry(step: Step) -> str:
-    return step.info.get("registry") or urlsplit(step.exchange.url).netloc.lower()
+    return step.info.get("registry") or netloc(step.exchange.url)
+
+
+def _agent(step: Step) -> str:
+    return step.exchange.request_header("user-agent") or ""
 
 
 def _client_label(step: Step) -> str:
     ex = step.exchange
-    ua = (ex.request_header("user-agent") or "").split(" ")[0]
-    host = client_key(ex).split(" ")[0]
+    ua = _agent(step).split(" ")[0]
+    host = client_host(ex)
     # The built-in client records its own name where a proxy would see an address.
     return f"{ua} ({host})" if ua and host and host != ua else ua or host
 
 
-class _Grouper:
-    def __init__(self) -> None:
-        self.open: list[_Open] = []
-        self.of_step: dict[str, _Open] = {}
-        self.pending: dict[tuple[str, str], list[Step]] = {}
-        self.count = 0
+def _ok(step: Step) -> bool:
+    status = step.exchange.status
+    return status is not None and 200 <= status < 300
 
-    def _new(self, step: Step, registry: str, repository: str | None, action: str) -> _Open:
-        self.count += 1
-        session = Session(id=f"s{self.count}", action=action, client=_client_label(step))
-        o = _Open(session, client_key(step.exchange), registry, repository, step.exchange.started_at, [registry])
-        self.open.append(o)
-        return o
 
-    def _add(self, o: _Open, step: Step) -> None:
-        o.session.steps.append(step)
-        o.last = max(o.last, _end(step))
-        self.of_step[step.id] = o
-        reg = _registry(step)
-        if step.kind not in (StepKind.CDN_DOWNLOAD, StepKind.TOKEN, StepKind.LOGIN) and reg not in o.registries:
-            if step.exchange.url and "/v2" in urlsplit(step.exchange.url).path:
-                o.registries.append(reg)
+@dataclass(eq=False)
+class Pull:
+    """An open session and what the grouping needs to know about it."""
 
-    def _flush(self, o: _Open, client: str, registry: str) -> None:
-        for step in self.pending.pop((client, registry), []):
-            self._add(o, step)
+    session: Session
+    seq: int
+    client: str
+    registry: str
+    repository: str | None
+    last: float
+    agents: set[str] = field(default_factory=set)
+    registries: list[str] = field(default_factory=list)
+    expected: set[str] = field(default_factory=set)  # blob digests its manifests list
+    fetched: set[str] = field(default_factory=set)
+    requested: set[str] = field(default_factory=set)
+    known: set[str] = field(default_factory=set)  # manifest digests it resolved or may choose
+    manifests_got: set[str] = field(default_factory=set)
+    manifest_of: dict[str, str] = field(default_factory=dict)  # blob digest -> its manifest step
+    tags: dict[str, str] = field(default_factory=dict)  # tag -> "head" | "got" | "failed"
+    last_manifest: Step | None = None
+    blobs_asked: bool = False
+    manifest_ok: bool = False
+    manifest_failed: bool = False
+    keys: list[tuple[dict[tuple[str, ...], list[Pull]], tuple[str, ...]]] = field(default_factory=list)
+    closed: bool = False
 
-    def _find(self, client: str, registry: str, repository: str | None, action: str, now: float) -> _Open | None:
-        for o in reversed(self.open):
-            if o.client == client and o.registry == registry and o.repository == repository \
-                    and o.session.action == action and now - o.last <= IDLE_GAP_S:
-                return o
-        return None
+    @property
+    def complete(self) -> bool:
+        return bool(self.expected) and self.expected <= self.fetched
 
-    def _by_repository(self, client: str, repository: str, now: float) -> _Open | None:
-        for o in reversed(self.open):
-            if o.client == client and o.repository == repository and o.session.action == "pull" \
-                    and now - o.last <= IDLE_GAP_S:
-                return o
-        return None
 
-    def _fallback_of(self, client: str, repository: str, now: float) -> _Open | None:
-        """An open pull of the same repository by the same client on another registry
-        that failed: this request is the client falling back (dockerd leaves a broken
-        registry mirror for the upstream)."""
-        for o in reversed(self.open):
-            if o.client == client and o.repository == repository and o.session.action == "pull" \
-                    and now - o.last <= IDLE_GAP_S and o.failed and not o.has_blobs:
-                return o
-        return None
+@dataclass(eq=False)
+class _Chain:
+    """Steps before a pull: a ping, the token that answered its challenge, a refused connection."""
 
-    def add(self, step: Step) -> None:
-        ex = step.exchange
-        client = client_key(ex)
-        now = ex.started_at
-        # Steps that join through a link: CDN downloads, retries.
-        for rel in ("follows", "retries"):
-            for target in step.linked(rel):
-                if target in self.of_step:
-                    self._add(self.of_step[target], step)
-                    return
-        registry = _registry(step)
-        kind = step.kind
-        intended = step.info.get("intended")
-        if kind is StepKind.LOGIN or intended == "login":
-            o = self._find(client, registry, None, "login", now) or self._new(step, registry, None, "login")
-            self._flush(o, client, registry)
-            self._add(o, step)
-            return
-        if kind is StepKind.TOKEN and step.repository and not step.linked("answers"):
-            # A token request nobody's challenge named: it belongs to whichever pull of
-            # its scope's repository this client has open, or opens next.
-            o = self._by_repository(client, step.repository, now)
-            if o is not None:
-                self._add(o, step)
+    key: tuple[str, str]
+    steps: list[Step]
+    last: float
+    is_ping: bool
+    repository: str | None = None
+    closed: bool = False
+
+
+class Grouper:
+    """Attaches classified steps to pulls as they arrive and hands out closed sessions."""
+
+    def __init__(self, *, idle_s: float = IDLE_GAP_S) -> None:
+        self.idle_s = idle_s
+        self.grace_s = min(COMPLETE_GRACE_S, idle_s)
+        self.seq = 0
+        self.open: dict[int, Pull] = {}
+        self.of_step: dict[str, Pull] = {}
+        self.chain_of: dict[str, _Chain] = {}
+        self.pings: set[str] = set()  # ids of open ping steps
+        self.by_place: dict[tuple[str, ...], list[Pull]] = {}  # (client, registry, repository)
+        self.by_repo: dict[tuple[str, ...], list[Pull]] = {}  # (client, repository)
+        self.by_digest: dict[tuple[str, ...], list[Pull]] = {}  # (client, digest)
+        self.by_host: dict[tuple[str, ...], list[Pull]] = {}  # (client, registry)
+        self.chains: dict[tuple[str, str], list[_Chain]] = {}  # (client, registry)
+        self.scoped: dict[tuple[str, str], list[_Chain]] = {}  # (client, repository)
+        self.heap: list[tuple[float, int, int, object]] = []
+        self._tick = 0
+
+    # -- indexes ---------------------------------------------------------------------
+    def _index(self, pull: Pull, index: dict[tuple[str, ...], list[Pull]], key: tuple[str, ...]) -> None:
+        bucket = index.setdefault(key, [])
+        if pull not in bucket[-3:]:
+            bucket.append(pull)
+            pull.keys.append((index, key))
+
+    def _schedule(self, deadline: float, item: Pull | _Chain) -> None:
+        self._tick += 1
+        heapq.heappush(self.heap, (deadline, self._tick, id(item), item))
+
+    # -- opening and joining -----------------------------------------------------------
+    def _new(self, step: Step, registry: str, repository: str | None, action: str) -> Pull:
+        self.seq += 1
+        session = Session(id=f"s{self.seq}", action=action, client=_client_label(step))
+        pull = Pull(session, self.seq, client_host(step.exchange), registry, repository, _end(step),
+                    registries=[registry])
+        self.open[pull.seq] = pull
+        self._index(pull, self.by_host, (pull.client, registry))
+        if repository:
+            self._index(pull, self.by_place, (pull.client, registry, repository))
+            self._index(pull, self.by_repo, (pull.client, repository))
+        self._schedule(pull.last + self.idle_s, pull)
+        return pull
+
+    def _join(self, pull: Pull, step: Step) -> None:
+        pull.session.steps.append(step)
+        pull.last = max(pull.last, _end(step))
+        pull.agents.add(_agent(step))
+        self.of_step[step.id] = pull
+        kind = kind_of(step)
+        digest = step.info.get("digest") or (step.reference if is_digest(step.reference) else None)
+        if kind in MANIFEST_KINDS:
+            self._manifest_facts(pull, step, kind, digest)
+        elif kind in _BLOB_LIKE and digest:
+            pull.blobs_asked = True
+            pull.requested.add(digest)
+            own = pull.manifest_of.get(digest)
+            if own is not None:
+                # Two pulls of one image list the same blobs: this blob is its own pull's.
+                for link in step.links:
+                    if link.rel == "blob-of":
+                        link.target = own
+            if kind in _FETCH_KINDS and _ok(step):
+                pull.fetched.add(digest)
+                if pull.complete:
+                    self._schedule(pull.last + self.grace_s, pull)
+
+    def _manifest_facts(self, pull: Pull, step: Step, kind: StepKind, digest: str | None) -> None:
+        ok = _ok(step)
+        ref = step.reference
+        pull.last_manifest = step
+        if ok:
+            pull.manifest_ok = True
+        elif not (step.exchange.status == 401 and auth_scheme(step.exchange) is None):
+            pull.manifest_failed = True
+        if ref and not is_digest(ref):
+            if ok:
+                pull.tags[ref] = "head" if kind is StepKind.MANIFEST_HEAD else "got"
             else:
-                self.pending.setdefault((client, f"token:{step.repository}"), []).append(step)
+                pull.tags.setdefault(ref, "failed")
+        if digest and ok:
+            self._know(pull, digest)
+            if kind is not StepKind.MANIFEST_HEAD:
+                pull.manifests_got.add(digest)
+        parsed = parsed_manifest(step.exchange) if ok and kind is not StepKind.MANIFEST_HEAD else None
+        if parsed is None:
             return
-        if step.repository:
-            o = self._pull_session(step, client, registry, now)
-            self._flush(o, client, f"token:{step.repository}")
-            self._flush(o, client, registry)
-            self._add(o, step)
-            return
-        if step.linked("answers"):
-            # A token without a scope that answered a challenge inside a session.
-            target = step.linked("answers")[0]
-            if target in self.of_step:
-                self._add(self.of_step[target], step)
-                return
-        self.pending.setdefault((client, registry), []).append(step)
+        if parsed.is_index:
+            for descriptor in parsed.manifests:
+                self._know(pull, descriptor.digest)
+        else:
+            blobs = ([parsed.config.digest] if parsed.config else []) + [layer.digest for layer in parsed.layers]
+            for blob in blobs:
+                pull.expected.add(blob)
+                pull.manifest_of[blob] = step.id
+                self._index(pull, self.by_digest, (pull.client, blob))
 
-    def _pull_session(self, step: Step, client: str, registry: str, now: float) -> _Open:
-        repository = step.repository
-        o = self._find(client, registry, repository, "pull", now)
-        if o is not None and self._starts_new_pull(step, o):
-            o = None
-        if o is None:
-            fallback = self._fallback_of(client, repository or "", now)
-            if fallback is not None and fallback.registry != registry:
-                if registry not in fallback.registries:
-                    fallback.registries.append(registry)
-                return fallback
-            o = self._new(step, registry, repository, "pull")
-        return o
+    def _know(self, pull: Pull, digest: str) -> None:
+        if digest not in pull.known:
+            pull.known.add(digest)
+            self._index(pull, self.by_digest, (pull.client, digest))
 
-    @staticmethod
-    def _starts_new_pull(step: Step, o: _Open) -> bool:
-        """A manifest asked for by tag after this session already fetched blobs."""
-        if step.kind not in (StepKind.MANIFEST, StepKind.MANIFEST_HEAD, StepKind.MANIFEST_INDEX):
-            return False
-        if is_digest(step.reference):
-            return False
-        return any(s.kind in _FETCH_KINDS for s in o.session.steps)
+    def _adopt(self, pull: Pull, chain: _Chain) -> None:
+        chain.closed = True
+        bucket = self.chains.get(chain.key)
+        if bucket and chain in bucket:
+            bucket.remove(chain)
+            if not bucket:
+                del self.chains[chain.key]
+        if chain.repository:
+            scoped = self.scoped.get((chain.key[0], chain.repository))
+            if scoped and chain in scoped:
+                scoped.remove(chain)
+                if not scoped:
+                    del self.scoped[(chain.key[0], chain.repository)]
+        for step in chain.steps:
+            self.chain_of.pop(step.id, None)
+            self._join(pull, step)
 
-    def finish(self) -> list[Session]:
-        # Steps nobody claimed: join the nearest session of the same client and
-        # registry, else stand alone (a browser on Harbor's UI API, a bare ping).
-        for (client, registry), steps in self.pending.items():
-            for step in steps:
-                near = [o for o in self.open if o.client == client and o.registry == registry
-                        and abs(o.last - step.exchange.started_at) <= IDLE_GAP_S]
-                if near:
-                    self._add(near[-1], step)
+    def _adopt_preamble(self, pull: Pull, step: Step) -> None:
+        """A new pull takes the steps its client sent to this registry before it: the ping
+        chain its request retries (else the oldest one), connection failures, and a token
+        asked for its repository with no challenge seen."""
+        linked = {self.chain_of[t] for t in step.linked("retries") if t in self.chain_of}
+        for chain in linked:
+            self._adopt(pull, chain)
+        took_ping = any(c.is_ping for c in linked)
+        for chain in list(self.chains.get((pull.client, pull.registry), [])):
+            if chain.repository and pull.repository and chain.repository != pull.repository:
+                continue
+            if chain.is_ping:
+                if took_ping:
                     continue
-                o = self._find(client, registry, None, "other", step.exchange.started_at)
-                if o is None:
-                    o = self._new(step, registry, None, "other")
-                self._add(o, step)
-        sessions = []
-        for o in sorted(self.open, key=lambda o: min(s.exchange.started_at for s in o.session.steps)):
-            o.session.steps.sort(key=lambda s: s.exchange.started_at)
-            for n, s in enumerate(o.session.steps, start=1):
-                s.index = n
-            sessions.append(o.session)
-        for n, session in enumerate(sessions, start=1):
-            session.id = f"s{n}"
-        for o in self.open:
-            o.session.summary = summarize(o.session, o.registries)
-        return sessions
+                took_ping = True
+            self._adopt(pull, chain)
+        if pull.repository:
+            for chain in list(self.scoped.get((pull.client, pull.repository), [])):
+                if chain.is_ping:
+                    if took_ping:
+                        continue
+                    took_ping = True
+                self._adopt(pull, chain)
+
+    def _pend(self, step: Step, registry: str, *, is_ping: bool, chain: _Chain | None = None) -> None:
+        client = client_host(step.exchange)
+        if chain is None:
+            chain = _Chain((client, registry), [], _end(step), is_ping)
+            self.chains.setdefault(chain.key, []).append(chain)
+        chain.steps.append(step)
+        chain.last = max(chain.last, _end(step))
+        self.chain_of[step.id] = chain
+        if kind_of(step) is StepKind.PING:
+            self.pings.add(step.id)
+        if step.repository and chain.repository is None:
+            chain.repository = step.repository
+            self.scoped.setdefault((client, step.repository), []).append(chain)
+        self._schedule(chain.last + self.idle_s, chain)
+
+    def _latest(self, pulls: Iterable[Pull], step: Step) -> Pull | None:
+        """The most recent open pull, one whose client sent this User-Agent first."""
+        agent = _agent(step)
+        best: Pull | None = None
+        for pull in pulls:
+            if pull.closed:
+                continue
+            if best is None or (agent in pull.agents, pull.seq) > (agent in best.agents, best.seq):
+                best = pull
+        return best
+
+    # -- one step --------------------------------------------------------------------
+    def add(self, step: Step) -> Pull | None:
+        """Attach a step; returns its pull (None while it waits for one, like a ping)."""
+        kind = kind_of(step)
+        for rel in ("follows", "retries", "answers"):
+            for target in step.linked(rel):
+                pull = self.of_step.get(target)
+                if rel == "retries" and kind is not StepKind.PING and target in self.pings:
+                    continue  # what a ping's challenge is retried by is decided by its own kind
+                if pull is not None and not pull.closed:
+                    if rel != "follows" and step.repository and (
+                            pull.session.action != "pull" or pull.repository not in (None, step.repository)):
+                        # A token for a repository answering a login's challenge again (docker's
+                        # refresh_token grant), a manifest retried with it: the pull's, not the login's.
+                        continue
+                    self._join(pull, step)
+                    return pull
+                chain = self.chain_of.get(target)
+                if chain is None:
+                    continue
+                if kind is StepKind.LOGIN:
+                    return self._login(step, client_host(step.exchange), chain.key[1], chain)
+                if kind in (StepKind.PING, StepKind.TOKEN, StepKind.CONNECTION, StepKind.OTHER):
+                    # The token for a ping's challenge, the ping asked again with it.
+                    self._pend(step, chain.key[1], is_ping=chain.is_ping, chain=chain)
+                    return None
+        client = client_host(step.exchange)
+        registry = _registry(step)
+        if kind is StepKind.LOGIN:
+            return self._login(step, client, registry)
+        if kind is StepKind.TOKEN:
+            pull = self._latest(self.by_repo.get((client, step.repository or ""), []), step)
+            if pull is not None and not pull.manifest_ok:
+                self._join(pull, step)
+                return pull
+            self._pend(step, registry, is_ping=False)
+            return None
+        if kind in (StepKind.PING, StepKind.CONNECTION):
+            self._pend(step, registry, is_ping=kind is StepKind.PING)
+            return None
+        if kind in MANIFEST_KINDS:
+            return self._manifest(step, client, registry)
+        if kind in _BLOB_LIKE:
+            return self._blob(step, client, registry)
+        if step.repository:
+            pull = self._latest(self.by_place.get((client, registry, step.repository), []), step)
+            if pull is None:
+                pull = self._new(step, registry, step.repository, "pull")
+                self._adopt_preamble(pull, step)
+            self._join(pull, step)
+            return pull
+        # No repository, no link (a browser on Harbor's UI API): the pull its program has
+        # open on this host, else it waits, and stands alone if nothing claims it.
+        agent = _agent(step)
+        for pull in reversed(self.by_host.get((client, registry), [])):
+            if not pull.closed and agent in pull.agents:
+                self._join(pull, step)
+                return pull
+        self._pend(step, registry, is_ping=False)
+        return None
+
+    def _login(self, step: Step, client: str, registry: str, chain: _Chain | None = None) -> Pull:
+        login = None
+        for pull in reversed(self.by_host.get((client, registry), [])):
+            if not pull.closed and pull.session.action == "login":
+                login = pull
+                break
+        if login is None:
+            login = self._new(step, registry, None, "login")
+            for waiting in list(self.chains.get((client, registry), [])):
+                self._adopt(login, waiting)
+        elif chain is not None and not chain.closed:
+            self._adopt(login, chain)
+        self._join(login, step)
+        return login
+
+    def _manifest(self, step: Step, client: str, registry: str) -> Pull:
+        repository = step.repository or ""
+        reference = step.reference or ""
+        pull: Pull | None = None
+        if is_digest(reference):
+            candidates = [p for p in self.by_digest.get((client, reference), [])
+                          if not p.closed and p.repository == repository]
+            # The pull that resolved this digest and has not received it yet: the same image
+            # asked for again by the same client (by tag, then by its digest) is a pull of its own.
+            pull = self._latest([p for p in candidates if reference not in p.manifests_got], step)
+            if pull is None:
+                # A HEAD by tag whose answer named no digest (a server log keeps no headers):
+                # the GET by digest that follows it is the same pull's, as docker does it.
+                pull = self._latest([p for p in self.by_place.get((client, registry, repository), [])
+                                     if not p.blobs_asked and not p.manifests_got and p.last_manifest is not None
+                                     and p.last_manifest.kind is StepKind.MANIFEST_HEAD
+                                     and not p.last_manifest.info.get("digest")], step)
+        else:
+            for p in reversed(self.by_place.get((client, registry, repository), [])):
+                if p.closed or p.blobs_asked:
+                    continue
+                state = p.tags.get(reference)
+                if state == "failed" or (state == "head" and step.exchange.method.upper() == "GET"
+                                         and p.last_manifest is not None
+                                         and p.last_manifest.reference == reference):
+                    pull = p
+                    break
+            if pull is None:
+                pull = self._fallback_of(step, client, registry, repository)
+        if pull is None:
+            pull = self._new(step, registry, repository, "pull")
+            self._adopt_preamble(pull, step)
+        self._join(pull, step)
+        return pull
+
+    def _fallback_of(self, step: Step, client: str, registry: str, repository: str) -> Pull | None:
+        """An open pull of the same repository by the same client on another registry whose
+        manifest failed before any blob: this request is the client falling back (dockerd
+        leaves a broken registry mirror for the upstream)."""
+        for p in reversed(self.by_repo.get((client, repository), [])):
+            if p.closed or p.registry == registry or p.blobs_asked or p.manifest_ok or not p.manifest_failed:
+                continue
+            if p.session.action != "pull":
+                continue
+            if registry not in p.registries:
+                p.registries.append(registry)
+                self._index(p, self.by_place, (client, registry, repository))
+                self._index(p, self.by_host, (client, registry))
+            return p
+        return None
+
+    def _blob(self, step: Step, client: str, registry: str) -> Pull:
+        digest = step.info.get("digest") or step.reference or ""
+        candidates = [p for p in self.by_digest.get((client, digest), []) if not p.closed and digest in p.expected]
+        if candidates:
+            # The pull on this registry that still waits for this blob, then any.
+            # Two pulls of one image at once: the blob goes to the one that has not asked for
+            # it yet, the older first.
+            def rank(p: Pull) -> tuple[bool, bool, bool, bool, int]:
+                return (registry in p.registries, digest not in p.requested, digest not in p.fetched,
+                        _agent(step) in p.agents, -p.seq)
+            pull: Pull | None = max(candidates, key=rank)
+        else:
+            pull = self._latest(self.by_place.get((client, registry, step.repository or ""), []), step)
+        if pull is None:
+            pull = self._new(step, registry, step.repository, "pull")
+            self._adopt_preamble(pull, step)
+        self._join(pull, step)
+        return pull
+
+    # -- closing ---------------------------------------------------------------------
+    def due(self, now: float) -> list[Pull]:
+        """Pulls quiet for the idle time (or complete and quiet for a moment) at `now`,
+        removed from every index; waiting chains nobody claimed become sessions of their own."""
+        out: list[Pull] = []
+        while self.heap and self.heap[0][0] <= now:
+            _, _, _, item = heapq.heappop(self.heap)
+            if isinstance(item, Pull):
+                if item.closed:
+                    continue
+                deadline = item.last + (self.grace_s if item.complete else self.idle_s)
+                if deadline > now:
+                    self._schedule(deadline, item)
+                    continue
+                self._close(item)
+                out.append(item)
+            elif isinstance(item, _Chain):
+                if item.closed:
+                    continue
+                if item.last + self.idle_s > now:
+                    self._schedule(item.last + self.idle_s, item)
+                    continue
+                out.append(self._orphan(item))
+        return out
+
+    def close_all(self) -> list[Pull]:
+        out: list[Pull] = []
+        for bucket in list(self.chains.values()):
+            for chain in list(bucket):
+                if not chain.closed:
+                    out.append(self._orphan(chain))
+        for pull in list(self.open.values()):
+            self._close(pull)
+            out.append(pull)
+        self.heap.clear()
+        return out
+
+    def _orphan(self, chain: _Chain) -> Pull:
+        """Steps no pull claimed: the nearest open pull of their client on that registry,
+        else a session of their own (a bare ping, a browser's request)."""
+        first = chain.steps[0]
+        near = None
+        agent = _agent(first)
+        for p in reversed(self.by_host.get(chain.key, [])):
+            if not p.closed and abs(p.last - first.exchange.started_at) <= self.idle_s and (
+                    chain.is_ping or agent in p.agents):
+                near = p
+                break
+        if near is not None:
+            self._adopt(near, chain)
+            return self._close(near)
+        pull = self._new(first, chain.key[1], None, "other")
+        self._adopt(pull, chain)
+        return self._close(pull)
+
+    def _close(self, pull: Pull) -> Pull:
+        if pull.closed:
+            return pull
+        pull.closed = True
+        self.open.pop(pull.seq, None)
+        for index, key in pull.keys:
+            bucket = index.get(key)
+            if bucket is not None:
+                while pull in bucket:
+                    bucket.remove(pull)
+                if not bucket:
+                    del index[key]
+        pull.keys.clear()
+        for step in pull.session.steps:
+            self.of_step.pop(step.id, None)
+            self.pings.discard(step.id)
+        session = pull.session
+        session.steps.sort(key=lambda s: s.exchange.started_at)
+        for n, s in enumerate(session.steps, start=1):
+            s.index = n
+            # Links in one order whatever order the steps arrived in (a live capture sees
+            # completions, a file sees starts): the same traffic gives the same JSON.
+            s.links.sort(key=lambda link: _LINK_ORDER.get(link.rel, len(_LINK_ORDER)))
+        session.summary = summarize(session, pull.registries)
+        return pull
+
+    @property
+    def open_count(self) -> int:
+        return len(self.open)
+
+    @property
+    def waiting_steps(self) -> int:
+        return len(self.chain_of)
 
 
-def group_sessions(steps: list[Step]) -> list[Session]:
+def group_sessions(steps: list[Step], *, idle_s: float = IDLE_GAP_S) -> list[Session]:
     """Group classified steps (in time order) into sessions with summaries."""
-    g = _Grouper()
+    g = Grouper(idle_s=idle_s)
+    closed: list[Pull] = []
     for step in sorted(steps, key=lambda s: s.exchange.started_at):
+        closed.extend(g.due(step.exchange.started_at))
         g.add(step)
-    return g.finish()
+    closed.extend(g.close_all())
+    return number_sessions([p.session for p in closed])
+
+
+def number_sessions(sessions: list[Session]) -> list[Session]:
+    """Sessions in the order their first step happened, numbered s1, s2, …"""
+    ordered = sorted(sessions, key=lambda s: (s.steps[0].exchange.started_at if s.steps else 0.0))
+    for n, session in enumerate(ordered, start=1):
+        session.id = f"s{n}"
+    return ordered
 
 
 # -- summaries -------------------------------------------------------------------------
@@ -253,9 +592,7 @@ def requested_blobs(session: Session) -> set[str]:
     out = set()
     for step in session.steps:
         digest = step.info.get("digest")
-        if digest and (step.kind in _FETCH_KINDS or step.kind is StepKind.BLOB_REDIRECT
-                       or step.info.get("intended") in ("config-blob", "layer-blob", "blob-redirect",
-                                                          "cdn-download")):
+        if digest and kind_of(step) in _BLOB_LIKE:
             out.add(digest)
     return out
 
@@ -284,8 +621,7 @@ def summarize(session: Session, registries: list[str] | None = None) -> SessionS
     summary.duration_ms = round((max(_end(s) for s in steps) - start) * 1000.0, 3)
     if session.action == "pull":
         summary.image = _image(session, summary.registry)
-    platform = next((s.info["platform"] for s in steps if s.info.get("platform")), None)
-    summary.platform = platform
+    summary.platform = next((s.info["platform"] for s in steps if s.info.get("platform")), None)
     manifest = image_manifest_step(session)
     if manifest is not None:
         summary.manifest_digest = manifest.info.get("digest")
@@ -307,16 +643,14 @@ def summarize(session: Session, registries: list[str] | None = None) -> SessionS
     # its layers, and they were not "already present".
     if requested <= fetched:
         summary.skipped_blobs = [d for d in expected_blobs(session) if d not in fetched and d not in requested]
-    summary.errors = [_error_text(s) for s in steps if s.kind is StepKind.ERROR]
+    summary.errors = [s.error or error_text(s.exchange) for s in steps if s.error or s.kind is StepKind.ERROR]
     return summary
 
 
 def _image(session: Session, registry: str) -> str:
     repo, tag, digest = None, None, None
     for step in session.steps:
-        if step.kind in (StepKind.MANIFEST, StepKind.MANIFEST_HEAD, StepKind.MANIFEST_INDEX) or (
-            step.kind is StepKind.ERROR and step.info.get("intended", "").startswith("manifest")
-        ):
+        if kind_of(step) in MANIFEST_KINDS:
             repo = repo or step.repository
             if step.reference and not is_digest(step.reference):
                 tag = tag or step.reference
@@ -332,12 +666,15 @@ def _image(session: Session, registry: str) -> str:
 
 
 def _auth(summary: SessionSummary, steps: list[Step]) -> None:
-    tokens = [s for s in steps if s.kind in (StepKind.TOKEN, StepKind.LOGIN) and "realm" in s.info]
+    tokens = [s for s in steps if kind_of(s) in TOKEN_KINDS and "realm" in s.info]
+    schemes = {auth_scheme(s.exchange) for s in steps if kind_of(s) not in TOKEN_KINDS}
     if tokens:
         with_credentials = any(t.info.get("credentials", "anonymous") != "anonymous" for t in tokens)
         summary.auth = AUTH_CREDENTIALS if with_credentials else AUTH_ANONYMOUS
-    elif any((s.exchange.request_header("authorization") or "").lower().startswith("basic") for s in steps):
+    elif "basic" in schemes or any(auth_scheme(s.exchange) == "basic" for s in steps):
         summary.auth = AUTH_BASIC
+    elif "bearer" in schemes:
+        summary.auth = AUTH_EARLIER_TOKEN
     else:
         summary.auth = AUTH_NONE
     for token in tokens:
@@ -355,22 +692,3 @@ def _auth(summary: SessionSummary, steps: list[Step]) -> None:
                 granted = f"{entry.get('type', '')}:{entry.get('name', '')}:{','.join(entry.get('actions') or [])}"
                 if granted not in summary.scopes_granted:
                     summary.scopes_granted.append(granted)
-
-
-def _error_text(step: Step) -> str:
-    ex = step.exchange
-    path = urlsplit(ex.url).path
-    if ex.status is None:
-        return f"{ex.method} {path}: {ex.error or 'no response'}"
-    text = f"{ex.status} {ex.method} {path}"
-    body = ex.response_body_preview
-    if body and body.lstrip().startswith("{"):
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("errors"), list) and data["errors"]:
-            first = data["errors"][0]
-            if isinstance(first, dict) and first.get("code"):
-                text += f": {first['code']}"
-    return text

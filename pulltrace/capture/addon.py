@@ -2,6 +2,13 @@
 
     mitmdump -s addons/pulltrace.py --set pulltrace_dir=out
 
+The proxy never waits for pulltrace. On mitmproxy's event loop each flow costs constant
+work: it becomes a masked Exchange and is queued. A thread of its own (capture/recorder)
+feeds the engine, closes pulls, prints each finished pull, appends it to pulltrace.jsonl
+and forgets it; the reports written on exit are built by reading that file back, so a
+capture of days keeps in memory only the pulls in flight. Connections that never carry
+an HTTP flow (upstream unreachable, TLS refused by either side) become exchanges too.
+
 Blob bodies are never held: in `responseheaders` a blob (or any large or binary body)
 gets a streaming callable that counts and hashes each chunk and hands it on unchanged,
 so a multi-GB pull costs no memory even without `stream_large_bodies`. Every hook is
@@ -18,25 +25,50 @@ import logging
 import queue
 import threading
 import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
-from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import command, ctx, exceptions, hooks, http
 
-from pulltrace.capture.flows import DEFAULT_PREVIEW_LIMIT, flow_to_exchange, is_blob_url, is_text_type
-from pulltrace.render.outputs import FORMATS, write_outputs
+from pulltrace import __version__
+from pulltrace.capture import jsonl
+from pulltrace.capture.flows import (
+    CONNECT_ERROR,
+    DEFAULT_PREVIEW_LIMIT,
+    TLS_ERROR,
+    client_tls_failure,
+    destination_url,
+    failure_exchange,
+    flow_to_exchange,
+    is_blob_url,
+    is_text_type,
+)
+from pulltrace.capture.names import FlowName, flow_names
+from pulltrace.capture.recorder import Recorder, RecorderThread
+from pulltrace.engine import Engine
 from pulltrace.model import Exchange, Session, Trace
-from pulltrace.pipeline import build_trace
-from pulltrace.sessions import is_complete
+from pulltrace.redact import mask_value
+from pulltrace.render.outputs import FORMATS, write_outputs
+from pulltrace.render.text import render_text  # now, not on the recorder's thread mid-capture
 
 log = logging.getLogger("pulltrace")
 
 CONSOLE = "console"
-OUTPUT_CHOICES = (CONSOLE, *FORMATS)
-DEFAULT_OUTPUTS = "console,json,html"
-# How often the addon looks for pulls that went quiet.
+JSONL = "jsonl"
+OUTPUT_CHOICES = (CONSOLE, JSONL, *FORMATS)
+DEFAULT_OUTPUTS = "console,jsonl,json,html"
+# How often the recorder looks for pulls that went quiet.
 TICK_S = 1.0
+# Redirect targets and server connections remembered at once (the host filter, and which
+# exchange opened a connection): enough for every pull in flight, never the whole capture.
+RECENT = 4096
+# Flows awaiting their names at most (far more than the pulls in flight ever hold).
+LIVE_FLOWS = 50_000
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -149,31 +181,90 @@ def parse_outputs(text: str) -> list[str]:
     return names
 
 
+class _Recent:
+    """A bounded set: the oldest entries leave first, so it never grows with the capture."""
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = RECENT if size is None else size
+        self.items: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, key: str) -> bool:
+        """Remember `key`; True if it was new."""
+        if key in self.items:
+            self.items.move_to_end(key)
+            return False
+        self.items[key] = None
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return True
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class Settings:
+    """The options the recorder's thread reads: a snapshot the event loop replaces whole."""
+
+    directory: Path
+    outputs: tuple[str, ...]
+    idle_s: float
+    show_secrets: bool = False
+
+
+def numbered_table(session: Session, number: int) -> str:
+    """The text table of one pull, headed with its number in the capture (as the reports number it)."""
+    text = render_text(Trace(sessions=[session], tool_version=__version__))
+    lines = text.split("\n")
+    # render_text numbers the sessions of the trace it is given; this one is the number-th
+    # pull of the capture. Its heading is "Session 1: …" over a rule of "=" of its width.
+    for i, line in enumerate(lines):
+        if line.startswith("Session 1: "):
+            lines[i] = f"Session {number}: " + line[len("Session 1: "):]
+            if i + 1 < len(lines) and lines[i + 1] and set(lines[i + 1]) == {"="}:
+                lines[i + 1] = "=" * min(80, max(len(lines[i + 1]), len(lines[i])))
+            break
+    return "\n".join(lines)
+
+
 class PullTrace:
     """Classifies every registry exchange through the proxy and reports each pull."""
 
     def __init__(self) -> None:
-        self.exchanges: list[Exchange] = []
         self.hashers: dict[str, BlobHasher] = {}
-        self.pending: dict[str, tuple[Exchange, BlobHasher]] = {}
-        self.followed: set[str] = set()
-        self.seen_servers: set[str] = set()
-        self.printed: set[str] = set()
+        self.followed = _Recent()
+        self.seen_servers = _Recent()
         self.failed_hooks: set[str] = set()
         self.outputs: list[str] = parse_outputs(DEFAULT_OUTPUTS)
         self.hosts: list[str] = []
-        self.dirty = False
-        self.waiting = False
-        self._ticker: asyncio.Task | None = None
+        self.settings = Settings(Path("pulltrace-out"), tuple(self.outputs), 3.0, False)
+        self.writer: jsonl.JsonlWriter | None = None
+        self.started_at = time.time()
+        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._finished])
+        # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
+        # no flows) frees them as usual; touched only on the event loop.
+        self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
+        # Client connections opening a CONNECT tunnel, and failures an HTTP flow may yet report.
+        self.tunnels: set[str] = set()
+        self.held: dict[str, Exchange] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = RecorderThread(self.recorder, tick_s=TICK_S)
+        # Slowest time one hook of ours held the event loop (seconds); logged on exit.
+        self.slowest_hook_s = 0.0
+        self.slowest_hook_cpu_s = 0.0
 
     # -- options ---------------------------------------------------------------------
     def load(self, loader: Any) -> None:
         loader.add_option("pulltrace_dir", str, "pulltrace-out",
-                          "Directory pulltrace writes its trace JSON and reports to, on shutdown and on "
-                          "the pulltrace.save command.")
+                          "Directory pulltrace writes pulltrace.jsonl to as pulls finish, and its trace JSON "
+                          "and reports to on shutdown and on the pulltrace.save command.")
         loader.add_option("pulltrace_outputs", str, DEFAULT_OUTPUTS,
-                          "Comma-separated outputs: console (a table of each pull as it ends), json, html, "
-                          "md, text, har.")
+                          "Comma-separated outputs: console (a table of each pull as it ends), jsonl (each "
+                          "finished pull appended to pulltrace.jsonl), json, html, md, text, har (written on "
+                          "shutdown from the finished pulls).")
         loader.add_option("pulltrace_preview", int, DEFAULT_PREVIEW_LIMIT,
                           "Largest text/JSON body (bytes) kept as a preview: manifests, tokens and errors. "
                           "Blob bodies are never kept.")
@@ -184,8 +275,8 @@ class PullTrace:
                           "Comma-separated host patterns (fnmatch, e.g. *.example.com) to record; empty "
                           "records every host. Downloads that follow a recorded redirect are always kept.")
         loader.add_option("pulltrace_idle", int, 3,
-                          "Seconds a pull must be quiet before its table is printed, when not all of its "
-                          "blobs were seen (the client already had some).")
+                          "Seconds a pull must be quiet before it is closed, printed and written, when not "
+                          "all of its blobs were seen (the client already had some).")
 
     def configure(self, updated: set[str]) -> None:
         if "pulltrace_outputs" in updated:
@@ -203,19 +294,16 @@ class PullTrace:
                 raise exceptions.OptionsError(f"pulltrace_dir {path} exists and is not a directory")
         if "pulltrace_hosts" in updated:
             self.hosts = [h.strip().lower() for h in ctx.options.pulltrace_hosts.split(",") if h.strip()]
+        self.settings = Settings(Path(ctx.options.pulltrace_dir), tuple(self.outputs),
+                                 float(ctx.options.pulltrace_idle), bool(ctx.options.pulltrace_show_secrets))
+        # The engine reads its idle window when it closes pulls; the recorder thread owns it.
+        self.recorder.engine.idle_s = self.settings.idle_s
 
     def running(self) -> None:
         try:
-            loop = asyncio.get_running_loop()
+            self.loop = asyncio.get_running_loop()
         except RuntimeError:
-            return
-        if self._ticker is None:
-            self._ticker = loop.create_task(self._tick())
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_S)
-            self.report_finished(time.time())
+            self.loop = None
 
     # -- hooks -----------------------------------------------------------------------
     def wanted(self, flow: http.HTTPFlow) -> bool:
@@ -223,6 +311,9 @@ class PullTrace:
             return True
         host = flow.request.pretty_host.lower()
         return any(fnmatch.fnmatchcase(host, pattern) for pattern in self.hosts)
+
+    def wanted_host(self, host: str) -> bool:
+        return not self.hosts or any(fnmatch.fnmatchcase(host.lower(), pattern) for pattern in self.hosts)
 
     @guarded
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -275,9 +366,11 @@ class PullTrace:
             self.record(flow)
 
     def record(self, flow: http.HTTPFlow) -> None:
+        """The flow as an Exchange, queued for the recorder: the only work done on the loop."""
+        began = (time.perf_counter(), time.thread_time())
+        hasher = self.hashers.pop(flow.id, None)
         if not self.wanted(flow):
             return
-        hasher = self.hashers.pop(flow.id, None)
         streamed_bytes = None
         if hasher is not None:
             streamed_bytes = hasher.bytes
@@ -285,9 +378,7 @@ class PullTrace:
             # A compressed stream's hash is not the blob's digest; leave it unverified.
             if encoding.lower() not in ("", "identity"):
                 hasher = None
-        server = flow.server_conn.id
-        first = server not in self.seen_servers
-        self.seen_servers.add(server)
+        first = self.seen_servers.add(flow.server_conn.id)
         ex = flow_to_exchange(
             flow,
             show_secrets=ctx.options.pulltrace_show_secrets,
@@ -295,79 +386,221 @@ class PullTrace:
             streamed_bytes=streamed_bytes,
             first_on_connection=first,
         )
-        if hasher is not None:
-            # The digest is read when a trace is built, off the flow's path: the
-            # background hash may still be finishing the last chunks.
-            self.pending[ex.id] = (ex, hasher)
         if flow.response is not None and flow.response.status_code in (301, 302, 303, 307, 308):
             location = flow.response.headers.get("location")
             if location:
                 self.followed.add(urljoin(flow.request.pretty_url, location))
-        self.exchanges.append(ex)
-        self.dirty = True
+        if self.loop is None:
+            self.running()  # a script loaded without the running hook: names still go to the loop
+        held = self.held.pop(flow.client_conn.id, None)
+        if held is not None and flow.response is not None:
+            self.thread.submit(held)  # answered anyway (another connection): the failure stays a step
+        # else this request is the one that waited for the failed connection: it says the same, and more.
+        self.live[flow.id] = weakref.ref(flow)
+        if len(self.live) > LIVE_FLOWS:
+            self.live.popitem(last=False)  # a flow whose pull never closed (dropped exchanges)
+        # The digest is read on the recorder's thread: the hash may still be finishing.
+        self.thread.submit(ex, hasher)
+        self._timed(began)
+
+    # -- connections that never became an HTTP flow ----------------------------------
+    # mitmproxy reports a failed upstream connection once per connection; whether an HTTP
+    # flow also reports it depends on who waited for it. A CONNECT being opened (eager
+    # connection strategy): no flow will, the failure is the step. A request (plain http://
+    # through the proxy, or TLS to the upstream failing under a tunnel): its error() will,
+    # so the failure is held by client connection until that request ends (and dropped) or
+    # the client disconnects (and recorded). Everything here is per live connection.
+
+    @guarded
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        self.tunnels.add(flow.client_conn.id)
+
+    @guarded
+    def http_connected(self, flow: http.HTTPFlow) -> None:
+        self.tunnels.discard(flow.client_conn.id)
+
+    @guarded
+    def http_connect_error(self, flow: http.HTTPFlow) -> None:
+        self.tunnels.discard(flow.client_conn.id)
+
+    @guarded
+    def client_disconnected(self, client: Any) -> None:
+        self.tunnels.discard(client.id)
+        held = self.held.pop(client.id, None)
+        if held is not None:
+            self.thread.submit(held)
+
+    def _hold(self, client_id: str, ex: Exchange) -> None:
+        earlier = self.held.pop(client_id, None)
+        if earlier is not None:
+            self.thread.submit(earlier)
+        self.held[client_id] = ex
+
+    @guarded
+    def server_connect_error(self, data: Any) -> None:
+        """The upstream could not be reached: mitmproxy answers the CONNECT with 502, no flow exists."""
+        server, client = data.server, data.client
+        host = server.address[0] if server.address else ""
+        if not self.wanted_host(str(host)):
+            return
+        began = (time.perf_counter(), time.thread_time())
+        plain = bool(server.address) and server.address[1] == 80 and not server.tls
+        ex = failure_exchange(
+            id=f"{server.id}-connect", what=CONNECT_ERROR, message=str(server.error or ""),
+            url=destination_url(server.address, server.sni if isinstance(server.sni, str) else None, tls=not plain),
+            client=client.peername, server=server.address, started_at=server.timestamp_start, ended_at=time.time(),
+        )
+        if client.id in self.tunnels:
+            self.thread.submit(ex)
+        else:
+            self._hold(client.id, ex)
+        self._timed(began)
+
+    @guarded
+    def tls_failed_server(self, data: Any) -> None:
+        """The upstream's TLS failed (a plain-HTTP registry behind https://, a certificate mitmproxy
+        does not trust): the client sees the proxy's 502 or a closed tunnel."""
+        server, client = data.conn, data.context.client
+        sni = server.sni if isinstance(server.sni, str) else None
+        if not self.wanted_host(sni or str(server.address[0] if server.address else "")):
+            return
+        began = (time.perf_counter(), time.thread_time())
+        ex = failure_exchange(
+            id=f"{server.id}-tls", what=TLS_ERROR, message=str(server.error or ""),
+            url=destination_url(server.address, sni), client=client.peername, server=server.address,
+            started_at=server.timestamp_tcp_setup or server.timestamp_start, ended_at=time.time(),
+        )
+        # The request that waited for this connection fails with the same words (error()).
+        self._hold(client.id, ex)
+        self._timed(began)
+
+    @guarded
+    def tls_failed_client(self, data: Any) -> None:
+        """The client broke off the handshake with the proxy: most often it does not trust
+        mitmproxy's CA (install it, or give the client its certificate)."""
+        client, server = data.conn, data.context.server
+        sni = client.sni if isinstance(client.sni, str) else None
+        if not self.wanted_host(sni or str(server.address[0] if server.address else "")):
+            return
+        began = (time.perf_counter(), time.thread_time())
+        message = str(client.error or "")
+        ex = failure_exchange(
+            id=f"{client.id}-tls", what=client_tls_failure(message), message=message,
+            url=destination_url(server.address, sni), client=client.peername, server=server.address,
+            started_at=client.timestamp_start, ended_at=time.time(),
+        )
+        self.thread.submit(ex)
+        self._timed(began)
+
+    def _timed(self, began: tuple[float, float]) -> None:
+        # Wall time includes waiting for the CPU and the interpreter; CPU time is ours alone.
+        self.slowest_hook_s = max(self.slowest_hook_s, time.perf_counter() - began[0])
+        self.slowest_hook_cpu_s = max(self.slowest_hook_cpu_s, time.thread_time() - began[1])
 
     @guarded
     def done(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-        self.report_finished(time.time(), final=True)
-        self.save()
+        for held in self.held.values():
+            self.thread.submit(held)
+        self.held.clear()
+        if not self.thread.stop():
+            log.warning("pulltrace: the recorder did not finish in time; the last pulls may be missing")
+        self._close_writer()
+        written = self.write_reports()
+        stats = self.thread.stats
+        log.info("pulltrace: %d exchanges, %d pulls; slowest hook %.1f ms (%.1f ms CPU), longest queue wait "
+                 "%.0f ms%s", stats.exchanges, self.recorder.closed, self.slowest_hook_s * 1000,
+                 self.slowest_hook_cpu_s * 1000, stats.max_lag_s * 1000,
+                 f", {stats.dropped} dropped" if stats.dropped else "")
+        if self.writer is not None and JSONL not in self.settings.outputs:
+            self.writer.path.unlink(missing_ok=True)  # only a spool for the reports
+        if written:
+            log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
+
+    # -- sinks (on the recorder's thread) --------------------------------------------
+    def _finished(self, session: Session, number: int) -> None:
+        """Every output of a finished pull, from one copy masked once (the final pass every
+        output gets), unless the user asked to see secrets."""
+        shown = session if self.settings.show_secrets else mask_value(session)
+        for sink in (self._print, self._append, self._name):
+            try:
+                sink(shown, number)
+            except Exception:  # noqa: BLE001 - one broken output must not stop the others
+                log.exception("pulltrace: an output failed on pull %d", number)
+
+    def _print(self, session: Session, number: int) -> None:
+        if CONSOLE not in self.settings.outputs:
+            return
+        # Stray requests (a browser on a registry's UI) stay quiet; a connection that failed
+        # is shown even with no pull around it (a client that rejected mitmproxy's CA).
+        if session.action != "other" or any(s.exchange.error for s in session.steps):
+            log.info("%s", numbered_table(session, number))
+
+    def _append(self, session: Session, number: int) -> None:
+        settings = self.settings
+        if not any(o == JSONL or o in FORMATS for o in settings.outputs):
+            return
+        if self.writer is None:
+            # Without the jsonl output the file is still where finished pulls wait for the
+            # reports (a hidden spool, removed on exit): never in memory.
+            name = "pulltrace.jsonl" if JSONL in settings.outputs else ".pulltrace.spool.jsonl"
+            self.writer = jsonl.JsonlWriter(settings.directory / name, source="mitmproxy",
+                                            tool_version=__version__, started_at=self.started_at)
+        self.writer.write(session)
+
+    def _name(self, session: Session, number: int) -> None:
+        """Hand the pull's flow names back to the event loop, the only thread that may touch flows."""
+        names = flow_names(session, number)
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._apply_names, names)
+        else:
+            self._apply_names(names)  # no running proxy (mitmproxy's test harness)
+
+    def _apply_names(self, names: list[FlowName]) -> None:
+        changed = []
+        for name in names:
+            ref = self.live.pop(name.flow_id, None)
+            flow = ref() if ref is not None else None
+            if flow is None:
+                continue
+            flow.comment = name.comment
+            flow.marked = ":exclamation:" if name.marked else ""
+            flow.metadata["pulltrace"] = name.metadata
+            changed.append(flow)
+        if changed:
+            try:
+                ctx.master.addons.trigger(hooks.UpdateHook(changed))  # mitmweb and the console redraw
+            except Exception:  # noqa: BLE001 - a UI that cannot redraw keeps the names anyway
+                pass
+
+    def _close_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
     # -- outputs ---------------------------------------------------------------------
-    def trace(self) -> Trace:
-        for key, (ex, hasher) in list(self.pending.items()):
-            ex.body_sha256 = hasher.digest()
-            del self.pending[key]
-        return build_trace(list(self.exchanges), source="mitmproxy")
+    def write_reports(self) -> list[Path]:
+        """The trace JSON and reports, built by reading pulltrace.jsonl back (finished pulls only)."""
+        formats = [f for f in self.settings.outputs if f in FORMATS]
+        written: list[Path] = [self.writer.path] if self.writer and JSONL in self.settings.outputs else []
+        if not formats or self.writer is None:
+            return written
+        try:
+            if self.writer._out is not None:
+                self.writer._out.flush()
+            trace = jsonl.load_trace(self.writer.path)
+            # The jsonl is masked already; the dispatcher's own final pass is kept all the same.
+            written += write_outputs(trace, self.settings.directory, formats,
+                                     show_secrets=self.settings.show_secrets)
+        except Exception:  # noqa: BLE001 - a failed report must not take mitmproxy down
+            log.exception("pulltrace: could not write outputs to %s", self.settings.directory)
+        return written
 
     @command.command("pulltrace.save")
     def save(self) -> None:
-        """Write the trace JSON and reports of everything captured so far."""
-        files = [f for f in self.outputs if f != CONSOLE]
-        if not files or not self.exchanges:
-            return
-        try:
-            written = write_outputs(self.trace(), ctx.options.pulltrace_dir, files)
-        except Exception:  # noqa: BLE001 - a failed report must not take mitmproxy down
-            log.exception("pulltrace: could not write outputs to %s", ctx.options.pulltrace_dir)
-            return
-        log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
+        """Write the trace JSON and reports of every pull finished so far (open ones when they close)."""
 
-    def report_finished(self, now: float, *, final: bool = False) -> None:
-        """Print the table of every pull that completed or went quiet, once each.
+        def job() -> None:
+            written = self.write_reports()
+            if written:
+                log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
 
-        Runs from a one-second ticker, so classification is redone at most once a
-        second while traffic flows, never on the path of a response.
-        """
-        if CONSOLE not in self.outputs or not self.exchanges:
-            return
-        if not final and not self.dirty and not self.waiting:
-            return
-        self.dirty = False
-        try:
-            trace = self.trace()
-        except Exception:  # noqa: BLE001
-            if "report" not in self.failed_hooks:
-                self.failed_hooks.add("report")
-                log.exception("pulltrace: could not classify the capture")
-            return
-        idle = ctx.options.pulltrace_idle
-        self.waiting = False
-        for session in trace.sessions:
-            key = session.steps[0].id if session.steps else session.id
-            if key in self.printed or session.action == "other":
-                continue
-            last = max(s.exchange.started_at + (s.exchange.duration_ms or 0.0) / 1000.0 for s in session.steps)
-            if final or is_complete(session) or now - last >= idle:
-                self.printed.add(key)
-                self.print_session(trace, session)
-            else:
-                self.waiting = True
-
-    def print_session(self, trace: Trace, session: Session) -> None:
-        from pulltrace.render.text import render_text
-
-        one = Trace(sessions=[session], source=trace.source, created_at=trace.created_at,
-                    tool_version=trace.tool_version)
-        log.info("%s", render_text(one))
-
+        self.thread.call(job)

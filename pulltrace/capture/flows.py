@@ -125,3 +125,71 @@ def flow_to_exchange(
         ex.secrets_masked = False
         return with_claims(ex)
     return mask_exchange(ex)
+
+
+# -- connections that never carried an HTTP flow --------------------------------------
+
+CONNECT_ERROR = "connect"
+TLS_ERROR = "tls"
+CLIENT_REJECTED_CERT = "client rejected the proxy's certificate"
+
+
+def destination_url(address: tuple | None, sni: str | None = None, *, tls: bool = True) -> str:
+    """`https://host:port/` for a connection: what the client asked the proxy to reach.
+
+    A tunnel (CONNECT) to a registry carries TLS, so a failed connection is https unless it
+    was plain (port 80, or a plain-HTTP request that mitmproxy reports as its own flow).
+    """
+    host = sni or (str(address[0]) if address else "")
+    port = int(address[1]) if address and len(address) > 1 else (443 if tls else 80)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://{host}:{port}/"
+
+
+def failure_exchange(
+    *,
+    id: str,
+    what: str,
+    message: str,
+    url: str,
+    client: tuple | None,
+    server: tuple | None,
+    started_at: float | None,
+    ended_at: float,
+) -> Exchange:
+    """A connection or TLS failure as an Exchange: no status, and an error saying what failed.
+
+    `what` is CONNECT_ERROR, TLS_ERROR or CLIENT_REJECTED_CERT (the engine's vocabulary,
+    notes ENGINE-API); the request line was never seen, so the method is CONNECT.
+    """
+    start = started_at if started_at else ended_at
+    ex = Exchange(
+        id=id,
+        method="CONNECT",
+        url=url,
+        started_at=start,
+        http_version="",
+        client=_addr(client),
+        server=_addr(server),
+        error=f"{what}: {message or 'failed'}",
+        duration_ms=_ms(ended_at, start),
+    )
+    return mask_exchange(ex)
+
+
+def client_tls_failure(message: str) -> str:
+    """Which failure a client-side handshake error is: a rejected certificate says so plainly.
+
+    mitmproxy words it "The client does not trust the proxy's certificate for HOST (…)" when
+    the client answered with a certificate alert (Go clients, curl, OpenSSL without its CA).
+    """
+    lowered = message.lower()
+    # The alerts mitmproxy itself reads as distrust (unknown ca, bad certificate, certificate
+    # unknown); "disconnected during the handshake" is only a guess, and stays a TLS error.
+    if lowered.startswith("the client does not trust the proxy's certificate") or any(
+        alert in lowered for alert in ("unknown ca", "bad certificate", "certificate unknown")
+    ):
+        return CLIENT_REJECTED_CERT
+    return TLS_ERROR

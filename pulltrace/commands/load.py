@@ -1,6 +1,7 @@
 """The one loader: any file a user hands to `report`, `show`, `diff` or `doctor --capture`.
 
-Whatever the file (mitmproxy flow file, HAR 1.2, pulltrace trace JSON, several merged),
+Whatever the file (mitmproxy flow file, HAR 1.2, pulltrace trace JSON, a registry, proxy
+or runtime log, several merged),
 its exchanges go through the same pipeline the live addon uses, so every command says the
 same about the same file, and a trace written by an older pulltrace is read by today's
 rules. A file that cannot be read is one line (`UserError`), never a traceback or a hang.
@@ -15,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pulltrace.capture.importers import Capture, read_capture
+from pulltrace.capture.logs import detect, read_log
 from pulltrace.errors import UserError
 from pulltrace.model import Exchange, Trace
 from pulltrace.pipeline import build_trace
 
-READS = "a pulltrace trace JSON, a HAR file or a mitmproxy flow file (mitmdump -w)"
+READS = "a pulltrace trace JSON, a HAR file, a mitmproxy flow file (mitmdump -w) or a registry/proxy/containerd log"
 
 
 def check_readable(path: str | os.PathLike[str]) -> Path:
@@ -48,15 +50,16 @@ def check_readable(path: str | os.PathLike[str]) -> Path:
 
 
 def load_trace(paths: Sequence[str | os.PathLike[str]], *, show_secrets: bool = False,
-               wanted_platform: str | None = None) -> Trace:
+               wanted_platform: str | None = None, log_format: str | None = None) -> Trace:
     """One diagnosed trace from every file in `paths`, merged in wire order.
 
     Secrets are masked as exchanges are read unless `show_secrets`; `wanted_platform` is
-    the platform the client asked for, when the user says so (the wire does not).
+    the platform the client asked for, when the user says so (the wire does not);
+    `log_format` reads every file as that log format instead of recognising it.
     """
     if not paths:
         raise UserError(f"no file given; give {READS}")
-    captures = [(p, _read(check_readable(p), show_secrets)) for p in paths]
+    captures = [(p, _read(check_readable(p), show_secrets, log_format)) for p in paths]
     exchanges: list[Exchange] = []
     notes: list[str] = []
     for _, capture in captures:
@@ -70,8 +73,11 @@ def load_trace(paths: Sequence[str | os.PathLike[str]], *, show_secrets: bool = 
     return trace
 
 
-def _read(path: Path, show_secrets: bool) -> Capture:
+def _read(path: Path, show_secrets: bool, log_format: str | None = None) -> Capture:
     try:
+        if log_format is not None or detect(path) is not None:
+            log = read_log(path, fmt=log_format, show_secrets=show_secrets)
+            return Capture(list(log.exchanges), notes=log.notes())
         return read_capture(path, show_secrets=show_secrets)
     except UserError:
         raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pulltrace.capture.logs import FORMATS as LOG_FORMATS
 from pulltrace.commands.load import load_trace
 from pulltrace.commands.main import Exit
 from pulltrace.commands.output import check_writable, chosen_format, emit
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         examples=[
             "pulltrace show trace.json --wide",
             "pulltrace show trace.json --lang zh",
+            "pulltrace show trace.json --explain -o handout.html   # every step explained, prints on A4",
             "pulltrace show capture.flow --format md -o pull.md",
         ],
     )
@@ -46,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("files", nargs="+", metavar="FILE",
                             help="flow file, HAR or trace JSON (several are merged)")
         add_view_options(parser, FORMATS, default=None)
+        parser.add_argument("--log-format", metavar="NAME", choices=sorted(LOG_FORMATS),
+                            help="read every FILE as this log format instead of recognising it: "
+                            + ", ".join(LOG_FORMATS))
+        parser.add_argument("--explain", action="store_true",
+                            help="teaching mode: one or two plain sentences under each step, the questions the "
+                                 "trace answers, and a glossary (text, md, html; the HTML prints as an A4 handout)")
         parser.set_defaults(func=run_report)
 
     path = command_parser(
@@ -72,8 +80,9 @@ def run_addon_path(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     fmt = chosen_format(args.format, args.output)
     check_writable(args.output)
-    trace = load_trace(args.files, show_secrets=args.show_secrets)
+    trace = load_trace(args.files, show_secrets=args.show_secrets, log_format=args.log_format)
     if not trace.sessions:
         raise UserError(f"no registry traffic in {', '.join(args.files)}; nothing to report")
-    emit(render(trace, fmt, lang=args.lang, wide=args.wide, show_secrets=args.show_secrets), args.output)
+    emit(render(trace, fmt, lang=args.lang, wide=args.wide, show_secrets=args.show_secrets, explain=args.explain),
+         args.output)
     return Exit.OK

@@ -47,15 +47,20 @@ def diagnose(session: Session, *, wanted_platform: str | None = None) -> list[Fi
     return order_findings(session, findings)
 
 
-def diagnose_trace(trace: Trace, *, wanted_platform: str | None = None) -> Trace:
-    """Diagnose every session of a trace in place, then what only shows across sessions
-    (a failed mirror grouped apart from the upstream pull it fell back to)."""
-    for session in trace.sessions:
-        session.findings = diagnose(session, wanted_platform=wanted_platform)
+def diagnose_across(trace: Trace) -> Trace:
+    """What only shows across sessions already diagnosed one by one (a failed mirror grouped
+    apart from the upstream pull it fell back to), in place."""
     mirror.fallback_across_sessions(trace.sessions)
     for session in trace.sessions:
         session.findings = order_findings(session, session.findings)
     return trace
 
 
-__all__ = ["diagnose", "diagnose_trace", "RULES"]
+def diagnose_trace(trace: Trace, *, wanted_platform: str | None = None) -> Trace:
+    """Diagnose every session of a trace in place, then what only shows across sessions."""
+    for session in trace.sessions:
+        session.findings = diagnose(session, wanted_platform=wanted_platform)
+    return diagnose_across(trace)
+
+
+__all__ = ["diagnose", "diagnose_across", "diagnose_trace", "RULES"]

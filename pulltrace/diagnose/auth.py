@@ -8,7 +8,7 @@ cannot follow, is a problem.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from pulltrace.auth import read_token_request
@@ -39,8 +39,14 @@ from pulltrace.model import Finding, Session, Severity, Step
 
 
 def _registry_steps(session: Session) -> list[Step]:
-    """Steps that spoke the /v2/ API (not token, not CDN)."""
-    return [s for s in session.steps if not is_token_step(s) and v2_path(s.exchange.url) is not None]
+    """Steps that spoke the /v2/ API (not token, not CDN); worked out once per session (every
+    auth rule asks) until its steps change."""
+    cached = session.__dict__.get("_registry_steps")
+    if cached is not None and cached[0] is session.steps and cached[1] == len(session.steps):
+        return cached[2]
+    found = [s for s in session.steps if not is_token_step(s) and v2_path(s.exchange.url) is not None]
+    session.__dict__["_registry_steps"] = (session.steps, len(session.steps), found)
+    return found
 
 
 def _realms(session: Session) -> dict[str, Step]:
@@ -115,6 +121,8 @@ def no_or_malformed_challenge(session: Session, **_: object) -> list[Finding]:
     out = []
     missing = [
         s for s in _registry_steps(session) if s.exchange.status == 401 and read_challenges(s.exchange).problem == "missing"
+        # A server log records no response header at all: the challenge was not logged, not missing.
+        and s.exchange.response_headers
     ]
     if missing:
         s = missing[0]
@@ -164,6 +172,23 @@ def no_or_malformed_challenge(session: Session, **_: object) -> list[Finding]:
     return out
 
 
+def _realm_failed(session: Session, step: Step) -> Finding:
+    """A token service that answered, with a server error (503 while it restarts or is overloaded)."""
+    host = host_of(step.exchange.url)
+    body = short(error_message(step.exchange) or (step.exchange.response_body_preview or ""), 160)
+    return finding(
+        "auth.realm-server-error",
+        Severity.ERROR,
+        f"The token service {host} failed with {step.exchange.status}",
+        f"{registry_host(session)} sent the client to {step.exchange.url.split('?')[0]} for a token; the token "
+        f"service was reached and answered {status_text(step)}" + (f" ({body})" if body else "")
+        + ", so no token was issued.",
+        f"Retry later; if it repeats, check {host}'s status page or logs at the time of this step "
+        "(a 503 is an overloaded or restarting service, not a network problem on the client's side).",
+        [step],
+    )
+
+
 def realm_unreachable(session: Session, **_: object) -> list[Finding]:
     """The token service could not be reached, or its TLS certificate was not trusted."""
     out = []
@@ -174,8 +199,13 @@ def realm_unreachable(session: Session, **_: object) -> list[Finding]:
         if ex.status is None and ex.error:
             problem = transport_problem(ex.error)
         elif ex.status in (502, 503, 504):
-            # A proxy (mitmproxy, nginx) answers 502 when it cannot reach the realm; its body says why.
-            problem = transport_problem(ex.response_body_preview) or "other"
+            # A proxy (mitmproxy, nginx) answers 502 when it cannot reach the realm; its body says
+            # why. Without such words the token service itself answered: it was reached, and failed.
+            named = transport_problem(ex.response_body_preview)
+            problem = named if named not in (None, "other") else ("other" if ex.status == 502 else None)
+            if problem is None and not recovered(session, step):
+                out.append(_realm_failed(session, step))
+                continue
         if not problem or recovered(session, step):
             continue
         host = host_of(ex.url)
@@ -235,7 +265,7 @@ def realm_unreachable(session: Session, **_: object) -> list[Finding]:
 
 def _is_content(step: Step) -> bool:
     parsed = v2_path(step.exchange.url)
-    return parsed is not None and parsed.endpoint in ("manifests", "blobs")
+    return parsed is not None and parsed.endpoint in ("manifest", "blob")
 
 
 def wrong_credentials(session: Session, **_: object) -> list[Finding]:
@@ -510,7 +540,7 @@ def clock_skew(session: Session, **_: object) -> list[Finding]:
 
 
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M:%S UTC")
 
 
 RULES = (no_or_malformed_challenge, realm_unreachable, wrong_credentials, scope_denied, token_rejected, clock_skew)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from pulltrace.diagnose.facts import (

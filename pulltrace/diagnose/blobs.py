@@ -3,6 +3,8 @@ to a CDN (refused signed URLs, loops, and credentials forwarded to the CDN host)
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -52,7 +54,12 @@ def _location(step: Step) -> str | None:
     if ex.status is None or not 300 <= ex.status < 400:
         return None
     location = ex.response_header("location")
-    return urljoin(ex.url, location) if location else None
+    return _join(ex.url, location) if location else None
+
+
+@lru_cache(maxsize=4096)
+def _join(base: str, location: str) -> str:
+    return urljoin(base, location)
 
 
 def _strip_query(url: str) -> str:
@@ -60,7 +67,17 @@ def _strip_query(url: str) -> str:
 
 
 def hops(session: Session) -> list[Hop]:
-    """Every redirect in the session and the request that followed it (linked, or same URL later)."""
+    """Every redirect in the session and the request that followed it (linked, or same URL later).
+    Several rules ask; it is worked out once per session (until its steps change)."""
+    cached = session.__dict__.get("_hops")
+    if cached is not None and cached[0] is session.steps and cached[1] == len(session.steps):
+        return list(cached[2])
+    out = _hops(session)
+    session.__dict__["_hops"] = (session.steps, len(session.steps), out)
+    return list(out)
+
+
+def _hops(session: Session) -> list[Hop]:
     out = []
     by_id = {s.id: s for s in session.steps}
     for step in session.steps:
@@ -98,7 +115,7 @@ def _expected_digest(step: Step, hop: Hop | None) -> str | None:
         if ref and ref.startswith("sha256:"):
             return ref
     parsed = v2_path(step.exchange.url)
-    if parsed and parsed.endpoint == "blobs" and parsed.reference and parsed.reference.startswith("sha256:"):
+    if parsed and parsed.endpoint == "blob" and parsed.reference and parsed.reference.startswith("sha256:"):
         return parsed.reference
     m = _STORAGE_DIGEST.search(urlsplit(step.exchange.url).path)
     return f"sha256:{m.group(1)}" if m else None

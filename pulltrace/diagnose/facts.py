@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Iterable
+from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from pulltrace.auth import Challenge, ChallengeError, parse_www_authenticate
 from pulltrace.model import Exchange, Session, Step, StepKind
 from pulltrace.redact import decode_claims
+from pulltrace.v2path import V2Path, netloc, parse_url
 
 MANIFEST_KINDS = frozenset({StepKind.MANIFEST, StepKind.MANIFEST_INDEX, StepKind.MANIFEST_HEAD})
 BLOB_KINDS = frozenset({StepKind.CONFIG_BLOB, StepKind.LAYER_BLOB})
@@ -30,8 +33,9 @@ TOKEN_LEEWAY_S = 60.0
 # --- URLs -------------------------------------------------------------------------------
 
 def host_of(url: str) -> str:
-    """`host[:port]` of a URL, lowercased; the port is kept because plain.…:5000 ≠ plain.…:443."""
-    return urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
+    """`host[:port]` of a URL, lowercased; a port is kept because plain.…:5000 ≠ plain.…, but the
+    scheme's default port is dropped (`hub.…:443` is `hub.…`)."""
+    return netloc(url)
 
 
 def hostname_of(url: str) -> str:
@@ -42,42 +46,15 @@ def scheme_of(url: str) -> str:
     return urlsplit(url).scheme.lower()
 
 
-@dataclass(frozen=True)
-class V2Path:
-    """A /v2/ URL split by the distribution path grammar; a path prefix before /v2/ is allowed
-    (seed-002's nginx serves the registry under /docker-registry/v2/)."""
-
-    endpoint: str  # "ping", "manifests", "blobs", "tags", "catalog", "uploads", "other"
-    repository: str | None = None
-    reference: str | None = None
-
-
-_V2_RE = re.compile(r"/v2/(?P<rest>.*)$")
-# /docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data: where distribution's `redirect`
-# middleware sends blob GETs; it holds "/v2/" but is storage, not the registry API.
-_STORAGE_RE = re.compile(r"/docker/registry/v2/(blobs|repositories)/")
-_ENDPOINT_RE = re.compile(r"^(?P<name>.+?)/(?P<ep>manifests|blobs|tags)/(?P<ref>.*)$")
-
-
 def v2_path(url: str) -> V2Path | None:
-    """Read a registry API URL; None when the URL is not a /v2/ API call (a CDN, a realm)."""
-    path = urlsplit(url).path
-    if _STORAGE_RE.search(path):
-        return None  # distribution's storage layout served by a CDN, not the API
-    m = _V2_RE.search(path)
-    if not m:
-        return V2Path("ping") if path.rstrip("/").endswith("/v2") else None
-    rest = m.group("rest")
-    if rest in ("", "/"):
-        return V2Path("ping")
-    if rest.startswith("_catalog"):
-        return V2Path("catalog")
-    if "/blobs/uploads" in rest:
-        return V2Path("uploads", rest.split("/blobs/uploads", 1)[0])
-    em = _ENDPOINT_RE.match(rest)
-    if not em:
-        return V2Path("other")
-    return V2Path(em.group("ep"), em.group("name"), em.group("ref") or None)
+    """Read a registry API URL with the one /v2/ grammar (`pulltrace.v2path`); None when the
+    URL is not a /v2/ call (a CDN, a realm). Cached: every rule asks about every step."""
+    return _v2_path_cached(url)
+
+
+@lru_cache(maxsize=4096)
+def _v2_path_cached(url: str) -> V2Path | None:
+    return parse_url(url)
 
 
 def repository_of(step: Step) -> str | None:
@@ -97,7 +74,9 @@ def reference_of(step: Step) -> str | None:
 def kind_of(step: Step) -> StepKind:
     """The step's kind, or for a failed step the kind it was meant to be (the classifier
     marks failures ERROR and keeps the meaning in `info["intended"]`)."""
-    if step.kind == StepKind.ERROR and step.info.get("intended"):
+    if step.kind is not StepKind.ERROR:
+        return step.kind
+    if step.info.get("intended"):
         try:
             return StepKind(step.info["intended"])
         except ValueError:
@@ -109,7 +88,7 @@ def is_manifest_step(step: Step) -> bool:
     if kind_of(step) in MANIFEST_KINDS:
         return True
     parsed = v2_path(step.exchange.url)
-    return parsed is not None and parsed.endpoint == "manifests"
+    return parsed is not None and parsed.endpoint == "manifest"
 
 
 def is_blob_step(step: Step) -> bool:
@@ -117,7 +96,7 @@ def is_blob_step(step: Step) -> bool:
     if kind_of(step) in BLOB_KINDS or kind_of(step) == StepKind.BLOB_REDIRECT:
         return True
     parsed = v2_path(step.exchange.url)
-    return parsed is not None and parsed.endpoint == "blobs" and step.exchange.method in ("GET", "HEAD")
+    return parsed is not None and parsed.endpoint == "blob" and step.exchange.method in ("GET", "HEAD")
 
 
 def is_token_step(step: Step) -> bool:
@@ -238,13 +217,19 @@ class ChallengeRead:
 
 
 def read_challenges(exchange: Exchange) -> ChallengeRead:
+    """The challenges of a response (parsed once per exchange), or why they could not be read."""
     values = exchange.response_header_all("www-authenticate")
     if not values:
         return ChallengeRead([], "missing")
+    cached = exchange.__dict__.get("_challenge_read")
+    if cached is not None and cached[0] == values:
+        return cached[1]
     try:
-        return ChallengeRead(parse_www_authenticate(values))
+        read = ChallengeRead(parse_www_authenticate(values))
     except ChallengeError as e:
-        return ChallengeRead([], str(e), e.header)
+        read = ChallengeRead([], str(e), e.header)
+    exchange.__dict__["_challenge_read"] = (values, read)
+    return read
 
 
 def bearer_challenge(exchange: Exchange) -> Challenge | None:
@@ -269,7 +254,11 @@ def auth_scheme(exchange: Exchange) -> str | None:
     value = exchange.request_header("authorization")
     if not value:
         return None
-    return value.split(" ", 1)[0].strip().lower() or None
+    scheme, _, credential = value.strip().partition(" ")
+    # skopeo/containers-image send `Basic Og==` (":" in base64) when they have no login.
+    if scheme.lower() == "basic" and credential.strip().lower() in ("og==", "og"):
+        return None
+    return scheme.lower() or None
 
 
 def _jwt_from(value: str | None) -> str | None:
@@ -335,8 +324,11 @@ def granted_actions(claims: dict[str, Any], repository: str) -> set[str]:
 def server_time(exchange: Exchange) -> float | None:
     """The server's clock from its Date header, as a Unix time (one-second resolution)."""
     value = exchange.response_header("date")
-    if not value:
-        return None
+    return _http_date(value) if value else None
+
+
+@lru_cache(maxsize=1024)
+def _http_date(value: str) -> float | None:
     try:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):

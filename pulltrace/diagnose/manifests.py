@@ -46,6 +46,25 @@ def _digest(text: str | None) -> str | None:
     return text if text.startswith("sha256:") else f"sha256:{text}"
 
 
+# Docker Hub's own names: the convention the rule explains is Docker Hub's.
+_DOCKER_HUB_HOSTS = frozenset({"docker.io", "registry-1.docker.io", "index.docker.io", "registry.hub.docker.com"})
+_DOCKER_HUB_SERVICE = "registry.docker.io"
+
+
+def serves_docker_hub_layout(session: Session, host: str) -> bool:
+    """Docker Hub itself, a mirror of it (`?ns=docker.io`, a session summarised as a mirror of
+    docker.io), or a registry whose token scopes or paths in this session name library/."""
+    if host in _DOCKER_HUB_HOSTS or session.summary.registry in _DOCKER_HUB_HOSTS:
+        return True
+    for step in session.steps:
+        if "ns=docker.io" in step.exchange.url or f"service={_DOCKER_HUB_SERVICE}" in step.exchange.url:
+            return True
+        repo = repository_of(step)
+        if repo and repo.startswith("library/") and host_of(step.exchange.url) == host:
+            return True
+    return False
+
+
 def missing_library_applies(session: Session, step: Step) -> bool:
     """A one-component name (`tiny`) refused by a registry: on a Docker-Hub-style registry or
     mirror official images live under `library/`, which only docker.io names get automatically."""
@@ -57,7 +76,10 @@ def missing_library_applies(session: Session, step: Step) -> bool:
         return False
     codes = set(error_codes(ex))
     if ex.status == 404 and (codes & {"NAME_UNKNOWN", "MANIFEST_UNKNOWN"} or not codes):
-        return True
+        # A plain "not found" names the library/ convention only where it holds: Docker Hub,
+        # a mirror of it, or a registry whose other answers show library/ repositories. ECR,
+        # GitLab or a private registry have one-component names of their own.
+        return serves_docker_hub_layout(session, host_of(ex.url))
     challenge = bearer_challenge(ex)
     refused_with_token = ex.status in (401, 403) and (
         auth_scheme(ex) is not None or (challenge is not None and challenge.error == "insufficient_scope")
@@ -120,8 +142,10 @@ def not_found(session: Session, **_: object) -> list[Finding]:
                 Severity.ERROR,
                 f"Repository {repo} does not exist on {host}",
                 f"{where} answered 404 NAME_UNKNOWN: {host} has no repository called {repo!r}.",
-                f"Check the image name (spelling, organisation, `library/` for official images) and the registry host; "
-                f"list what exists with `curl https://{host}/v2/_catalog` where the registry allows it.",
+                "Check the image name (spelling, organisation"
+                + (", `library/` for official images" if serves_docker_hub_layout(session, host) else "")
+                + f") and the registry host; list what exists with `curl https://{host}/v2/_catalog` where the "
+                "registry allows it.",
                 steps,
             ))
             continue
@@ -193,7 +217,7 @@ def _index_digests(step: Step) -> set[str]:
 
 def _is_blob_url(step: Step) -> bool:
     parsed = v2_path(step.exchange.url)
-    return parsed is not None and parsed.endpoint == "blobs"
+    return parsed is not None and parsed.endpoint == "blob"
 
 
 def _is_index(step: Step) -> bool:

@@ -105,8 +105,11 @@ def exceeded(session: Session, **_: object) -> list[Finding]:
 
 def headers(session: Session, **_: object) -> list[Finding]:
     """Report the quota whenever the registry states one; warn when it is nearly used up."""
-    counted = [(s, quota(s.exchange)) for s in session.steps]
-    counted = [(s, q) for s, q in counted if q is not None and (q.limit is not None or q.remaining is not None)]
+    counted = []
+    for s in session.steps:
+        stated = quota(s.exchange)
+        if stated is not None and (stated.limit is not None or stated.remaining is not None):
+            counted.append((s, stated))
     if not counted or any(_limited(s) for s in session.steps):
         return []
     step, q = counted[-1]

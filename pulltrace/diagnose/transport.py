@@ -201,6 +201,8 @@ def server_errors(session: Session, **_: object) -> list[Finding]:
         ex = step.exchange
         if ex.status is None or ex.status < 500 or recovered(session, step):
             continue
+        if is_token_step(step):
+            continue  # the token service's own failures are the auth rules' (auth.realm-server-error)
         if _problem(step):
             continue  # a proxy's 502 for an unreachable upstream: named by connection_failures
         host = host_of(ex.url)
@@ -225,7 +227,7 @@ def proxy_bypass(session: Session, **_: object) -> list[Finding]:
     if not session.steps:
         return [no_traffic_finding()]
     endpoints = {p.endpoint for p in (v2_path(s.exchange.url) for s in session.steps) if p is not None}
-    if endpoints & {"manifests", "blobs", "tags", "catalog", "uploads"}:
+    if endpoints & {"manifest", "blob", "tags", "catalog", "upload"}:
         return []
     if any(kind_of(s) in (StepKind.CDN_DOWNLOAD, StepKind.BLOB_REDIRECT, StepKind.MANIFEST, StepKind.MANIFEST_INDEX,
                       StepKind.MANIFEST_HEAD, StepKind.LAYER_BLOB, StepKind.CONFIG_BLOB) for s in session.steps):

@@ -12,10 +12,12 @@ from pulltrace.model import Trace
 from pulltrace.render import fmt
 from pulltrace.render.i18n import translator
 from pulltrace.render.rows import SessionView, StepRow, trace_view
+from pulltrace.v2path import parse_path
 
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only-a", "only-b"
 
-_V2_RE = re.compile(r"/v2/(?:(?P<name>.+?)/(?P<op>manifests|blobs|tags)/(?P<ref>[^/?]+))?")
+# The path segment each API endpoint is named by (the keys of older diffs).
+_OPS = {"manifest": "manifests", "blob": "blobs", "tags": "tags"}
 _HEX_RE = re.compile(r"(?:sha256[:/])?(?:[0-9a-f]{2}/)?([0-9a-f]{64})")
 # Headers whose difference means the registries answered differently; Date, ETag
 # and request ids differ on every pull and say nothing.
@@ -65,9 +67,9 @@ def align_key(row: StepRow) -> tuple[str, ...]:
     if kind in ("token", "login", "ping"):
         return (kind,)
     path = row.path.split("?", 1)[0]
-    m = _V2_RE.search(path)
-    if m and m.group("op"):
-        return (kind, m.group("op"), m.group("ref"))
+    api = parse_path(path)
+    if api is not None and api.endpoint in ("manifest", "blob", "tags") and api.reference:
+        return (kind, _OPS[api.endpoint], api.reference)
     digest = _HEX_RE.search(path)
     if digest:
         return (kind, "sha256:" + digest.group(1))

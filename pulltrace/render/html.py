@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -14,6 +14,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from pulltrace.model import Trace
 from pulltrace.render import fmt
+from pulltrace.render.explain import SessionExplanation, explain_session
+from pulltrace.render.glossary import BY_ID, Term, terms_in_order
 from pulltrace.render.i18n import translator
 from pulltrace.render.rows import is_key_header, trace_view
 from pulltrace.render.svg import sequence, status_class
@@ -58,7 +60,7 @@ def _width_pct(duration: float | None, total: float) -> str:
     return f"{max(0.4, 100.0 * duration / total):.2f}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def asset(name: str) -> str:
     """The project's own CSS/JS, inlined so the page opens offline."""
     return resources.files("pulltrace.render").joinpath("static", name).read_text(encoding="utf-8")
@@ -84,8 +86,17 @@ def page(template: str, *, lang: str, **context: Any) -> str:
     )
 
 
-def render_html(trace: Trace, *, lang: str = "en") -> str:
-    """The trace as one HTML page; several sessions get an index at the top."""
+def render_html(trace: Trace, *, lang: str = "en", explain: bool = False) -> str:
+    """The trace as one HTML page; several sessions get an index at the top. With `explain`
+    (teaching mode, issue 16) each step gets its sentences (a toggle hides them), each session
+    a narrative and its answered questions, the page a glossary, and it prints as a handout."""
     view = trace_view(trace, lang=lang)
     sessions = [(s, sequence(s, lang=lang)) for s in view.sessions]
-    return page("report.html", lang=lang, view=view, sessions=sessions)
+    explanations: dict[str, SessionExplanation] = {}
+    terms: list[Term] = []
+    if explain:
+        explanations = {s.anchor: explain_session(session, lang)
+                        for s, session in zip(view.sessions, trace.sessions, strict=True)}
+        terms = terms_in_order({term for e in explanations.values() for term in e.terms})
+    return page("report.html", lang=lang, view=view, sessions=sessions, explanations=explanations,
+                glossary=terms, glossary_by_id=BY_ID)

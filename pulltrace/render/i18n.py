@@ -6,7 +6,9 @@ The seed posts that pulltrace's step tables imitate were written in Chinese
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+
+from pulltrace.render.i18n_explain import EXPLAIN_EN, EXPLAIN_ZH
 
 LANGUAGES = ("en", "zh")
 
@@ -116,6 +118,12 @@ _EN: dict[str, str] = {
     "kind_cdn-download": "CDN download",
     "kind_upload": "upload",
     "kind_catalog": "catalog/tags",
+    "kind_connection": "connection",
+    "kind_layer_n": "layer blob {n}/{total}",
+    "role_layer_n": "layer {n}/{total}",
+    "role_config": "config",
+    "kind_redirect_of": "redirect: {what}",
+    "kind_cdn_of": "CDN: {what}",
     "kind_error": "error",
     "kind_other": "other",
     "severity_info": "info",
@@ -234,6 +242,12 @@ _ZH: dict[str, str] = {
     "kind_cdn-download": "CDN 下载",
     "kind_upload": "上传",
     "kind_catalog": "目录/标签",
+    "kind_connection": "连接",
+    "kind_layer_n": "层 blob {n}/{total}",
+    "role_layer_n": "层 {n}/{total}",
+    "role_config": "配置",
+    "kind_redirect_of": "重定向: {what}",
+    "kind_cdn_of": "CDN: {what}",
     "kind_error": "错误",
     "kind_other": "其他",
     "severity_info": "提示",
@@ -245,6 +259,10 @@ _ZH: dict[str, str] = {
     "count_warning_one": "1 条警告",
     "count_error_one": "1 条错误",
 }
+
+# The sentences of `--explain` (issue 16) live in their own catalogue file.
+_EN.update(EXPLAIN_EN)
+_ZH.update(EXPLAIN_ZH)
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}
 

@@ -7,6 +7,8 @@ import re
 
 from pulltrace.model import Trace
 from pulltrace.render import fmt
+from pulltrace.render.explain import SessionExplanation, explain_session
+from pulltrace.render.glossary import BY_ID, terms_in_order
 from pulltrace.render.i18n import translator
 from pulltrace.render.rows import SessionView, StepRow, TraceView, trace_view
 
@@ -30,9 +32,11 @@ def fence(body: str, info: str = "http") -> str:
     return f"{marks}{info}\n{body.rstrip()}\n{marks}"
 
 
-def render_markdown(trace: Trace, *, lang: str = "en") -> str:
-    """The trace as one Markdown page."""
+def render_markdown(trace: Trace, *, lang: str = "en", explain: bool = False) -> str:
+    """The trace as one Markdown page; with `explain`, a narrative per session (seed 003's
+    line-by-line reading), the questions the trace answers, and a glossary at the end."""
     view = trace_view(trace, lang=lang)
+    explained = [explain_session(s, lang) for s in trace.sessions] if explain else []
     t = translator(lang)
     out = [f"# {t('report')}", ""]
     meta = [x for x in (view.source, view.created) if x]
@@ -45,15 +49,18 @@ def render_markdown(trace: Trace, *, lang: str = "en") -> str:
         for s in view.sessions:
             out.append(f"{s.number}. [{md_text(s.title)}](#{s.anchor}) — {len(s.steps)} {t('steps').lower()}")
         out.append("")
-    for session in view.sessions:
-        out += _session(session, view, lang)
+    for n, session in enumerate(view.sessions):
+        out += _session(session, view, lang, explained[n] if explained else None)
     for note in view.notes:
         out += [f"> {md_text(note)}", ""]
+    if explained:
+        out += _glossary({term for e in explained for term in e.terms}, lang)
     # The page may be printed on a terminal: control bytes from the wire shown escaped.
     return fmt.terminal_safe("\n".join(out).rstrip(), keep_newlines=True) + "\n"
 
 
-def _session(session: SessionView, view: TraceView, lang: str) -> list[str]:
+def _session(session: SessionView, view: TraceView, lang: str,
+             explained: SessionExplanation | None = None) -> list[str]:
     t = translator(lang)
     out = [
         f'<a id="{session.anchor}"></a>',
@@ -71,6 +78,8 @@ def _session(session: SessionView, view: TraceView, lang: str) -> list[str]:
     ]
     out += [_step_row(r, t) for r in session.steps]
     out.append("")
+    if explained is not None:
+        out += _narrative(session, explained, lang)
     if session.findings:
         out += [f"### {t('findings')}", ""]
         for f in session.findings:
@@ -81,8 +90,38 @@ def _session(session: SessionView, view: TraceView, lang: str) -> list[str]:
         out.append("")
     out += [f"### {t('transcripts')}", ""]
     for r in session.steps:
-        out += [f'<a id="{r.anchor}"></a>', "", f"#### {r.number}. {md_text(r.kind_label)} — {md_text(r.method)} {md_text(r.path)}", ""]
+        heading = f"#### {r.number}. {md_text(r.kind_label)} — {md_text(r.method)} {md_text(r.path)}"
+        out += [f'<a id="{r.anchor}"></a>', "", heading, ""]
         out += [fence(transcript(r, t)), ""]
+    return out
+
+
+def _terms(ids: tuple[str, ...], lang: str) -> str:
+    t = translator(lang)
+    if not ids:
+        return ""
+    links = ", ".join(f"[{md_text(BY_ID[i].title[lang])}](#term-{i})" for i in ids)
+    return f" ({t('x_terms')} {links})"
+
+
+def _narrative(session: SessionView, explained: SessionExplanation, lang: str) -> list[str]:
+    t = translator(lang)
+    space = " " if lang == "en" else ""
+    out = [f"### {t('x_heading')}", ""]
+    for e in explained.steps:
+        text = md_text(space.join(e.sentences))
+        out.append(f"- [#{e.number}](#{session.anchor}-{e.number}) {text}{_terms(e.terms, lang)}")
+    out.append("")
+    if explained.notes:
+        out += [f"### {t('x_notes')}", ""] + [f"- {md_text(note)}" for note in explained.notes] + [""]
+    return out
+
+
+def _glossary(ids: set[str], lang: str) -> list[str]:
+    t = translator(lang)
+    out = [f"## {t('glossary')}", ""]
+    for term in terms_in_order(ids):
+        out += [f'<a id="{term.anchor()}"></a>', "", f"**{md_text(term.title[lang])}**: {md_text(term.text[lang])}", ""]
     return out
 
 

@@ -22,17 +22,19 @@ SUFFIXES = {"json": ".json", "html": ".html", "md": ".md", "text": ".txt", "har"
 _OTHER_SUFFIXES = {".htm": "html", ".markdown": "md"}
 
 
-def render(trace: Trace, fmt: str, *, lang: str = "en", wide: bool = False, show_secrets: bool = False) -> str:
+def render(trace: Trace, fmt: str, *, lang: str = "en", wide: bool = False, show_secrets: bool = False,
+           explain: bool = False) -> str:
     """One view of `trace` as text, secrets masked unless `show_secrets` (a HAR masks them
-    regardless). Views are imported on use: JSON needs no jinja2."""
+    regardless). Views are imported on use: JSON needs no jinja2. `explain` adds the teaching
+    sentences and glossary to the HTML, Markdown and text views."""
     if fmt not in FORMATS:
         raise UserError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not show_secrets:
         trace = mask_trace(trace)
-    return _render_masked(trace, fmt, lang=lang, wide=wide)
+    return _render_masked(trace, fmt, lang=lang, wide=wide, explain=explain)
 
 
-def _render_masked(trace: Trace, fmt: str, *, lang: str, wide: bool) -> str:
+def _render_masked(trace: Trace, fmt: str, *, lang: str, wide: bool, explain: bool = False) -> str:
     if fmt == "json":
         return trace.to_json() + "\n"
     if fmt == "har":
@@ -42,15 +44,15 @@ def _render_masked(trace: Trace, fmt: str, *, lang: str, wide: bool) -> str:
     if fmt == "html":
         from pulltrace.render.html import render_html
 
-        return render_html(trace, lang=lang)
+        return render_html(trace, lang=lang, explain=explain)
     if fmt == "md":
         from pulltrace.render.markdown import render_markdown
 
-        return render_markdown(trace, lang=lang)
+        return render_markdown(trace, lang=lang, explain=explain)
     if fmt == "text":
         from pulltrace.render.text import render_text
 
-        return render_text(trace, wide=wide, lang=lang)
+        return render_text(trace, wide=wide, lang=lang, explain=explain)
     raise UserError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 

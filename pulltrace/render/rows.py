@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import http
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pulltrace import redact
 from pulltrace.manifest import ManifestError, ParsedManifest, parse_manifest
@@ -217,7 +218,7 @@ def step_rows(
                 anchor=f"s{session_number}-{n}",
                 id=step.id,
                 kind=str(step.kind),
-                kind_label=t(f"kind_{step.kind}"),
+                kind_label=kind_label(step, t),
                 method=ex.method,
                 url=ex.url,
                 host=fmt.host_of(ex.url),
@@ -254,6 +255,24 @@ def step_rows(
             )
         )
     return rows
+
+
+_LAYER_ROLE = re.compile(r"^layer (\d+)/(\d+)$")
+
+
+def kind_label(step: Step, t: Translate) -> str:
+    """The kind column, naming the blob as the registry blogs do: `config blob`, `layer blob 2/3`,
+    `redirect: layer 2/3`, `CDN: config`."""
+    base = t(f"kind_{step.kind}")
+    role = step.role or ""
+    layer = _LAYER_ROLE.match(role)
+    if step.kind is StepKind.LAYER_BLOB and layer:
+        return t("kind_layer_n", n=layer.group(1), total=layer.group(2))
+    if step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD) and role:
+        what = t("role_layer_n", n=layer.group(1), total=layer.group(2)) if layer else t(f"role_{role}")
+        # Short enough for the 80-column terminal table.
+        return t("kind_redirect_of" if step.kind is StepKind.BLOB_REDIRECT else "kind_cdn_of", what=what)
+    return base
 
 
 def _phases(ex: Exchange) -> list[tuple[str, str]]:
@@ -469,4 +488,4 @@ def _utc(ts: float) -> str:
     # The capture time recorded in the trace, never "now": reports must be reproducible.
     if not ts:
         return ""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -12,6 +12,8 @@ from tabulate import tabulate
 
 from pulltrace.model import Trace
 from pulltrace.render import fmt
+from pulltrace.render.explain import SessionExplanation, explain_session
+from pulltrace.render.glossary import terms_in_order
 from pulltrace.render.i18n import translator
 from pulltrace.render.rows import SessionView, trace_view
 
@@ -22,9 +24,11 @@ _SEP = 2  # tabulate's "simple" format puts two spaces between columns
 _MIN_REQUEST = 24
 
 
-def render_text(trace: Trace, *, wide: bool = False, lang: str = "en") -> str:
-    """The trace as plain text tables; narrow (80 columns) unless wide."""
+def render_text(trace: Trace, *, wide: bool = False, lang: str = "en", explain: bool = False) -> str:
+    """The trace as plain text tables; narrow (80 columns) unless wide. With `explain`, each
+    step's sentences follow its session's table, and a glossary ends the page."""
     view = trace_view(trace, lang=lang)
+    explained = [explain_session(s, lang) for s in trace.sessions] if explain else []
     t = translator(lang)
     out: list[str] = []
     if view.source or view.created:
@@ -32,14 +36,17 @@ def render_text(trace: Trace, *, wide: bool = False, lang: str = "en") -> str:
         out.append("")
     if not view.sessions:
         out.append(t("no_sessions"))
-    for session in view.sessions:
-        out.extend(_session_text(session, wide=wide, lang=lang))
+    for n, session in enumerate(view.sessions):
+        out.extend(_session_text(session, wide=wide, lang=lang, explained=explained[n] if explained else None))
     for note in view.notes:
         out.extend(_wrap(f"{t('notes')}: {_s(note)}", wide, "", "  "))
+    if explained:
+        out.extend(_glossary({term for e in explained for term in e.terms}, wide, lang))
     return fmt.terminal_safe("\n".join(out).rstrip(), keep_newlines=True) + "\n"
 
 
-def _session_text(session: SessionView, *, wide: bool, lang: str) -> list[str]:
+def _session_text(session: SessionView, *, wide: bool, lang: str,
+                  explained: SessionExplanation | None = None) -> list[str]:
     t = translator(lang)
     title = f"{t('session')} {session.number}: {_s(session.title)}"
     out = [title, "=" * min(WIDTH, fmt.display_width(title)), ""]
@@ -51,6 +58,8 @@ def _session_text(session: SessionView, *, wide: bool, lang: str) -> list[str]:
     out.append("")
     out.append(_steps_wide(session, t) if wide else _steps_narrow(session, t))
     out.append("")
+    if explained is not None:
+        out.extend(_narrative(explained, wide, lang))
     if session.findings:
         out.append(f"{t('findings')}:")
         for f in session.findings:
@@ -60,6 +69,30 @@ def _session_text(session: SessionView, *, wide: bool, lang: str) -> list[str]:
             out.extend(_wrap(f"{t('cause')}: {_s(f.cause)}", wide, "  ", "  "))
             out.extend(_wrap(f"{t('fix')}: {_s(f.fix)}", wide, "  ", "  "))
         out.append("")
+    return out
+
+
+def _narrative(explained: SessionExplanation, wide: bool, lang: str) -> list[str]:
+    t = translator(lang)
+    space = " " if lang == "en" else ""
+    out = [f"{t('x_heading')}:"]
+    for e in explained.steps:
+        head = f"#{e.number} "
+        out.extend(_wrap(_s(space.join(e.sentences)), wide, head, " " * len(head)))
+    out.append("")
+    if explained.notes:
+        out.append(f"{t('x_notes')}:")
+        for note in explained.notes:
+            out.extend(_wrap(_s(note), wide, "- ", "  "))
+        out.append("")
+    return out
+
+
+def _glossary(ids: set[str], wide: bool, lang: str) -> list[str]:
+    t = translator(lang)
+    out = ["", f"{t('glossary')}:"]
+    for term in terms_in_order(ids):
+        out.extend(_wrap(f"{term.title[lang]}: {term.text[lang]}", wide, "- ", "  "))
     return out
 
 

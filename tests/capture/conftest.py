@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from devtools.mitmdump import Mitmdump, free_port, mitmdump_command
+from pulltrace.capture import jsonl
 from pulltrace.model import Trace, load_trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +30,11 @@ class Mitm:
         self.log = out / "mitmdump.log"
         self.flows = out / "pull.flows"  # written only with flows=True
         out.mkdir(parents=True, exist_ok=True)
+        # A pull closes when complete, or quiet for pulltrace_idle seconds; on a loaded machine a
+        # client can pause longer than a second between two requests of one pull.
         argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, addon=ADDON, out=out, with_addon=addon,
-                                outputs=("console", "json", "html"), options=("flow_detail=0", "pulltrace_idle=1"))
+                                outputs=("console", "jsonl", "json", "html"),
+                                options=("flow_detail=0", "pulltrace_idle=5"))
         if flows:
             argv += ["-w", str(self.flows)]
         self.mitmdump = Mitmdump.start(argv, log=self.log, cwd=out, port=port)
@@ -50,7 +54,11 @@ class Mitm:
         self.stop()
         path = self.out / "pulltrace.json"
         assert path.exists(), f"the addon wrote no trace; mitmdump said: {self.mitmdump.console()[-3000:]}"
-        return load_trace(path)
+        trace = load_trace(path)
+        # The exit-time trace is the finished pulls of pulltrace.jsonl, read back: the same sessions.
+        streamed = jsonl.load_trace(self.out / "pulltrace.jsonl")
+        assert trace.to_dict()["sessions"] == streamed.to_dict()["sessions"]
+        return trace
 
     def console(self) -> str:
         return self.mitmdump.console()

@@ -109,7 +109,8 @@ def _warm_mirror(lab, repository: str) -> None:
     image = lab.images[repository]
     base = f"{lab.url('mirror')}/v2/{repository}"
     with lab.client() as http:
-        http.get(f"{base}/manifests/{image.digest}", headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}).raise_for_status()
+        accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+        http.get(f"{base}/manifests/{image.digest}", headers=accept).raise_for_status()
         for digest in [image.config_digest] + [layer.digest for layer in image.layers]:
             assert http.get(f"{base}/blobs/{digest}").status_code in (200, 307)
 
@@ -132,7 +133,8 @@ def test_second_pull_skips_the_shared_layer(lab, mitm, daemon):
     daemon.docker("pull", f"{hub}/library/tiny")
     daemon.docker("pull", f"{hub}/library/tiny-plus")
     first, second = pulls(mitm.trace())
-    assert first.summary.image.endswith("/library/tiny:latest") and second.summary.image.endswith("/library/tiny-plus:latest")
+    assert first.summary.image.endswith("/library/tiny:latest")
+    assert second.summary.image.endswith("/library/tiny-plus:latest")
     shared = lab.images["library/tiny"].layers[0].digest
     assert second.summary.skipped_blobs == [shared]
     assert _roles(second, "cdn-download") == ["config", "layer 2/2"]

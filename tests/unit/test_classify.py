@@ -163,9 +163,11 @@ def test_basic_auth_ping_is_a_login_and_errors_keep_their_intent():
         _ex(5, "POST", "https://basic.test/v2/a/blobs/uploads/", 202),
         _ex(6, "GET", "https://basic.test/v2/a/tags/list"),
     ])
-    assert [s.kind for s in steps] == [P, L, StepKind.ERROR, StepKind.CATALOG, StepKind.UPLOAD, StepKind.CATALOG]
-    assert steps[2].info["intended"] == "manifest"
+    assert [s.kind for s in steps] == [P, L, MAN, StepKind.CATALOG, StepKind.UPLOAD, StepKind.CATALOG]
+    # A failed manifest request stays a manifest request, and says what failed.
+    assert steps[2].error == "404 GET /v2/a/manifests/1: MANIFEST_UNKNOWN"
     assert steps[2].repository == "a"
+    assert [s.error for s in steps if s is not steps[2]] == [None] * 5  # the first 401 is a greeting
 
 
 def test_insufficient_scope_401_is_an_error_but_a_first_challenge_is_not():
@@ -177,7 +179,8 @@ def test_insufficient_scope_401_is_an_error_but_a_first_challenge_is_not():
         _ex(2, "GET", "https://a.test/t?scope=repository%3Ax%3Apull&service=s", 200, body='{"token":"abc"}'),
         _ex(3, "HEAD", "https://r.test/v2/x/manifests/1", 401, req=[("Authorization", "Bearer abc…")], resp=[denied]),
     ])
-    assert [s.kind for s in steps] == [HEAD, T, StepKind.ERROR]
+    assert [s.kind for s in steps] == [HEAD, T, HEAD]
+    assert [s.error for s in steps] == [None, None, "401 HEAD /v2/x/manifests/1"]
     # containerd starts with HEAD manifests (no ping): the token answers that challenge,
     # and the same request retried with the token.
     assert steps[1].linked("answers") == ["x1"]
@@ -217,6 +220,7 @@ def test_mirror_ns_parameter_is_recorded():
         ("/v2/token", None),  # gcr's realm
         ("/v2/auth", None),  # quay's realm
         ("/v2/a/blobs/notadigest", None),
+        ("/v2/team%2Fapp/manifests/v1", V2Path("", "manifest", "team/app", "v1")),
         ("/service/token", None),
     ],
 )
@@ -271,8 +275,8 @@ def test_a_bodiless_manifest_get_takes_its_kind_from_the_same_clients_head_only(
         _ex(5, "GET", "https://r.test/v2/y/manifests/" + digest, 401, req=[("User-Agent", "containerd/1.6")],
             resp=denied),  # another repository
     ])
-    assert [s.kind for s in steps] == [HEAD, IDX, StepKind.ERROR, MAN, MAN]
-    assert steps[2].info["intended"] == "manifest-index"
+    assert [s.kind for s in steps] == [HEAD, IDX, IDX, MAN, MAN]
+    assert steps[2].error == "503 GET /v2/x/manifests/1"
     assert "media_type_from" not in steps[3].info and "media_type_from" not in steps[4].info
 
 
@@ -301,7 +305,7 @@ def test_a_chain_of_redirects_ends_in_the_one_download():
         _ex(2, "GET", "https://edge.test/o", 302, resp=[("Location", "https://store.test/o?sig=…")]),
         _ex(3, "GET", "https://store.test/o?sig=…", 403, body="<Error><Code>AccessDenied</Code></Error>"),
     ])
-    assert [s.kind for s in steps] == [RED, RED, StepKind.ERROR]
-    assert steps[2].info["intended"] == "cdn-download"
+    assert [s.kind for s in steps] == [RED, RED, CDN]
+    assert steps[2].error == "403 GET /o"
     assert steps[1].linked("follows") == ["x1"] and steps[2].linked("follows") == ["x2"]
     assert steps[2].reference == "sha256:" + "a" * 64

@@ -56,7 +56,7 @@ def test_json_round_trip_is_lossless():
 def test_json_carries_schema_name_and_version():
     data = json.loads(_trace().to_json())
     assert data["schema"] == "pulltrace-trace"
-    assert data["version"] == 1
+    assert data["version"] == 2
 
 
 @pytest.mark.parametrize(
@@ -99,3 +99,71 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# --- reading is total: any malformed trace is a TraceFormatError, a UserError -----------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pulltrace.errors import UserError  # noqa: E402
+
+_JUNK = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5),
+                  st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+def _paths(value, path=()):
+    """Every (path to a value) inside a JSON document."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _paths(item, (*path, n))
+
+
+_VALID = json.loads(_trace().to_json())
+_ALL_PATHS = [p for p in _paths(_VALID) if p]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_ALL_PATHS), _JUNK, st.booleans())
+def test_any_field_of_the_wrong_type_or_missing_is_a_trace_format_error(path, junk, delete):
+    data = json.loads(json.dumps(_VALID))
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    if delete and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = junk
+    try:
+        Trace.from_dict(data)
+    except TraceFormatError as e:
+        assert "\n" not in str(e)
+        assert isinstance(e, UserError)
+
+
+def test_a_version_1_trace_is_read_with_failed_steps_keeping_their_kind():
+    data = json.loads(_trace().to_json())
+    data["version"] = 1
+    step = data["sessions"][0]["steps"][0]
+    step["kind"], step["info"] = "error", {"intended": "manifest"}
+    del step["error"]
+    trace = Trace.from_dict(data)
+    first = trace.sessions[0].steps[0]
+    assert (first.kind, first.error, first.info) == (StepKind.MANIFEST, "failed", {})
+
+
+@pytest.mark.parametrize("version", [0, 3, "2", True, None])
+def test_an_unknown_version_says_what_to_do(version):
+    data = json.loads(_trace().to_json())
+    data["version"] = version
+    with pytest.raises(TraceFormatError, match=r"is not supported .* upgrade pulltrace, or rebuild the trace"):
+        Trace.from_dict(data)
+
+
+def test_json_nested_too_deeply_is_a_trace_format_error():
+    with pytest.raises(TraceFormatError, match="nested too deeply"):
+        Trace.from_json("[" * 100_000 + "]" * 100_000)

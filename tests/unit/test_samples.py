@@ -258,8 +258,9 @@ def test_doctor_alice_denied():
     # alice's token carries no action on private/secret: the registry answers 401
     # insufficient_scope to the HEAD and to each GET.
     assert kinds(s)[:2] == ["ping", "token"]
-    errors = by_kind(s, "error")
+    errors = [step for step in s.steps if step.error]
     assert errors and {e.exchange.status for e in errors} == {401}
+    assert {e.kind.value for e in errors} == {"manifest-head", "manifest"}
     assert "insufficient_scope" in errors[0].exchange.response_header("www-authenticate")
     assert [(f.rule, f.severity.value) for f in s.findings] == [("auth.insufficient-scope", "error")]
     assert "alice" in s.findings[0].title

@@ -1,4 +1,4 @@
-"""Every trace pulltrace writes validates against the documented schema (pulltrace/trace-v1.schema.json)."""
+"""Every trace pulltrace writes validates against the documented schema (pulltrace/trace-v2.schema.json)."""
 
 import json
 from pathlib import Path
@@ -32,7 +32,7 @@ def test_what_the_model_writes_validates():
 @pytest.mark.parametrize(
     "breakage",
     [
-        lambda d: d.update(version=2),
+        lambda d: d.update(version=3),
         lambda d: d["sessions"][0]["steps"][0].update(kind="teleport"),
         lambda d: d["sessions"][0]["steps"][0]["exchange"].update(body_sha256="md5:abc"),
         lambda d: d["sessions"][0]["steps"][0]["exchange"].update(request_headers=[["only-a-name"]]),

@@ -28,7 +28,7 @@ def test_report_text_to_stdout(capsys):
     assert main(["report", str(SEEDS / "001-gcr-kube-controller-manager.json")]) == 0
     out = capsys.readouterr().out
     assert "gcr.io/google-containers/kube-controller-manager:v1.16.10" in out
-    assert "CDN download" in out
+    assert "CDN: layer 1/2" in out  # the kind column names the layer
 
 
 def test_user_mistakes_are_one_line_and_leave_no_file(tmp_path, capsys):

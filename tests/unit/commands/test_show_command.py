@@ -27,7 +27,7 @@ def trace_file(tmp_path):
 
 def test_show_text_md_html(trace_file, capsys):
     assert run(["show", str(trace_file)]) == 0
-    assert "blob redirect" in capsys.readouterr().out
+    assert "redirect: config" in capsys.readouterr().out  # the kind column names the blob
     assert run(["show", str(trace_file), "--format", "md", "--lang", "zh"]) == 0
     assert "| 步骤 | 类型 | 请求 | 返回 |" in capsys.readouterr().out
     assert run(["show", str(trace_file), "--format", "html"]) == 0

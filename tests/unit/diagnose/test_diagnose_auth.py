@@ -85,6 +85,32 @@ def test_realm_connection_refused():
     assert findings[0].steps == ["e2"]
 
 
+def test_a_503_from_the_token_service_is_a_failure_of_the_service_not_unreachable():
+    r = ping_then_stop([("WWW-Authenticate", CHALLENGE)])
+    token_url = f"https://{AUTH}/token?scope=repository%3Alibrary%2Ftiny%3Apull&service={HUB}"
+    r.add(StepKind.TOKEN, "GET", token_url, 503, body="Service Unavailable: the token backend is restarting")
+    findings = diagnose(r.session())
+    assert [f.rule for f in findings][:1] == ["auth.realm-server-error"]
+    assert "auth.realm-unreachable" not in [f.rule for f in findings]
+    assert findings[0].title == f"The token service {AUTH} failed with 503"
+
+
+def test_a_502_from_a_proxy_that_could_not_connect_is_unreachable():
+    r = ping_then_stop([("WWW-Authenticate", CHALLENGE)])
+    token_url = f"https://{AUTH}/token?scope=repository%3Alibrary%2Ftiny%3Apull&service={HUB}"
+    r.add(StepKind.TOKEN, "GET", token_url, 502, body="502 Bad Gateway: [Errno 111] Connection refused")
+    assert diagnose(r.session())[0].rule == "auth.realm-unreachable"
+
+
+def test_empty_basic_credentials_on_a_refused_token_request_are_anonymous():
+    # skopeo's `Basic Og==` carries no username: a refusal means login required, not a wrong password.
+    r = ping_then_stop([("WWW-Authenticate", CHALLENGE)])
+    token_url = f"https://{AUTH}/token?scope=repository%3Aprivate%2Fsecret%3Apull&service={HUB}"
+    r.add(StepKind.TOKEN, "GET", token_url, 401, request_headers=[("Authorization", "Basic Og==")], body='{"errors":[{"code":"UNAUTHORIZED"}]}')
+    rules = [f.rule for f in diagnose(r.session())]
+    assert "auth.wrong-credentials" not in rules
+
+
 def test_realm_tls_untrusted():
     r = ping_then_stop([("WWW-Authenticate", CHALLENGE)])
     r.add(StepKind.TOKEN, "GET", f"https://{AUTH}/token?service={HUB}", None,

@@ -49,13 +49,27 @@ def test_short_name_on_a_hub_style_registry_misses_library():
     assert "auth.anonymous-private" not in [f.rule for f in findings]
 
 
-def test_short_name_unknown_on_a_plain_registry():
+def test_short_name_unknown_on_a_mirror_of_docker_hub_misses_library():
+    # containerd names the upstream of a mirror with ?ns=docker.io.
     r = Recorder()
-    r.add(StepKind.PING, "GET", f"http://{PLAIN}/v2/", 200)
-    r.add(StepKind.ERROR, "GET", f"http://{PLAIN}/v2/tiny/manifests/latest", 404,
+    r.add(StepKind.PING, "GET", f"http://{PLAIN}/v2/?ns=docker.io", 200)
+    r.add(StepKind.ERROR, "GET", f"http://{PLAIN}/v2/tiny/manifests/latest?ns=docker.io", 404,
           body='{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"tiny"}}]}')
     findings = diagnose(r.session(registry=PLAIN))
     assert findings[0].rule == "manifest.missing-library"
+
+
+def test_short_name_unknown_on_a_registry_that_is_not_docker_hub_gets_no_library_hint():
+    # ECR: one-component repository names are ordinary there; Docker Hub's library/ is not.
+    ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    r = Recorder()
+    r.add(StepKind.ERROR, "GET", f"https://{ecr}/v2/tiny/manifests/latest", 404,
+          request_headers=[("Authorization", "Basic QVdT…")],
+          body='{"errors":[{"code":"NAME_UNKNOWN","message":"The repository with name \'tiny\' does not exist in '
+               'the registry with id \'123456789012\'"}]}')
+    findings = diagnose(r.session(registry=ecr))
+    assert [f.rule for f in findings] == ["manifest.name-unknown"]
+    assert "library/" not in findings[0].fix and "library/" not in findings[0].cause
 
 
 def test_unknown_tag_lists_the_tags_seen():

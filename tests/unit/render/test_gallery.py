@@ -1,7 +1,7 @@
 from render_factory import hub_alpine_trace, seed000_trace
 
-from pulltrace.model import write_atomically
 from devtools import gallery
+from pulltrace.model import write_atomically
 
 
 def _samples(tmp_path):
@@ -14,7 +14,13 @@ def _samples(tmp_path):
 
 def test_gallery_names_and_index(tmp_path):
     files = gallery.render_gallery(_samples(tmp_path))
-    assert sorted(files) == ["hub.html", "hub.md", "index.html", "seeds-000-daocloud.html", "seeds-000-daocloud.md"]
+    assert sorted(files) == [
+        "explained/index.html",
+        "explained/seeds-000-daocloud.en.html", "explained/seeds-000-daocloud.en.md",
+        "explained/seeds-000-daocloud.zh.html", "explained/seeds-000-daocloud.zh.md",
+        "hub.html", "hub.md", "index.html", "seeds-000-daocloud.html", "seeds-000-daocloud.md",
+    ]
+    assert 'href="seeds-000-daocloud.zh.html"' in files["explained/index.html"]
     assert 'href="seeds-000-daocloud.html"' in files["index.html"]
     # Deterministic and free of the machine's paths.
     assert gallery.render_gallery(_samples(tmp_path / "again")) == files
@@ -32,6 +38,12 @@ def test_write_then_check_then_stale(tmp_path, capsys):
     assert "reports are stale: hub.md, old.html" in capsys.readouterr().err
     assert gallery.main(["--samples", str(samples), "--out", str(out)]) == 0
     assert not (out / "old.html").exists()
+    # The explained seed flows are checked and cleaned the same way (issue 16).
+    (out / "explained" / "gone.en.html").write_text("left over")
+    assert gallery.main(["--samples", str(samples), "--out", str(out), "--check"]) == 1
+    assert "reports are stale: explained/gone.en.html" in capsys.readouterr().err
+    assert gallery.main(["--samples", str(samples), "--out", str(out)]) == 0
+    assert not (out / "explained" / "gone.en.html").exists()
     assert gallery.main(["--samples", str(samples), "--out", str(out), "--check"]) == 0
 
 
