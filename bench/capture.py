@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
+from devtools.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
 from pulltrace.lab import Lab  # noqa: E402
 from pulltrace.lab.docker import stop_docker  # noqa: E402
 
@@ -103,24 +103,35 @@ def main(argv: list[str] | None = None) -> int:
     med_a, med_p = statistics.median(times["addon"]), statistics.median(times["plain"])
     # Rounds are paired (same moment, same machine load): the median of per-round ratios
     # resists another process stealing a core during one pull.
-    ratio = statistics.median(a / p for a, p in zip(times["addon"], times["plain"]))
+    ratio = statistics.median(a / p for a, p in zip(times["addon"], times["plain"], strict=True))
     total_ratio = sum(times["addon"]) / sum(times["plain"])
     rows = "\n".join(
         f"| {n + 1} | {a:.2f} s | {p:.2f} s | {a / p:.3f} |"
-        for n, (a, p) in enumerate(zip(times["addon"], times["plain"]))
+        for n, (a, p) in enumerate(zip(times["addon"], times["plain"], strict=True))
     )
-    section = f"""{BEGIN}
-## capture (bench/capture.py)
-
-`docker pull` of the lab's large image ({size_mib:.0f} MiB: {len(large.layers)} layers through hub's 307 to the CDN), dockerd 20.10 → mitmdump → nginx → registry/CDN on this machine; CPython {platform.python_version()}, 2 shared cores, {args.rounds} rounds alternating which proxy goes first. Baseline: mitmdump without the addon and `stream_large_bodies=1m`; addon: mitmdump with `-s addons/pulltrace.py` only (it streams blobs itself).
-
-| round | with addon | without (streaming) | ratio |
-|---|---|---|---|
-{rows}
-
-Median: {med_a:.2f} s with the addon, {med_p:.2f} s without; median of the per-round ratios **{ratio:.3f}**, ratio of the totals {total_ratio:.3f} (target ≤ 1.05). The addon hashes every blob (sha256) on a background thread while mitmproxy forwards the bytes.
-Peak RSS of mitmdump with the addon: {rss_after_tiny:.0f} MiB after pulling tiny (2 KiB), {rss_addon:.0f} MiB after {args.rounds} pulls of {size_mib:.0f} MiB (without the addon: {rss_plain:.0f} MiB). Trace JSON written on shutdown: {"yes" if trace_ok else "NO"}.
-{END}"""
+    trace_written = "yes" if trace_ok else "NO"
+    section = (
+        f"{BEGIN}\n"
+        "## capture (bench/capture.py)\n"
+        "\n"
+        f"`docker pull` of the lab's large image ({size_mib:.0f} MiB: {len(large.layers)} layers"
+        " through hub's 307 to the CDN), dockerd 20.10 → mitmdump → nginx → registry/CDN on this machine;"
+        f" CPython {platform.python_version()}, 2 shared cores, {args.rounds} rounds alternating which proxy"
+        " goes first. Baseline: mitmdump without the addon and `stream_large_bodies=1m`; addon: mitmdump with"
+        " `-s addons/pulltrace.py` only (it streams blobs itself).\n"
+        "\n"
+        "| round | with addon | without (streaming) | ratio |\n"
+        "|---|---|---|---|\n"
+        f"{rows}\n"
+        "\n"
+        f"Median: {med_a:.2f} s with the addon, {med_p:.2f} s without; median of the per-round ratios"
+        f" **{ratio:.3f}**, ratio of the totals {total_ratio:.3f} (target ≤ 1.05). The addon hashes every blob"
+        " (sha256) on a background thread while mitmproxy forwards the bytes.\n"
+        f"Peak RSS of mitmdump with the addon: {rss_after_tiny:.0f} MiB after pulling tiny (2 KiB),"
+        f" {rss_addon:.0f} MiB after {args.rounds} pulls of {size_mib:.0f} MiB (without the addon:"
+        f" {rss_plain:.0f} MiB). Trace JSON written on shutdown: {trace_written}.\n"
+        f"{END}"
+    )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
     if BEGIN in text and END in text:
         text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]

@@ -92,7 +92,8 @@ def write_results(rows: list[dict[str, float]], total_bytes: int) -> None:
         f"cold, {len(rows)} rounds with the order rotated; CPython {platform.python_version()}, "
         f"{os.cpu_count()} shared cores, everything (nginx, registry, CDN, clients) on this machine.",
         "",
-        "| round | pulltrace (docker-archive) | pulltrace --no-output | skopeo copy → docker-archive | raw curl \\| sha256sum |",
+        "| round | pulltrace (docker-archive) | pulltrace --no-output | skopeo copy → docker-archive "
+        "| raw curl \\| sha256sum |",
         "|---|---|---|---|---|",
     ]
     for i, r in enumerate(rows, 1):

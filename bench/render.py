@@ -40,26 +40,34 @@ def generated_trace(n: int, per_session: int = 2500) -> Trace:
             xid = f"x{s_no}-{i}"
             at = t0 + made * 0.01
             digest = f"sha256:{(s_no * 1_000_003 + i):064x}"
+            cdn_url = f"https://cdn.pulltrace.test/docker/registry/v2/blobs/sha256/{digest[7:9]}/{digest[7:]}/data?verify=…"
             if i == 0:
                 kind, url, status = StepKind.PING, "https://hub.pulltrace.test/v2/", 401
             elif i == 1:
-                kind, url, status = StepKind.TOKEN, "https://auth.pulltrace.test/token?scope=repository%3Alibrary%2Fbig%3Apull&service=hub", 200
+                kind, status = StepKind.TOKEN, 200
+                url = "https://auth.pulltrace.test/token?scope=repository%3Alibrary%2Fbig%3Apull&service=hub"
             elif i == 2:
-                kind, url, status = StepKind.MANIFEST, "https://hub.pulltrace.test/v2/library/big/manifests/latest", 200
+                kind, status = StepKind.MANIFEST, 200
+                url = "https://hub.pulltrace.test/v2/library/big/manifests/latest"
             elif i % 2 == 1:
-                kind, url, status = StepKind.BLOB_REDIRECT, f"https://hub.pulltrace.test/v2/library/big/blobs/{digest}", 307
+                kind, status = StepKind.BLOB_REDIRECT, 307
+                url = f"https://hub.pulltrace.test/v2/library/big/blobs/{digest}"
             else:
-                kind, url, status = StepKind.CDN_DOWNLOAD, f"https://cdn.pulltrace.test/docker/registry/v2/blobs/sha256/{digest[7:9]}/{digest[7:]}/data?verify=…", 200
-            body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}) if i == 0 else (
-                json.dumps({"schemaVersion": 2, "layers": [{"digest": f"sha256:{k:064x}", "size": k} for k in range(20)]})
-                if i == 2 else None)
+                kind, url, status = StepKind.CDN_DOWNLOAD, cdn_url, 200
+            body: str | None = None
+            if i == 0:
+                body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})
+            elif i == 2:
+                body = json.dumps(
+                    {"schemaVersion": 2, "layers": [{"digest": f"sha256:{k:064x}", "size": k} for k in range(20)]}
+                )
             ex = Exchange(
                 id=xid, method="GET", url=url, started_at=at, status=status,
                 request_headers=[("User-Agent", "docker/24.0.7"), ("Authorization", "Bearer eyJhbGciOiJSUzI1NiIs…"),
                                  ("Accept-Encoding", "gzip")],
                 response_headers=[("Content-Type", "application/octet-stream"), ("Content-Length", "1048576"),
                                   ("Docker-Content-Digest", digest), ("Date", "Tue, 14 Nov 2023 22:13:20 GMT")]
-                + ([("Location", f"https://cdn.pulltrace.test/docker/registry/v2/blobs/sha256/{digest[7:9]}/{digest[7:]}/data?verify=…")] if status == 307 else []),
+                + ([("Location", cdn_url)] if status == 307 else []),
                 response_body_preview=body, response_bytes=1_048_576 if status == 200 else 0,
                 duration_ms=5.0 + (i % 17), timings=Timings(wait_ms=3.0, receive_ms=2.0),
             )
@@ -124,8 +132,13 @@ def main() -> int:
     trace = generated_trace(args.exchanges)
     rows = []
     html_size = 0
-    for name, fn, kwargs in (("html", render_html, {}), ("text", render_text, {}), ("text --wide", render_text, {"wide": True}),
-                             ("markdown", render_markdown, {})):
+    views = (
+        ("html", render_html, {}),
+        ("text", render_text, {}),
+        ("text --wide", render_text, {"wide": True}),
+        ("markdown", render_markdown, {}),
+    )
+    for name, fn, kwargs in views:
         seconds, peak, out = measure(fn, trace, **kwargs)
         if name == "html":
             html_size = len(out.encode())
@@ -149,8 +162,14 @@ def main() -> int:
         "",
         f"HTML page: {html_size / 2**20:.1f} MiB; its step tables are paged (200 rows a page, the "
         "others wait in `<template>`s until shown), each sequence diagram is cut at 150 steps. Target: HTML <= 5 s.",
-        *([f"Headless Chromium reaches the load event of that page in {opened[0]:.2f} s and shows "
-           f"one page of each step table ({opened[1]} of {opened[2]} pages built; the rest wait in templates)."] if opened else []),
+        *(
+            [
+                f"Headless Chromium reaches the load event of that page in {opened[0]:.2f} s and shows "
+                f"one page of each step table ({opened[1]} of {opened[2]} pages built; the rest wait in templates)."
+            ]
+            if opened
+            else []
+        ),
         END,
     ])
     if not args.no_write:

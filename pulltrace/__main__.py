@@ -1,3 +1,3 @@
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 
 raise SystemExit(main())

@@ -47,10 +47,10 @@ from pulltrace.capture.flows import (
     is_blob_url,
     is_text_type,
 )
-from pulltrace.capture.outputs import FORMATS, write_outputs
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
 from pulltrace.model import Session, Trace
+from pulltrace.render.outputs import FORMATS, write_outputs
 
 log = logging.getLogger("pulltrace")
 

@@ -10,21 +10,39 @@ from __future__ import annotations
 import base64
 import json
 import os
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pulltrace.errors import UserError
 from pulltrace.model import Exchange, Timings, Trace, TraceFormatError, exchange_from_dict
 from pulltrace.redact import mask_exchange, with_claims
 
 
-class CaptureFormatError(ValueError):
+class CaptureFormatError(UserError, ValueError):
     """A file that is not a flow file, HAR or trace JSON pulltrace can read; says which."""
+
+
+@dataclass
+class Capture:
+    """What a file recorded: its exchanges, and what a pulltrace trace JSON said beside them."""
+
+    exchanges: list[Exchange]
+    source: str | None = None  # the source a trace JSON names ("client", "mitmproxy")
+    notes: list[str] = field(default_factory=list)
 
 
 def load_exchanges(path: str | os.PathLike[str], *, show_secrets: bool = False,
                    preview_limit: int | None = None) -> list[Exchange]:
     """Every exchange recorded in `path`, secrets masked unless `show_secrets`."""
+    return read_capture(path, show_secrets=show_secrets, preview_limit=preview_limit).exchanges
+
+
+def read_capture(path: str | os.PathLike[str], *, show_secrets: bool = False,
+                 preview_limit: int | None = None) -> Capture:
+    """Every exchange recorded in `path` (secrets masked unless `show_secrets`), with a
+    trace JSON's source and notes, so a re-read trace keeps what its writer said."""
     from pulltrace.capture.flows import DEFAULT_PREVIEW_LIMIT
 
     limit = DEFAULT_PREVIEW_LIMIT if preview_limit is None else preview_limit
@@ -39,11 +57,10 @@ def load_exchanges(path: str | os.PathLike[str], *, show_secrets: bool = False,
     if not head:
         raise CaptureFormatError(f"{path}: empty file")
     if head[:1] in (b"{", b"["):
-        exchanges = _load_json(p, limit)
-    else:
-        exchanges = _load_flows(p, limit, show_secrets)
-        return exchanges
-    return [_finish(ex, show_secrets) for ex in exchanges]
+        capture = _load_json(p, limit)
+        capture.exchanges = [_finish(ex, show_secrets) for ex in capture.exchanges]
+        return capture
+    return Capture(_load_flows(p, limit, show_secrets))
 
 
 def _finish(ex: Exchange, show_secrets: bool) -> Exchange:
@@ -52,23 +69,23 @@ def _finish(ex: Exchange, show_secrets: bool) -> Exchange:
     return mask_exchange(ex)
 
 
-def _load_json(p: Path, limit: int) -> list[Exchange]:
+def _load_json(p: Path, limit: int) -> Capture:
     try:
         data = json.loads(p.read_text(encoding="utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as e:
         raise CaptureFormatError(f"{p}: not valid JSON ({e})") from None
     if isinstance(data, dict) and "log" in data:
-        return har_to_exchanges(data, limit, source=str(p))
+        return Capture(har_to_exchanges(data, limit, source=str(p)))
     if isinstance(data, dict) and "schema" in data:
         try:
             trace = Trace.from_dict(data)
         except TraceFormatError as e:
             raise CaptureFormatError(f"{p}: {e}") from None
-        return [step.exchange for step in trace.all_steps()]
+        return Capture([step.exchange for step in trace.all_steps()], trace.source or None, list(trace.notes))
     if isinstance(data, list):
         # A bare list of exchanges (pulltrace's recorded fixtures use this form).
         try:
-            return [exchange_from_dict(d) for d in data]
+            return Capture([exchange_from_dict(d) for d in data])
         except (KeyError, TypeError, ValueError) as e:
             raise CaptureFormatError(f"{p}: not a list of pulltrace exchanges ({e})") from None
     raise CaptureFormatError(

@@ -165,7 +165,9 @@ def start_docker(s: LabSettings, pki: Pki, name: str = "default", proxy: str | N
         raise UserError(f"{DOCKERD} not found: install Debian's docker.io package (apt-get install docker.io)")
     d = _daemon(s, name, proxy)
     if len(str(d.containerd_address)) > _SOCKET_MAX - 8:
-        raise UserError(f"state dir {s.state_dir} is too long for unix sockets; set PULLTRACE_LAB_DIR to a shorter path")
+        raise UserError(
+            f"state dir {s.state_dir} is too long for unix sockets; set PULLTRACE_LAB_DIR to a shorter path"
+        )
     proxy_file = d.root / "proxy"
     install_certs_d(s, pki)
     config_changed = write_atomic(d.root / "daemon.json", json.dumps(daemon_json(s), indent=2) + "\n")

@@ -49,7 +49,8 @@ def endpoints(s: LabSettings) -> dict[str, Endpoint]:
         ep("harbor", "Harbor: realm /service/token, service=harbor-registry, blobs 200", service=HARBOR_SERVICE),
         ep("mirror", "pull-through cache of hub, anonymous; dockerd's registry-mirrors; cached blobs 307 → mirror-cdn"),
         ep("mirror-cdn", "storage behind the mirror's 307", "/", frozenset({403, 404}), registry=False),
-        ep("proxy", "one host, three prefixes: /docker-registry/ /docker-auth/ /docker-blob/ (realm and Location rewritten)",
+        ep("proxy",
+           "one host, three prefixes: /docker-registry/ /docker-auth/ /docker-blob/ (realm and Location rewritten)",
            "/docker-registry/v2/", service=s.host("hub")),
         ep("plain", "plain HTTP (insecure-registries), anonymous, blobs 200", url=s.plain_base),
         # Faults: hub's registry behind nginx, so images, users and tokens are hub's.

@@ -33,7 +33,7 @@ TOO_MANY_REQUESTS_MESSAGE = (
 
 def too_many_requests_body() -> str:
     """Docker Hub's 429 body: the distribution error envelope with code TOOMANYREQUESTS."""
-    return '{"errors":[{"code":"TOOMANYREQUESTS","message":"%s","detail":null}]}' % TOO_MANY_REQUESTS_MESSAGE
+    return f'{{"errors":[{{"code":"TOOMANYREQUESTS","message":"{TOO_MANY_REQUESTS_MESSAGE}","detail":null}}]}}'
 
 
 # A presigned S3 URL (ECR's and many registries' storage redirect) whose lifetime ended

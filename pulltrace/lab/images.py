@@ -178,7 +178,9 @@ class BuiltImage:
 def _single(repository: str, entries_per_layer: list[list[Entry]], cmd: list[str] | None = None) -> BuiltImage:
     layers = [layer(entries) for entries in entries_per_layer]
     config = image_config(layers, cmd=cmd, note=repository)
-    return BuiltImage(repository, image_manifest(config, layers), (config, *layers), config=config, layers=tuple(layers))
+    return BuiltImage(
+        repository, image_manifest(config, layers), (config, *layers), config=config, layers=tuple(layers)
+    )
 
 
 def _multi(repository: str, oci: bool) -> BuiltImage:
@@ -227,7 +229,7 @@ def build_large() -> BuiltImage:
 _TINY_FILES = text_files("tiny", 10) + [Entry("hello.txt", b"hello from the pulltrace lab\n")]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_small() -> tuple[BuiltImage, ...]:
     """Every image but `library/large`, in push order."""
     return (
@@ -279,7 +281,7 @@ class ImageInfo:
         """Config and layers; for an index, those of every platform."""
         if self.platforms:
             return [d for p in self.platforms.values() for d in p.blob_digests]
-        return ([self.config_digest] if self.config_digest else []) + [l.digest for l in self.layers]
+        return ([self.config_digest] if self.config_digest else []) + [info.digest for info in self.layers]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -290,7 +292,7 @@ class ImageInfo:
             repository=data["repository"], tag=data["tag"], media_type=data["media_type"],
             digest=data["digest"], size=data["size"], config_digest=data.get("config_digest"),
             config_size=data.get("config_size"),
-            layers=tuple(LayerInfo(**l) for l in data.get("layers", [])),
+            layers=tuple(LayerInfo(**layer_json) for layer_json in data.get("layers", [])),
             platforms={k: cls.from_json(v) for k, v in data.get("platforms", {}).items()},
         )
 

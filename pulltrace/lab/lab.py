@@ -17,9 +17,9 @@ import signal
 import ssl
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
 
@@ -241,7 +241,9 @@ class Lab:
             procs.stop(pidfile)
         holder = ports.listener(port)
         if holder is not None:
-            raise LabError(f"{holder.describe()}; stop it or give `lab up` other ports (--tls-port, --plain-port, --port-base)")
+            raise LabError(
+                f"{holder.describe()}; stop it or give `lab up` other ports (--tls-port, --plain-port, --port-base)"
+            )
         pid = procs.start(procs.ProcessSpec(name, argv, log, pidfile, procs.daemon_env(env)))
         healthy = procs.wait_until(lambda: procs.exited(pid) or health(), START_TIMEOUT)
         if not healthy or procs.exited(pid):
@@ -308,8 +310,9 @@ class Lab:
             if s.large:
                 # Building 320 MB takes seconds: skip it when hub already holds what was recorded.
                 recorded = self._recorded_large()
-                if recorded and push.manifest_digest(base, recorded.repository, recorded.tag,
-                                                     recorded.media_type, token_for(recorded.repository)) == recorded.digest:
+                if recorded and push.manifest_digest(
+                    base, recorded.repository, recorded.tag, recorded.media_type, token_for(recorded.repository)
+                ) == recorded.digest:
                     catalog[recorded.repository] = recorded
                 else:
                     large = images.build_large()
@@ -380,7 +383,9 @@ def _package_root() -> str:
 
 def require_root() -> None:
     if os.geteuid() != 0:
-        raise UserError("`pulltrace lab up` needs root: it edits /etc/hosts and the system trust store; run it with sudo")
+        raise UserError(
+            "`pulltrace lab up` needs root: it edits /etc/hosts and the system trust store; run it with sudo"
+        )
 
 
 def preflight() -> None:

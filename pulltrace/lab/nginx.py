@@ -66,5 +66,5 @@ def check(conf: Path, prefix: Path, error_log: Path) -> str | None:
                           capture_output=True, text=True)
     if proc.returncode == 0:
         return None
-    lines = [l for l in (proc.stderr + proc.stdout).splitlines() if l.strip()]
+    lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
     return lines[0] if lines else f"nginx -t exited {proc.returncode}"

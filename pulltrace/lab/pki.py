@@ -78,7 +78,7 @@ def _pem_cert(cert: x509.Certificate) -> bytes:
 
 def _now() -> dt.datetime:
     # Back-dated a day so a clock a little behind still accepts the certificates.
-    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
 
 
 def _make_ca(pki: Pki) -> None:
@@ -111,6 +111,9 @@ def _server_sans(cert: x509.Certificate) -> set[str]:
 
 def _make_server(pki: Pki, hostnames: list[str]) -> None:
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        # The lab makes its CA key itself (P-256); anything else was put there by hand.
+        raise ValueError(f"{pki.ca_key}: not the lab's EC CA key; run `pulltrace lab down --purge`, then `lab up`")
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()

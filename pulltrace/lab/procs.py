@@ -12,9 +12,11 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+
+import httpx
 
 # docker-registry maps every REGISTRY_* variable onto its configuration (a stray
 # REGISTRY_AUTH_FILE from podman makes it exit); proxies would capture the lab's own
@@ -128,7 +130,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
         try:
             if predicate():
                 return True
-        except Exception:  # a probe that fails is simply "not yet"
+        except (httpx.HTTPError, OSError):  # a probe that fails is simply "not yet"
             pass
         if time.monotonic() >= deadline:
             return False
@@ -142,7 +144,7 @@ def last_error_line(log: Path, started_marker: str = "==== ") -> str:
     except OSError:
         return "(no log)"
     run = text.rsplit(started_marker, 1)[-1].splitlines()[1:] or text.splitlines()
-    lines = [l.strip() for l in run if l.strip()]
+    lines = [line.strip() for line in run if line.strip()]
     if not lines:
         return "(log is empty)"
     for line in reversed(lines):

@@ -7,7 +7,7 @@ when a `HEAD` finds them, platform manifests by digest before the index that nam
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,9 +97,9 @@ class LabSettings:
         write_atomic(self.paths.settings, json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
 
 
-def state_dir_from_env(env: dict[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+def state_dir_from_env(env: Mapping[str, str] | None = None) -> Path:
+    values = os.environ if env is None else env
+    return Path(values.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
 
 
 def load_settings(state_dir: Path | None = None) -> LabSettings | None:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pulltrace.auth import Scope, parse_scope
 from pulltrace.lab import users
@@ -77,9 +78,13 @@ class Signer:
     """Mints access and refresh tokens with the lab's token signing key."""
 
     def __init__(self, key_pem: bytes, cert_pem: bytes, issuer: str = ISSUER) -> None:
-        self._key = serialization.load_pem_private_key(key_pem, None)
+        key = serialization.load_pem_private_key(key_pem, None)
         cert = x509.load_pem_x509_certificate(cert_pem)
-        self._public = cert.public_key()
+        public = cert.public_key()
+        # distribution 2.8 verifies RS256 with the x5c chain; the lab's signing key is RSA.
+        if not isinstance(key, rsa.RSAPrivateKey) or not isinstance(public, rsa.RSAPublicKey):
+            raise ValueError("the token signing key and certificate must be RSA (RS256)")
+        self._key, self._public = key, public
         # distribution verifies x5c[0] against its rootcertbundle; a self-signed signer
         # that is itself the bundle is accepted.
         self._x5c = [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]
@@ -128,7 +133,7 @@ class Reply:
 
 
 def _rfc3339(ts: int) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error(status: int, code: str, message: str, basic: bool = False) -> Reply:

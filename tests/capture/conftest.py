@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.mitmdump import Mitmdump, free_port, mitmdump_command
 from pulltrace.capture import jsonl
-from pulltrace.capture.mitmdump import Mitmdump, free_port, mitmdump_command
 from pulltrace.model import Trace, load_trace
 
 ROOT = Path(__file__).resolve().parents[2]

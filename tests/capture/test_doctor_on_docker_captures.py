@@ -1,7 +1,7 @@
 """The doctor on real docker pulls that fail, captured through mitmdump with the addon.
 
 Each failing pull is read three ways and must name the same cause first: `pulltrace doctor
---trace` on mitmdump's flow file, on the addon's trace JSON, and the addon's own console
+--capture` on mitmdump's flow file, on the addon's trace JSON, and the addon's own console
 table as the pull ended.
 """
 
@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 
 pytestmark = pytest.mark.lab
 
@@ -34,7 +34,7 @@ CASES = {
 
 
 def doctor(capsys, path) -> tuple[int, str]:
-    status = main(["doctor", "--trace", str(path)])
+    status = main(["doctor", "--capture", str(path)])
     return status, capsys.readouterr().out
 
 

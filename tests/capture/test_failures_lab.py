@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from capturehelpers import proxy_env
 
-from pulltrace.capture.mitmdump import free_port
+from devtools.mitmdump import free_port
 
 pytestmark = pytest.mark.lab
 

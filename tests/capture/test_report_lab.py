@@ -11,7 +11,7 @@ import json
 import pytest
 from capturehelpers import by_kind, pulls
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import Trace, load_trace
 
 pytestmark = pytest.mark.lab

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from clienthelpers import archive_digests, steps
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import StepKind, load_trace
 
 pytestmark = pytest.mark.lab
@@ -103,7 +103,7 @@ def test_identity_token_from_docker_login_is_used_as_a_refresh_token(lab, tmp_pa
     os.environ["DOCKER_CONFIG"] = str(docker_config)
     try:
         code = main(["pull", f"{host}/private/secret", "-q", "-o", str(tmp_path / "s.tar"),
-                     "--cache", str(tmp_path / "c"), "--trace", str(trace_path)])
+                     "--cache", str(tmp_path / "c"), "--save-trace", str(trace_path)])
     finally:
         if old is None:
             os.environ.pop("DOCKER_CONFIG", None)

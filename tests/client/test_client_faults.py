@@ -12,7 +12,7 @@ import httpx
 import pytest
 from clienthelpers import Relay, archive_digests, pulltrace_cmd, steps
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import load_trace
 
 pytestmark = pytest.mark.lab
@@ -32,7 +32,7 @@ def test_connection_cut_mid_blob_is_resumed_with_range(lab, tmp_path):
     with Relay(tls_target(lab), cut_after=400_000) as relay:
         out, trace_path = tmp_path / "bb.tar", tmp_path / "t.json"
         code = main(["pull", f"{lab.host('hub')}/library/busybox", "-q", "-o", str(out), "--cache",
-                     str(tmp_path / "c"), "--trace", str(trace_path), "--blob-proxy", cdn_via(lab, relay),
+                     str(tmp_path / "c"), "--save-trace", str(trace_path), "--blob-proxy", cdn_via(lab, relay),
                      "--jobs", "1"])
         assert relay.cuts_done == 1
     assert code == 0
@@ -56,7 +56,7 @@ def test_short_lived_token_is_renewed_during_a_slow_pull(lab, tmp_path):
     with Relay(tls_target(lab), rate=400) as relay:
         out, trace_path = tmp_path / "three.tar", tmp_path / "t.json"
         code = main(["pull", f"{lab.host('hub')}/library/three", "-q", "-o", str(out), "-u", "brief",
-                     "-p", "brief-pass", "--cache", str(tmp_path / "c"), "--trace", str(trace_path),
+                     "-p", "brief-pass", "--cache", str(tmp_path / "c"), "--save-trace", str(trace_path),
                      "--blob-proxy", cdn_via(lab, relay), "--jobs", "1"])
     assert code == 0
     assert archive_digests(out) == (info.config_digest, [layer.digest for layer in info.layers])
@@ -115,7 +115,7 @@ def test_ctrl_c_mid_download_leaves_no_partial_output(lab, tmp_path):
     # The next run resumes it with a Range request instead of starting again.
     trace_path = tmp_path / "t.json"
     assert main(["pull", f"{lab.host('hub')}/library/busybox", "-q", "-o", str(out), "--cache",
-                 str(tmp_path / "c"), "--trace", str(trace_path)]) == 0
+                 str(tmp_path / "c"), "--save-trace", str(trace_path)]) == 0
     layer = lab.images["library/busybox"].layers[0]
     assert archive_digests(out)[1] == [layer.digest]
     ranged = [s.exchange for s in steps(load_trace(trace_path)) if s.exchange.request_header("range")]
@@ -131,7 +131,7 @@ def test_503_and_429_are_retried_with_backoff_and_retry_after(lab, tmp_path):
         out, trace_path = tmp_path / "tiny.tar", tmp_path / "t.json"
         started = time.monotonic()
         code = main(["pull", f"{plain.host}:{plain.port}/library/tiny", "-q", "-o", str(out), "--cache",
-                     str(tmp_path / "c"), "--trace", str(trace_path),
+                     str(tmp_path / "c"), "--save-trace", str(trace_path),
                      "--registry-proxy", f"http://{plain.host}:{relay.port}"])
         elapsed = time.monotonic() - started
     assert code == 0

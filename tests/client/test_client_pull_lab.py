@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from clienthelpers import archive_digests, kinds, run_pull, steps
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import StepKind, load_trace
 
 pytestmark = pytest.mark.lab
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.lab
 
 def pull(tmp_path: Path, ref: str, *extra: str, name: str = "out") -> tuple[int, Path, Path]:
     out, trace = tmp_path / f"{name}.tar", tmp_path / f"{name}.json"
-    code = main(["pull", ref, "-q", "-o", str(out), "--cache", str(tmp_path / "cache"), "--trace", str(trace),
+    code = main(["pull", ref, "-q", "-o", str(out), "--cache", str(tmp_path / "cache"), "--save-trace", str(trace),
                  *extra])
     return code, out, trace
 
@@ -66,7 +66,7 @@ def test_secrets_are_masked_in_the_trace_unless_asked(lab, tmp_path):
     masked, shown = tmp_path / "masked.json", tmp_path / "shown.json"
     for path, extra in ((masked, []), (shown, ["--show-secrets"])):
         assert main(["pull", f"{lab.host('hub')}/library/tiny", "-q", "--no-output", "--cache",
-                     str(tmp_path / "c"), "--trace", str(path), *extra]) == 0
+                     str(tmp_path / "c"), "--save-trace", str(path), *extra]) == 0
     manifest = next(s for s in steps(load_trace(shown)) if s.kind == StepKind.MANIFEST)
     bearer = manifest.exchange.request_header("authorization")
     assert bearer.startswith("Bearer eyJ") and "…" not in bearer
@@ -133,7 +133,7 @@ def test_seed_002_reverse_proxy_layout_from_the_environment(lab, tmp_path):
     out, trace_path = tmp_path / "tiny.tar", tmp_path / "t.json"
     # `library/tiny` is a Docker Hub name, as `alpine` in the seed: every request goes to the proxy.
     proc = run_pull("library/tiny", "-q", "-o", str(out), "--cache", str(tmp_path / "cache"),
-                    "--trace", str(trace_path), env=env)
+                    "--save-trace", str(trace_path), env=env)
     assert proc.returncode == 0, proc.stderr
     assert_image(out, lab.images["library/tiny"])
     urls = [s.exchange.url for s in steps(load_trace(trace_path))]
@@ -228,7 +228,7 @@ def test_unreachable_host_and_tls_failure(lab, tmp_path, capsys):
 
 def test_html_report(lab, tmp_path):
     report = tmp_path / "r.html"
-    code, _, _ = pull(tmp_path, f"{lab.host('hub')}/library/tiny", "--report", str(report))
+    code, _, _ = pull(tmp_path, f"{lab.host('hub')}/library/tiny", "--save-report", str(report))
     assert code == 0
     html = report.read_text()
     assert "<html" in html.lower() and "cdn.pulltrace.test" in html

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pulltrace.cli import build_parser, main
-from pulltrace.diagnose import cli as doctor_cli
+from pulltrace.commands import doctor as doctor_cli
+from pulltrace.commands.main import build_parser, main
 
 pytestmark = pytest.mark.lab
 
@@ -179,5 +179,5 @@ def test_broken_mirror_falls_back_to_the_registry(lab, capsys):
 def test_doctor_trace_of_a_saved_failed_pull(lab, capsys, tmp_path):
     saved = tmp_path / "secret.json"
     doctor(capsys, f"{lab.host('hub')}/private/secret", "--save-trace", str(saved))
-    status, found, out = doctor(capsys, "--trace", str(saved))
+    status, found, out = doctor(capsys, "--capture", str(saved))
     assert status == 1 and found[0] == ("ERROR", "auth.anonymous-private"), out

@@ -81,7 +81,8 @@ def _pull(tmp_path, ref: str) -> tuple[subprocess.CompletedProcess[str], object]
 
 @pytest.mark.parametrize("name, expected", [
     ("ratelimit", "is rate-limiting pulls (429: You have reached your pull rate limit"),
-    ("expired", "the download host {expired-cdn} refused the registry's redirect (403: AccessDenied: Request has expired)"),
+    ("expired",
+     "the download host {expired-cdn} refused the registry's redirect (403: AccessDenied: Request has expired)"),
     ("loop", "more than 10 redirects starting at https://{loop}/v2/library/tiny/blobs/sha256:"),
 ])
 def test_pull_stops_with_one_line_and_writes_nothing(lab, tmp_path, name, expected):

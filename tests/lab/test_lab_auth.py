@@ -80,7 +80,8 @@ def test_oauth2_password_then_refresh_token(lab):
         assert {"access_token", "expires_in", "issued_at", "scope", "refresh_token"} <= body.keys()
         assert [a["actions"] for a in _claims(body["access_token"])["access"]] == [["pull"], ["pull"]]
         second = client.post(lab.url("auth") + "/token", data={
-            "grant_type": "refresh_token", "refresh_token": body["refresh_token"], "service": lab.endpoints["hub"].service,
+            "grant_type": "refresh_token", "refresh_token": body["refresh_token"],
+            "service": lab.endpoints["hub"].service,
             "scope": "repository:team/app:pull", "client_id": "pulltrace-tests"})
         assert second.status_code == 200, second.text
         token = second.json()["access_token"]

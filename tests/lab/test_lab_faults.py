@@ -103,7 +103,7 @@ def test_curl_sees_the_429(lab):
         capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     status_line, *header_lines = proc.stdout.strip().splitlines()
-    headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in header_lines)}
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)}
     assert status_line.split()[1] == "429"
     assert headers["retry-after"] == str(faults.RETRY_AFTER)
     assert headers["ratelimit-remaining"] == "0;w=21600"
@@ -130,8 +130,8 @@ def test_expired_presigned_url_is_refused_by_the_storage_host(lab, token):
     assert f"<Code>{faults.EXPIRED_CODE}</Code><Message>{faults.EXPIRED_MESSAGE}</Message>" in refused.text
     assert "<RequestId>" in refused.text and "$" not in refused.text  # nginx filled its variables
     # The storage host was asked without the registry's token.
-    lines = [l for l in new_lines(log, before) if layer.digest.split(":")[1] in l]
-    assert lines and all("auth=absent" in l and " 403 " in l for l in lines)
+    lines = [line for line in new_lines(log, before) if layer.digest.split(":")[1] in line]
+    assert lines and all("auth=absent" in line and " 403 " in line for line in lines)
 
 
 def test_the_same_storage_path_on_the_lab_cdn_serves_the_blob(lab, token):

@@ -54,8 +54,8 @@ def test_blob_redirects_307_to_cdn_which_serves_the_bytes_without_credentials(la
     assert blob.status_code == 200
     assert sha256(blob.content) == layer.digest
     assert len(blob.content) == layer.size
-    lines = [l for l in new_lines(cdn_log, before) if layer.digest.split(":")[1] in l]
-    assert lines and all("auth=absent" in l for l in lines)
+    lines = [line for line in new_lines(cdn_log, before) if layer.digest.split(":")[1] in line]
+    assert lines and all("auth=absent" in line for line in lines)
 
 
 def test_cdn_log_records_credentials_that_leak(lab):
@@ -67,4 +67,4 @@ def test_cdn_log_records_credentials_that_leak(lab):
     with lab.client() as client:
         url = f"{lab.url('cdn')}/docker/registry/v2/blobs/sha256/{hexd[:2]}/{hexd}/data"
         assert client.get(url, headers={"Authorization": "Bearer leaked"}).status_code == 200
-    assert any("auth=present" in l and hexd in l for l in new_lines(cdn_log, before))
+    assert any("auth=present" in line and hexd in line for line in new_lines(cdn_log, before))

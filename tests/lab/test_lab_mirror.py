@@ -39,6 +39,6 @@ def test_docker_pull_of_hub_name_goes_through_the_mirror(lab):
     before = size(log)
     d.docker("pull", "tiny-plus")
     lines = new_lines(log, before)
-    assert any("/v2/library/tiny-plus/manifests/latest" in l for l in lines)
+    assert any("/v2/library/tiny-plus/manifests/latest" in line for line in lines)
     image_id = d.docker("image", "inspect", "--format", "{{.Id}}", "tiny-plus").stdout.strip()
     assert image_id == lab.images["library/tiny-plus"].config_digest

@@ -143,7 +143,8 @@ class Page:
             if e["method"] == "Runtime.consoleAPICalled" and p.get("type") in ("error", "warning", "assert"):
                 found.append(f"console.{p['type']}: {[a.get('value') for a in p.get('args', [])]}")
             elif e["method"] == "Runtime.exceptionThrown":
-                found.append(f"exception: {p['exceptionDetails'].get('text')} {p['exceptionDetails'].get('exception', {}).get('description')}")
+                details = p["exceptionDetails"]
+                found.append(f"exception: {details.get('text')} {details.get('exception', {}).get('description')}")
             elif e["method"] == "Log.entryAdded" and p["entry"]["level"] in ("error", "warning"):
                 found.append(f"log {p['entry']['source']}: {p['entry']['text']}")
             elif e["method"] == "Page.javascriptDialogOpening":

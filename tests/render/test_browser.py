@@ -9,15 +9,16 @@ import pytest
 from cdp import CHROMIUM, Browser
 from render_factory import hostile_trace, seed000_trace
 
+from devtools import gallery
 from pulltrace.model import write_atomically
-from pulltrace.render import gallery
 from pulltrace.render.html import PAGE_SIZE, render_html
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "out" / "screenshots"
 
 pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK), reason="needs Debian's chromium (apt-get install -y --no-install-recommends chromium)"
+    not os.access(CHROMIUM, os.X_OK),
+    reason="needs Debian's chromium (apt-get install -y --no-install-recommends chromium)",
 )
 
 
@@ -78,7 +79,10 @@ def test_links_jump_to_their_step(page, tmp_path):
     assert 0 <= top < page.js("innerHeight")
     # An arrow of the sequence diagram jumps to its row too.
     page.js("window.scrollTo(0, 0)")
-    page.js("document.querySelector('svg a.msg[href=\"#s1-4\"]').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+    page.js(
+        "document.querySelector('svg a.msg[href=\"#s1-4\"]')"
+        ".dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+    )
     assert page.js("location.hash") == "#s1-4"
     assert page.problems() == []
 
@@ -103,7 +107,10 @@ def test_long_tables_page_and_links_reveal_hidden_pages(page, tmp_path):
     top = page.js(f"document.getElementById('s1-{PAGE_SIZE * 2 + 3}').getBoundingClientRect().top")
     assert 0 <= top < page.js("innerHeight")
     # The filter searches every page.
-    page.js("const f = document.getElementById('filter'); f.value = 'temporary redirect'; f.dispatchEvent(new Event('input'))")
+    page.js(
+        "const f = document.getElementById('filter'); f.value = 'temporary redirect';"
+        " f.dispatchEvent(new Event('input'))"
+    )
     page.js("new Promise(r => setTimeout(r, 400))")
     visible = page.js("[...document.querySelectorAll('tr.step')].filter(r => r.offsetParent !== null).length")
     assert visible == len([i for i in range(PAGE_SIZE * 2 + 5) if i % len(steps) == 3])
@@ -119,7 +126,9 @@ def test_hostile_report_stays_inert(page, tmp_path):
     assert page.problems() == []  # an alert() would open a dialog
     assert page.js("document.querySelectorAll('script').length") == 1
     assert page.js("document.querySelectorAll('img, iframe, svg script, svg foreignObject').length") == 0
-    assert page.js("[...document.querySelectorAll('*')].some(e => [...e.attributes].some(a => a.name.startsWith('on')))") is False
+    assert page.js(
+        "[...document.querySelectorAll('*')].some(e => [...e.attributes].some(a => a.name.startsWith('on')))"
+    ) is False
     assert "<script>alert(1)</script>" in page.js("document.querySelector('h2').textContent")
 
 
@@ -166,7 +175,8 @@ _OVERLAPS = """
     const req = m.querySelector('line.req'), x1 = +req.getAttribute('x1'), x2 = +req.getAttribute('x2');
     const q = m.querySelector('.req-label').getBBox(), r = m.querySelector('.resp-label').getBBox();
     if (q.x + q.width > x2 - 10) bad.push('request over arrowhead: ' + m.querySelector('.req-label').textContent);
-    if (r.x + r.width > x2 - 10 || r.x < x1 + 10) bad.push('response over arrowhead: ' + m.querySelector('.resp-label').textContent);
+    if (r.x + r.width > x2 - 10 || r.x < x1 + 10)
+      bad.push('response over arrowhead: ' + m.querySelector('.resp-label').textContent);
   }
   for (const lane of svg.querySelectorAll('g.lane')) {
     const box = lane.querySelector('rect').getBBox();

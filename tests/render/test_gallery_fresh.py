@@ -1,7 +1,7 @@
 """reports/ is the gallery of samples/: re-rendered in memory, it must equal the
 files on disk. When it fails, run scripts/gallery and commit reports/."""
 
-from pulltrace.render import gallery
+from devtools import gallery
 
 
 def test_reports_are_fresh():

@@ -57,7 +57,8 @@ SEED_001 = [
         G("/v2/library/alpine/manifests/latest$", 200, "2h3po24q.mirror.aliyuncs.com"),
         G(f"/v2/library/alpine/manifests/{A157}$", 200, "2h3po24q.mirror.aliyuncs.com"),
         G(f"/v2/library/alpine/blobs/sha256:{A24B}$", 307, "2h3po24q.mirror.aliyuncs.com"),
-        G(f"/docker/registry/v2/blobs/sha256/a2/{A24B}/data$", 200, "acs-cn-hangzhou-mirror.oss-cn-hangzhou.aliyuncs.com"),
+        G(f"/docker/registry/v2/blobs/sha256/a2/{A24B}/data$", 200,
+          "acs-cn-hangzhou-mirror.oss-cn-hangzhou.aliyuncs.com"),
     ],
     [  # gcr.io: realm on the same host, 302s, storage GETs in another order
         G("/v2/$", 401, "gcr.io"),
@@ -175,7 +176,7 @@ def test_seed_002_goes_through_the_three_proxy_prefixes():
         ("GET", "docker-registry", 401), ("GET", "docker-auth", 200), ("GET", "docker-registry", 200)]
     blobs = rows[3:]
     assert blobs and len(blobs) % 2 == 0
-    for redirect, download in zip(blobs[::2], blobs[1::2]):
+    for redirect, download in zip(blobs[::2], blobs[1::2], strict=True):
         assert redirect[2].startswith("/docker-registry/v2/") and redirect[3] == 307
         assert download[2].startswith("/docker-blob/") and download[3] == 200
 

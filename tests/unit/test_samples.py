@@ -34,6 +34,10 @@ def kinds(session: Session) -> list[str]:
     return [s.kind.value for s in session.steps]
 
 
+def rules(session: Session) -> list[str]:
+    return [f.rule for f in session.findings]
+
+
 def pulls(trace: Trace) -> list[Session]:
     return [s for s in trace.sessions if s.action == "pull"]
 
@@ -89,7 +93,7 @@ def test_lab_sample_says_how_it_was_made_and_is_current(name):
     assert saved.notes and saved.notes[0].startswith("Captured in the pulltrace lab by scripts/capture-samples: ")
     # The sample shows what this pulltrace would show: else run `scripts/capture-samples --rebuild`.
     assert [kinds(s) for s in again.sessions] == [kinds(s) for s in saved.sessions]
-    assert [[f.rule for f in s.findings] for s in again.sessions] == [[f.rule for f in s.findings] for s in saved.sessions]
+    assert [rules(s) for s in again.sessions] == [rules(s) for s in saved.sessions]
 
 
 @pytest.mark.parametrize("name", LAB_NAMES)

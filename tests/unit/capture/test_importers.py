@@ -7,7 +7,7 @@ import pytest
 from mitmproxy import http, io
 from mitmproxy.test import tflow, tutils
 
-from pulltrace.capture.har import to_har
+from pulltrace.render.har import to_har
 from pulltrace.capture.importers import CaptureFormatError, load_exchanges
 from pulltrace.model import write_atomically
 from pulltrace.pipeline import build_trace

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pulltrace.capture.mitmdump import Mitmdump, MitmdumpError, default_addon, free_port, mitmdump_command
+from devtools.mitmdump import Mitmdump, MitmdumpError, default_addon, free_port, mitmdump_command
 
 ROOT = Path(__file__).resolve().parents[3]
 

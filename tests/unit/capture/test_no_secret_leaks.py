@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import jwt
 import pytest
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.redact import is_secret_query_name
 
 SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds"

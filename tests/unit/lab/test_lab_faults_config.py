@@ -32,8 +32,14 @@ def test_fault_servers_follow_the_tls_port(tmp_path):
     s = _settings(tmp_path, tls=8443)
     text = nginx.render(s, pki.Pki(tmp_path / "pki"))
     # hub's 307 names https://cdn.pulltrace.test:8443; the rewrites must match that.
-    assert r"proxy_redirect ~^https://cdn\.pulltrace\.test:8443/(.*)$ https://expired-cdn.pulltrace.test:8443/$1?" in text
-    assert r"proxy_redirect ~^https://cdn\.pulltrace\.test:8443/ https://loop-cdn.pulltrace.test:8443$request_uri;" in text
+    assert (
+        r"proxy_redirect ~^https://cdn\.pulltrace\.test:8443/(.*)$"
+        r" https://expired-cdn.pulltrace.test:8443/$1?"
+    ) in text
+    assert (
+        r"proxy_redirect ~^https://cdn\.pulltrace\.test:8443/"
+        r" https://loop-cdn.pulltrace.test:8443$request_uri;"
+    ) in text
     assert "return 307 https://loop.pulltrace.test:8443$request_uri;" in text
 
 

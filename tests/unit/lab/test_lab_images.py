@@ -29,11 +29,11 @@ def test_config_diff_ids_are_the_uncompressed_layer_digests():
     for image in images.build_small():
         for _, manifest, config, layers in image.children or ((None, image.manifest, image.config, image.layers),):
             cfg = json.loads(config.data)
-            assert cfg["rootfs"]["diff_ids"] == [images.digest_of(gzip.decompress(l.data)) for l in layers]
+            assert cfg["rootfs"]["diff_ids"] == [images.digest_of(gzip.decompress(layer.data)) for layer in layers]
             assert len(cfg["history"]) == len(layers)
             parsed = parse_manifest(manifest.data)
             assert parsed.config.digest == config.digest
-            assert [d.digest for d in parsed.layers] == [l.digest for l in layers]
+            assert [d.digest for d in parsed.layers] == [layer.digest for layer in layers]
 
 
 def test_tiny_plus_shares_tinys_layer():

@@ -1,7 +1,7 @@
 from render_factory import hub_alpine_trace, seed000_trace
 
 from pulltrace.model import write_atomically
-from pulltrace.render import gallery
+from devtools import gallery
 
 
 def _samples(tmp_path):

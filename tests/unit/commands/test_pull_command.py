@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pulltrace.cli import main
-from pulltrace.client.cli import default_output
+from pulltrace.commands.main import main
+from pulltrace.commands.pull import default_output
 from pulltrace.reference import parse_reference
 
 

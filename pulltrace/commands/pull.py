@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any
 
-from pulltrace.cli import Exit
 from pulltrace.client.download import DEFAULT_JOBS
-from pulltrace.client.endpoints import EndpointError, Routing
 from pulltrace.client.errors import PullError
 from pulltrace.client.writers import FORMATS, OutputError, check_output
+from pulltrace.commands.main import Exit
+from pulltrace.commands.options import add_connection_options, connection_options, platform_arg, reference_arg
+from pulltrace.commands.vocabulary import command_parser
 from pulltrace.errors import UserError
-from pulltrace.manifest import Platform
 from pulltrace.model import write_atomically
-from pulltrace.reference import ImageReference, ReferenceError, parse_reference
+from pulltrace.reference import ImageReference
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "pull",
+    p = command_parser(
+        subparsers, "pull",
         help="pull an image with the built-in client and record every request it makes",
         description="Pull an image the way dockerd does (ping, token, HEAD by tag, GET by digest, "
                     "blobs with redirects), write it for `docker load` or as an OCI layout, and keep "
                     "a trace of every request.",
+        examples=[
+            "pulltrace pull alpine                      # docker.io/library/alpine:latest → alpine_latest.tar",
+            "pulltrace pull ghcr.io/org/app:1.2 --platform linux/arm64 -o app.tar",
+            "pulltrace pull registry.example.com/team/app --save-trace app.json --save-report app.html",
+            "pulltrace pull team/app -u alice --password-stdin < pass.txt --format oci -o app-oci",
+        ],
     )
     p.add_argument("reference", metavar="REF", help="image reference, normalised like docker (alpine → "
                    "docker.io/library/alpine:latest)")
@@ -41,73 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", type=Path, metavar="DIR",
                    help="content-addressed blob cache (default ~/.cache/pulltrace/blobs)")
     add_connection_options(p)
-    p.add_argument("--trace", type=Path, metavar="FILE", help="write the trace JSON here")
-    p.add_argument("--report", type=Path, metavar="FILE", help="write the HTML report here")
+    p.add_argument("--save-trace", type=Path, metavar="FILE", help="also write the trace JSON here")
+    p.add_argument("--save-report", type=Path, metavar="FILE", help="also write the HTML report here")
     p.add_argument("--show-secrets", action="store_true",
-                   help="keep tokens and credentials unmasked in --trace/--report")
+                   help="keep tokens and credentials unmasked in --save-trace/--save-report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
-
-
-def add_connection_options(p: argparse.ArgumentParser) -> None:
-    """Who to log in as and how to reach the registry: shared by `pull` and `doctor`."""
-    p.add_argument("-u", "--username", help="registry user (else docker's config and credential helpers)")
-    pw = p.add_mutually_exclusive_group()
-    pw.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    pw.add_argument("-p", "--password", help="password (visible to other users in `ps`; prefer --password-stdin)")
-    p.add_argument("--mirror", action="append", metavar="[HOST=]URL", default=[],
-                   help="registry mirror tried first, falling back to the registry; plain URL applies to "
-                        "Docker Hub names (as dockerd's registry-mirrors), HOST=URL to another registry. "
-                        "Repeatable")
-    p.add_argument("--registry-proxy", metavar="URL",
-                   help="reverse proxy in front of the registry (env DOCKER_REGISTRY_REVERSE_PROXY)")
-    p.add_argument("--auth-proxy", metavar="URL",
-                   help="reverse proxy for the token realm (env DOCKER_AUTH_REVERSE_PROXY)")
-    p.add_argument("--blob-proxy", metavar="URL",
-                   help="reverse proxy that blob redirects are sent through (env DOCKER_BLOB_REVERSE_PROXY)")
-    p.add_argument("--insecure-registry", action="append", metavar="HOST[:PORT]", default=[],
-                   help="do not verify TLS for HOST, and fall back to plain HTTP. Repeatable")
-    p.add_argument("--ca-cert", action="append", type=Path, metavar="FILE", default=[],
-                   help="extra CA certificates (PEM) to trust. Repeatable")
-
-
-def reference_arg(text: str) -> ImageReference:
-    try:
-        return parse_reference(text)
-    except ReferenceError as e:
-        raise UserError(str(e)) from None
-
-
-def platform_arg(text: str | None) -> Platform | None:
-    if not text:
-        return None
-    try:
-        return Platform.parse(text)
-    except ValueError as e:
-        raise UserError(f"--platform: {e} (e.g. linux/amd64, linux/arm64/v8)") from None
-
-
-def connection_options(args: argparse.Namespace) -> dict[str, Any]:
-    """PullOptions' username, password, routing and ca_certs from `add_connection_options` flags."""
-    password = args.password
-    if args.password_stdin:
-        if not args.username:
-            raise UserError("--password-stdin needs --username")
-        password = sys.stdin.readline().rstrip("\r\n")
-    if password is not None and not args.username:
-        raise UserError("--password needs --username")
-    if args.username and password is None:
-        raise UserError("--username needs --password-stdin (or -p)")
-    try:
-        routing = Routing.build(args.mirror, args.registry_proxy, args.auth_proxy, args.blob_proxy,
-                                args.insecure_registry)
-    except EndpointError as e:
-        raise UserError(str(e)) from None
-    for path in args.ca_cert:
-        if not path.is_file():
-            raise UserError(f"--ca-cert {path}: no such file")
-    return {"username": args.username, "password": password, "routing": routing,
-            "ca_certs": tuple(args.ca_cert)}
 
 
 def default_output(ref: ImageReference, fmt: str) -> Path:
@@ -159,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         _write_outputs(args, puller, str(error) if error else None)
     finally:
         puller.close()
-    if error is not None:
+    if error is not None or result is None:
         raise UserError(str(error))
     print(result.summary_line())
     return Exit.OK
@@ -167,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_outputs(args: argparse.Namespace, puller, error: str | None) -> None:
     """The trace and report, also after a failure: a failed pull is what they explain best."""
-    if not (args.trace or args.report):
+    if not (args.save_trace or args.save_report):
         return
     trace = puller.trace(show_secrets=args.show_secrets, error=error)
-    if args.trace:
-        write_atomically(args.trace, trace.to_json() + "\n")
-    if args.report:
-        from pulltrace.render.html import render_html
+    if args.save_trace:
+        write_atomically(args.save_trace, trace.to_json() + "\n")
+    if args.save_report:
+        from pulltrace.render.outputs import render
 
-        write_atomically(args.report, render_html(trace))
+        write_atomically(args.save_report, render(trace, "html"))

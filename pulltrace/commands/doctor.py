@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
+import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pulltrace.cli import Exit
-from pulltrace.client.cli import add_connection_options, connection_options, platform_arg, reference_arg
+from pulltrace.commands.load import load_trace
+from pulltrace.commands.main import Exit
+from pulltrace.commands.options import add_connection_options, connection_options, platform_arg, reference_arg
+from pulltrace.commands.vocabulary import add_color_option, colour_wanted, command_parser
 from pulltrace.diagnose.base import finding
 from pulltrace.diagnose.present import format_trace_findings
 from pulltrace.diagnose.transport import no_traffic_finding
@@ -26,79 +28,98 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "doctor",
+    p = command_parser(
+        subparsers, "doctor",
         help="pull an image (or read a capture) and explain what went wrong and how to fix it",
         description="Pull REF with the built-in client, recording every request, then name the cause and the "
                     "fix of each problem found: auth, tokens and scopes, tags and platforms, TLS and plain "
-                    "HTTP, CDN redirects, rate limits, mirrors. With --trace, diagnose an existing trace JSON, "
-                    "HAR or mitmproxy flow file instead. Exit status 1 when any finding is an error.",
+                    "HTTP, CDN redirects, rate limits, mirrors. With --capture, diagnose a recorded pull "
+                    "(trace JSON, HAR or mitmproxy flow file) instead. Exit status 1 when any finding is an error.",
+        examples=[
+            "pulltrace doctor registry.example.com/team/app -u alice --password-stdin < pass.txt",
+            "pulltrace doctor --capture pull.flow --steps      # a pull recorded by mitmdump -w",
+            "pulltrace doctor alpine --json | jq '.findings[].rule'",
+        ],
     )
     p.add_argument("reference", nargs="?", metavar="REF",
                    help="image reference, normalised like docker (alpine → docker.io/library/alpine:latest)")
-    p.add_argument("--trace", type=Path, metavar="FILE",
-                   help="diagnose this trace JSON, HAR or mitmproxy flow file instead of pulling")
+    p.add_argument("--capture", type=Path, metavar="FILE",
+                   help="diagnose this recorded pull (trace JSON, HAR or mitmproxy flow file) instead of pulling")
+    # The spelling of earlier releases; it reads a capture as --capture does.
+    p.add_argument("--trace", dest="capture", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--steps", action="store_true", help="print the step table before the findings")
     p.add_argument("--wide", action="store_true", help="with --steps: do not abridge to 80 columns")
     p.add_argument("--platform", help="os/arch[/variant] wanted from a multi-platform image (default: this "
-                   "machine's); with --trace, the platform the client asked for")
+                   "machine's); with --capture, the platform the client asked for")
     add_connection_options(p)
     p.add_argument("--save-trace", type=Path, metavar="FILE", help="also write the diagnosed trace JSON here")
     p.add_argument("--show-secrets", action="store_true",
                    help="keep tokens unmasked in --save-trace (claims are read either way)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON instead of text")
+    add_color_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None = None) -> int:
     """The doctor; `http_transport` replaces the client's network (tests slow it down)."""
-    if bool(args.reference) == bool(args.trace):
-        raise UserError("give an image reference to pull, or --trace FILE to diagnose a capture (one of them)")
+    if bool(args.reference) == bool(args.capture):
+        raise UserError("give an image reference to pull, or --capture FILE to diagnose a recorded pull "
+                        "(one of them)")
+    if args.json and args.steps:
+        raise UserError("--steps prints a table; it cannot be combined with --json")
     wanted = _platform(args.platform)
     client_failure: Finding | None = None
-    if args.trace:
-        trace = _load(args.trace, show_secrets=args.show_secrets, wanted_platform=wanted)
+    if args.capture:
+        trace = load_trace([args.capture], show_secrets=args.show_secrets, wanted_platform=wanted)
     else:
         trace, client_failure = _pull(args, wanted, http_transport)
     wire_error = any(f.severity == Severity.ERROR for s in trace.sessions for f in s.findings)
     extra: list[Finding] = []
     if client_failure is not None and not wire_error:
         extra.append(client_failure)  # the wire alone does not show why the client stopped
-    if args.trace and not trace.sessions:
+    if args.capture and not trace.sessions:
         extra.append(no_traffic_finding())
     if args.save_trace:
         write_atomically(args.save_trace, trace.to_json() + "\n")
+    failed = wire_error or any(f.severity == Severity.ERROR for f in extra)
     out = sys.stdout
+    if args.json:
+        out.write(json.dumps(findings_document(trace, extra, failed), indent=2, ensure_ascii=False) + "\n")
+        return Exit.FAILURE if failed else Exit.OK
     if args.steps:
-        from pulltrace.render.text import render_text
+        from pulltrace.render.outputs import render
 
         # The table without the findings: they follow below, with their rules and step numbers.
         table = copy.deepcopy(trace)
         for session in table.sessions:
             session.findings = []
-        out.write(render_text(table, wide=args.wide))
+        out.write(render(table, "text", wide=args.wide))
         out.write("\n")
-    colour = out.isatty() and not os.environ.get("NO_COLOR")
-    out.write(format_trace_findings(trace, colour=colour, extra=extra))
-    failed = wire_error or any(f.severity == Severity.ERROR for f in extra)
+    out.write(format_trace_findings(trace, colour=colour_wanted(args.color, out), extra=extra))
     return Exit.FAILURE if failed else Exit.OK
+
+
+def findings_document(trace: Trace, extra: list[Finding], failed: bool) -> dict[str, Any]:
+    """`doctor --json`: each pull with its findings, and the verdict the exit status gives."""
+
+    def one(finding: Finding) -> dict[str, Any]:
+        return {"rule": finding.rule, "severity": finding.severity.value, "title": finding.title,
+                "cause": finding.cause, "fix": finding.fix, "steps": list(finding.steps)}
+
+    return {
+        "healthy": not failed,
+        "sessions": [
+            {"id": s.id, "action": s.action, "image": s.summary.image, "registry": s.summary.registry,
+             "client": s.client, "findings": [one(f) for f in s.findings]}
+            for s in trace.sessions
+        ],
+        "findings": [one(f) for s in trace.sessions for f in s.findings] + [one(f) for f in extra],
+    }
 
 
 def _platform(text: str | None) -> str | None:
     platform = platform_arg(text)
     return str(platform) if platform else None
-
-
-def _load(path: Path, *, show_secrets: bool, wanted_platform: str | None) -> Trace:
-    from pulltrace.capture.importers import CaptureFormatError, load_exchanges
-    from pulltrace.pipeline import build_trace
-
-    try:
-        exchanges = load_exchanges(path, show_secrets=show_secrets)
-    except CaptureFormatError as e:
-        raise UserError(f"{e}; --trace takes a pulltrace trace JSON, a HAR file or a mitmproxy flow file") from None
-    except OSError as e:
-        raise UserError(f"{path}: {e.strerror or e}") from None
-    return build_trace(exchanges, source=str(path), wanted_platform=wanted_platform)
 
 
 def _pull(args: argparse.Namespace, wanted: str | None,

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from pulltrace.cli import COMMANDS, Exit, main
+from pulltrace.commands.main import COMMANDS, Exit, main
 
 
 def test_no_command_prints_help_and_says_usage(capsys):
@@ -24,7 +24,7 @@ def test_pull_starts_without_loading_the_proxy_or_the_templates():
     """`pulltrace pull` is timed against skopeo: it must not import mitmproxy or jinja2."""
     code = (
         "import sys\n"
-        "from pulltrace.cli import build_parser\n"
+        "from pulltrace.commands.main import build_parser\n"
         "build_parser('pull')\n"
         "print(sorted(m for m in ('mitmproxy', 'jinja2', 'pulltrace.diagnose') if m in sys.modules))"
     )

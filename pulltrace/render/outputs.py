@@ -1,4 +1,8 @@
-"""Trace -> the files and text a capture ends in, shared by the addon and `pulltrace report`."""
+"""Trace -> every file and text pulltrace writes: the one output dispatcher.
+
+The addon (at exit and on `pulltrace.save`), `report`, `show` and `pull --report` all
+render through `render`, so a format looks the same whichever command wrote it.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,20 @@ import json
 import os
 from pathlib import Path
 
+from pulltrace.errors import UserError
 from pulltrace.model import Trace, write_atomically
 
 FORMATS = ("json", "html", "md", "text", "har")
 SUFFIXES = {"json": ".json", "html": ".html", "md": ".md", "text": ".txt", "har": ".har"}
+_OTHER_SUFFIXES = {".htm": "html", ".markdown": "md"}
 
 
-def render(trace: Trace, fmt: str, *, lang: str = "en") -> str:
-    """One view of `trace` as text; views are the render package's, HAR and JSON are ours."""
+def render(trace: Trace, fmt: str, *, lang: str = "en", wide: bool = False) -> str:
+    """One view of `trace` as text. Views are imported on use: JSON needs no jinja2."""
     if fmt == "json":
         return trace.to_json() + "\n"
     if fmt == "har":
-        from pulltrace.capture.har import to_har
+        from pulltrace.render.har import to_har
 
         return json.dumps(to_har(trace), indent=2, ensure_ascii=False) + "\n"
     if fmt == "html":
@@ -31,16 +37,17 @@ def render(trace: Trace, fmt: str, *, lang: str = "en") -> str:
     if fmt == "text":
         from pulltrace.render.text import render_text
 
-        return render_text(trace)
-    raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return render_text(trace, wide=wide, lang=lang)
+    raise UserError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
 def format_for(path: str | os.PathLike[str]) -> str | None:
+    """The format a file name asks for by its suffix (`report.html` → html), if any."""
     suffix = Path(path).suffix.lower()
     for fmt, known in SUFFIXES.items():
         if suffix == known:
             return fmt
-    return {".htm": "html", ".markdown": "md"}.get(suffix)
+    return _OTHER_SUFFIXES.get(suffix)
 
 
 def write_outputs(trace: Trace, directory: str | os.PathLike[str], formats: list[str],

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulltrace.capture.mitmdump import Mitmdump, MitmdumpError, free_port, mitmdump_command
-from pulltrace.cli import UserError
+from devtools.mitmdump import Mitmdump, MitmdumpError, free_port, mitmdump_command
+from pulltrace.errors import UserError
 from pulltrace.lab import Lab
 from pulltrace.lab.docker import DockerDaemon, stop_docker
 from pulltrace.lab.procs import daemon_env
@@ -155,7 +155,7 @@ def pulltrace_pull(ctx: Context) -> Path:
     cache = ctx.work / "pull-cache"
     shutil.rmtree(cache, ignore_errors=True)  # an empty cache: every blob on the wire
     _run([str(PULLTRACE), "pull", ctx.hub("library/multi"), "--no-output", "--cache", str(cache),
-          "--trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}))
+          "--save-trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}))
     return trace
 
 
@@ -165,7 +165,7 @@ def pulltrace_pull_loop(ctx: Context) -> Path:
     shutil.rmtree(cache, ignore_errors=True)
     # Exit status 1: the blob's redirects loop and the client gives up, which is the point.
     _run([str(PULLTRACE), "pull", f"{ctx.lab.host('loop')}/library/tiny", "--no-output", "--cache", str(cache),
-          "--trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}), ok=(1,))
+          "--save-trace", str(trace), "-q"], env=daemon_env({"SSL_CERT_FILE": str(ctx.lab.pki.bundle)}), ok=(1,))
     return trace
 
 
@@ -282,7 +282,8 @@ def capture(spec: Capture, lab: Lab, daemon: DockerDaemon, port: int, work: Path
     try:
         written = spec.run(ctx)
     except subprocess.CalledProcessError as e:
-        raise CaptureError(f"{' '.join(map(str, e.cmd))} exited {e.returncode}: {(e.stderr or '').strip()[-500:]}") from e
+        command = " ".join(map(str, e.cmd))
+        raise CaptureError(f"{command} exited {e.returncode}: {(e.stderr or '').strip()[-500:]}") from e
     finally:
         if mitm is not None:
             mitm.stop()  # the addon writes its trace JSON as mitmdump shuts down

@@ -103,7 +103,8 @@ def _entry(step: Step, session_id: str) -> dict[str, Any]:
 
 def to_har(trace: Trace) -> dict[str, Any]:
     """A HAR 1.2 document of every step, one page per session, secrets always masked."""
-    pages, entries = [], []
+    pages: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     for session in trace.sessions:
         if not session.steps:
             continue

@@ -4,14 +4,16 @@ import json
 import pytest
 from render_factory import seed000_trace
 
+from pulltrace.commands import diff, report
 from pulltrace.errors import UserError
 from pulltrace.model import write_atomically
-from pulltrace.render import cli
 
 
 def run(argv):
     parser = argparse.ArgumentParser(prog="pulltrace")
-    cli.register(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    report.register(sub)
+    diff.register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -70,7 +72,7 @@ def test_bad_input_is_one_user_error(tmp_path, content, message):
 def test_not_a_trace(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")
-    with pytest.raises(UserError, match="notes.txt: not a pulltrace trace"):
+    with pytest.raises(UserError, match="notes.txt: not a mitmproxy flow file, HAR or trace JSON"):
         run(["show", str(path)])
 
 

@@ -1,4 +1,4 @@
-"""`pulltrace doctor --trace FILE`: exit status, what is printed first, and one-line errors."""
+"""`pulltrace doctor --capture FILE`: exit status, what is printed first, and one-line errors."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from diagnose_recorded import AUTH, CHALLENGE, HUB, Recorder, healthy_hub_pull
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 from pulltrace.model import StepKind, Trace, load_trace
 
 SEED = Path(__file__).parents[3] / "samples" / "seeds" / "001-dockerhub-alpine.json"
 
 
 def write_trace(tmp_path: Path, recorder: Recorder) -> Path:
-    """Exchanges saved as a trace, the way `pulltrace pull --trace` or the addon write them."""
+    """Exchanges saved as a trace, the way `pulltrace pull --save-trace` or the addon write them."""
     path = tmp_path / "trace.json"
     path.write_text(Trace(sessions=[recorder.session()], source="test").to_json())
     return path
@@ -29,13 +29,13 @@ def wrong_password() -> Recorder:
 
 
 def test_healthy_trace_exits_zero(tmp_path, capsys):
-    assert main(["doctor", "--trace", str(write_trace(tmp_path, healthy_hub_pull()))]) == 0
+    assert main(["doctor", "--capture", str(write_trace(tmp_path, healthy_hub_pull()))]) == 0
     out = capsys.readouterr().out
     assert "0 errors, 0 warnings" in out and "No problem found" in out
 
 
 def test_failed_pull_exits_one_and_prints_the_cause_first(tmp_path, capsys):
-    assert main(["doctor", "--trace", str(write_trace(tmp_path, wrong_password()))]) == 1
+    assert main(["doctor", "--capture", str(write_trace(tmp_path, wrong_password()))]) == 1
     out = capsys.readouterr().out
     first = next(line for line in out.splitlines() if line.startswith(("ERROR", "WARNING", "info")))
     assert first.startswith("ERROR") and "refused the username or password" in first
@@ -43,7 +43,7 @@ def test_failed_pull_exits_one_and_prints_the_cause_first(tmp_path, capsys):
 
 
 def test_steps_prints_the_table_then_the_findings(tmp_path, capsys):
-    main(["doctor", "--steps", "--trace", str(write_trace(tmp_path, wrong_password()))])
+    main(["doctor", "--steps", "--capture", str(write_trace(tmp_path, wrong_password()))])
     out = capsys.readouterr().out
     assert out.index("GET /v2/") < out.index("ERROR  The token service")
     assert out.count("refused the username or password") == 1
@@ -51,29 +51,29 @@ def test_steps_prints_the_table_then_the_findings(tmp_path, capsys):
 
 def test_save_trace_keeps_the_findings(tmp_path, capsys):
     saved = tmp_path / "diagnosed.json"
-    main(["doctor", "--trace", str(write_trace(tmp_path, wrong_password())), "--save-trace", str(saved)])
+    main(["doctor", "--capture", str(write_trace(tmp_path, wrong_password())), "--save-trace", str(saved)])
     findings = [f.rule for s in load_trace(saved).sessions for f in s.findings]
     assert findings[0] == "auth.wrong-credentials"
 
 
 @pytest.mark.skipif(not SEED.exists(), reason="seed samples not present")
 def test_seed_trace(capsys):
-    assert main(["doctor", "--trace", str(SEED)]) == 0
+    assert main(["doctor", "--capture", str(SEED)]) == 0
     assert "registry-1.docker.io/library/alpine" in capsys.readouterr().out
 
 
 def test_empty_capture_says_nothing_went_through_the_proxy(tmp_path, capsys):
     path = tmp_path / "empty.json"
     path.write_text(Trace(source="test").to_json())
-    assert main(["doctor", "--trace", str(path)]) == 0
+    assert main(["doctor", "--capture", str(path)]) == 0
     assert "Nothing of the pull was captured" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["doctor"], "give an image reference to pull, or --trace FILE"),
-    (["doctor", "alpine", "--trace", "x.json"], "one of them"),
-    (["doctor", "--trace", "/nonexistent/trace.json"], "no such file"),
-    (["doctor", "--trace", "/nonexistent/trace.json", "--platform", "linux"], "--platform"),
+    (["doctor"], "give an image reference to pull, or --capture FILE"),
+    (["doctor", "alpine", "--capture", "x.json"], "one of them"),
+    (["doctor", "--capture", "/nonexistent/trace.json"], "no such file"),
+    (["doctor", "--capture", "/nonexistent/trace.json", "--platform", "linux"], "--platform"),
 ])
 def test_user_mistakes_are_one_line(argv, message, capsys):
     assert main(argv) == 1
@@ -84,6 +84,6 @@ def test_user_mistakes_are_one_line(argv, message, capsys):
 def test_not_a_capture_file(tmp_path, capsys):
     path = tmp_path / "notes.json"
     path.write_text('{"hello": "world"}')
-    assert main(["doctor", "--trace", str(path)]) == 1
+    assert main(["doctor", "--capture", str(path)]) == 1
     err = capsys.readouterr().err
     assert str(path) in err and len(err.strip().splitlines()) == 1

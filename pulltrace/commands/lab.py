@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
+from collections.abc import Callable
 
-from pulltrace.cli import Exit
+from pulltrace.commands.main import Exit
+from pulltrace.commands.vocabulary import command_parser
 from pulltrace.errors import UserError
 from pulltrace.lab.settings import LabSettings, Ports, load_settings, state_dir_from_env
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    lab = subparsers.add_parser("lab", help="run real registries on this machine (the lab)",
-                                description="Real registry servers on this machine reproducing, offline, "
-                                            "the registry flows of real-world pulls.")
-    sub = lab.add_subparsers(dest="lab_command", metavar="ACTION")
-    lab.set_defaults(func=lambda args: (lab.print_help(), Exit.USAGE)[1])
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The action of a command given without its ACTION: its help, and the usage exit status."""
 
-    up = sub.add_parser("up", help="start the lab (idempotent)")
+    def show(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return Exit.USAGE
+
+    return show
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    lab = command_parser(subparsers, "lab", help="run real registries on this machine (the lab)",
+                         description="Real registry servers on this machine reproducing, offline, "
+                                     "the registry flows of real-world pulls.",
+                         examples=["pulltrace lab up", "pulltrace lab status --json",
+                                   'eval "$(pulltrace lab env)"', "pulltrace lab down"])
+    sub = lab.add_subparsers(dest="lab_command", metavar="ACTION")
+    lab.set_defaults(func=_usage(lab))
+
+    up = command_parser(sub, "up", help="start the lab (idempotent)", description="Start the lab (idempotent).",
+                        examples=["pulltrace lab up", "pulltrace lab up --large --no-docker"])
     up.add_argument("--large", action="store_true", default=None, help="also push library/large (≥ 300 MB)")
     up.add_argument("--tls-port", type=int, help="nginx's TLS port for every lab host (default 443)")
     up.add_argument("--plain-port", type=int, help="port of the plain HTTP registry (default 5000)")
@@ -32,26 +48,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--no-docker", action="store_true", help="do not start the default lab dockerd")
     up.set_defaults(func=cmd_up)
 
-    down = sub.add_parser("down", help="stop what the lab started and remove its /etc/hosts block")
+    down = command_parser(sub, "down", help="stop what the lab started and remove its /etc/hosts block",
+                          description="Stop what the lab started (by pid) and remove its /etc/hosts block.",
+                          examples=["pulltrace lab down", "pulltrace lab down --purge"])
     down.add_argument("--purge", action="store_true",
                       help="also delete the state dir, the lab CA from the trust store and /etc/docker/certs.d entries")
     down.set_defaults(func=cmd_down)
 
-    status = sub.add_parser("status", help="one line per endpoint: URL, health, the flow it shows")
+    status = command_parser(sub, "status", help="one line per endpoint: URL, health, the flow it shows",
+                            description="One line per endpoint and lab dockerd; exit status 1 when an "
+                                        "endpoint or the default dockerd is down.",
+                            examples=["pulltrace lab status", "pulltrace lab status --json | jq .healthy"])
+    status.add_argument("--json", action="store_true", help="print the endpoints and daemons as JSON")
     status.set_defaults(func=cmd_status)
 
-    env = sub.add_parser("env", help="shell variables for using the lab: eval \"$(pulltrace lab env)\"")
+    env = command_parser(sub, "env", help="shell variables for using the lab",
+                         description="Shell variables for using the lab: DOCKER_HOST, SSL_CERT_FILE, the URLs.",
+                         examples=['eval "$(pulltrace lab env)"', 'eval "$(pulltrace lab env --docker captured)"'])
     env.add_argument("--docker", default="default", metavar="NAME", help="the lab dockerd DOCKER_HOST names")
     env.set_defaults(func=cmd_env)
 
-    dock = sub.add_parser("docker", help="start or stop a lab dockerd")
+    dock = command_parser(sub, "docker", help="start or stop a lab dockerd",
+                          description="Start or stop a lab dockerd (one per proxy setting).",
+                          examples=["pulltrace lab docker start --name captured --proxy http://127.0.0.1:8080",
+                                    "pulltrace lab docker stop captured"])
     dsub = dock.add_subparsers(dest="docker_command", metavar="ACTION")
-    dock.set_defaults(func=lambda args: (dock.print_help(), Exit.USAGE)[1])
-    start = dsub.add_parser("start", help="start a lab dockerd (one per proxy setting)")
+    dock.set_defaults(func=_usage(dock))
+    start = command_parser(dsub, "start", help="start a lab dockerd (one per proxy setting)",
+                           description="Start a lab dockerd; it takes its proxy only at start.",
+                           examples=["pulltrace lab docker start --name captured --proxy http://127.0.0.1:8080"])
     start.add_argument("--name", default="default")
     start.add_argument("--proxy", help="HTTP(S)_PROXY for the daemon, e.g. http://127.0.0.1:8080")
     start.set_defaults(func=cmd_docker_start)
-    stop = dsub.add_parser("stop", help="stop a lab dockerd")
+    stop = command_parser(dsub, "stop", help="stop a lab dockerd", description="Stop a lab dockerd.",
+                          examples=["pulltrace lab docker stop captured"])
     stop.add_argument("name")
     stop.set_defaults(func=cmd_docker_stop)
 
@@ -69,14 +99,14 @@ def _settings_for_up(args: argparse.Namespace) -> LabSettings:
     for port in (ports.tls, ports.plain, ports.token, ports.mirror):
         if not 0 < port < 65536:
             raise UserError(f"port {port} is out of range")
-    changes = {
-        "ports": ports,
-        "large": bool(args.large) or s.large,
-        "domain": args.domain or s.domain,
-        "token_lifetime": args.token_lifetime or s.token_lifetime,
-        "brief_lifetime": args.brief_lifetime or s.brief_lifetime,
-    }
-    return dataclasses.replace(s, **changes)
+    return dataclasses.replace(
+        s,
+        ports=ports,
+        large=bool(args.large) or s.large,
+        domain=args.domain or s.domain,
+        token_lifetime=args.token_lifetime or s.token_lifetime,
+        brief_lifetime=args.brief_lifetime or s.brief_lifetime,
+    )
 
 
 def _lab(settings: LabSettings | None = None):
@@ -117,14 +147,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"the lab was never brought up in {lab.state_dir}: run `pulltrace lab up`")
         return Exit.FAILURE
     rows = lab.status()
+    daemons = [(d, d.running()) for d in lab.docker_daemons()]
+    # `lab up` starts the default daemon; others are started and stopped on request, so a
+    # stopped one is reported, not a failure.
+    healthy = all(st.healthy for st in rows) and all(up for d, up in daemons if d.name == "default")
+    if args.json:
+        print(json.dumps({
+            "healthy": healthy,
+            "endpoints": [{"name": st.endpoint.name, "url": st.endpoint.url, "healthy": st.healthy,
+                           "detail": st.detail, "flow": st.endpoint.flow} for st in rows],
+            "docker": [{"name": d.name, "host": d.host, "running": up, "proxy": d.proxy} for d, up in daemons],
+        }, indent=2))
+        return Exit.OK if healthy else Exit.FAILURE
     for st in rows:
         health = "ok" if st.healthy else "DOWN"
         print(f"{st.endpoint.name:<11} {st.endpoint.url:<36} {health:<4} {st.detail:<5} {st.endpoint.flow}")
-    for d in lab.docker_daemons():
-        up = d.running()
-        print(f"{'docker:' + d.name:<11} {d.host:<36} {'ok' if up else 'DOWN':<4} {'':<5} "
+    for d, up in daemons:
+        health = "ok" if up else "DOWN" if d.name == "default" else "stopped"
+        print(f"{'docker:' + d.name:<11} {d.host:<36} {health:<4} {'':<5} "
               f"lab dockerd (registry-mirrors → mirror){', proxy ' + d.proxy if d.proxy else ''}")
-    return Exit.OK if all(st.healthy for st in rows) else Exit.FAILURE
+    return Exit.OK if healthy else Exit.FAILURE
 
 
 def cmd_env(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-_CLONE_ADDON = Path(__file__).resolve().parents[2] / "addons" / "pulltrace.py"
+_CLONE_ADDON = Path(__file__).resolve().parents[1] / "addons" / "pulltrace.py"
 
 
 class MitmdumpError(RuntimeError):
@@ -29,7 +29,7 @@ def default_addon() -> Path:
     """The clone's `addons/pulltrace.py` (what the docs tell users to run), else the packaged one."""
     if _CLONE_ADDON.is_file():
         return _CLONE_ADDON
-    from pulltrace.capture.cli import addon_path
+    from pulltrace.commands.report import addon_path
 
     return addon_path()
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from pulltrace.cli import main
+from pulltrace.commands.main import main
 
 SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds"
 
