@@ -208,6 +208,9 @@ class Session:
     steps: list[Step] = field(default_factory=list)
     summary: SessionSummary = field(default_factory=SessionSummary)
     findings: list[Finding] = field(default_factory=list)
+    # The machine that saw the pull (the addon's pulltrace_node, else its hostname); a
+    # fleet report groups by it. Empty when the source does not say.
+    node: str = ""
 
     def step(self, exchange_id: str) -> Step | None:
         for step in self.steps:
@@ -302,6 +305,7 @@ def _session_from(d: dict[str, Any]) -> Session:
         steps=[_step_from(s) for s in d.get("steps", [])],
         summary=SessionSummary(**d.get("summary", {})),
         findings=[_finding_from(f) for f in d.get("findings", [])],
+        node=str(d.get("node", "")),
     )
 
 

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import logging
 import queue
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -51,6 +52,8 @@ from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
 from pulltrace.model import Session, Trace
 from pulltrace.render.outputs import FORMATS, write_outputs
+from pulltrace.sinks.exporters import Exporters
+from pulltrace.sinks.metrics import MetricsError
 
 log = logging.getLogger("pulltrace")
 
@@ -206,6 +209,8 @@ class Settings:
     directory: Path
     outputs: tuple[str, ...]
     idle_s: float
+    node: str = ""
+    jsonl_max_bytes: int | None = None
 
 
 def numbered_table(session: Session, number: int) -> str:
@@ -238,7 +243,8 @@ class PullTrace:
         self.settings = Settings(Path("pulltrace-out"), tuple(self.outputs), 3.0)
         self.writer: jsonl.JsonlWriter | None = None
         self.started_at = time.time()
-        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._print, self._append])
+        self.exporters = Exporters(version=__version__)
+        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._print, self._append, self.exporters])
         self.thread = RecorderThread(self.recorder, tick_s=TICK_S)
         # Slowest time one hook of ours held the event loop (seconds); logged on exit.
         self.slowest_hook_s = 0.0
@@ -264,6 +270,18 @@ class PullTrace:
         loader.add_option("pulltrace_idle", int, 3,
                           "Seconds a pull must be quiet before it is closed, printed and written, when not "
                           "all of its blobs were seen (the client already had some).")
+        loader.add_option("pulltrace_node", str, "",
+                          "This machine's name in pulltrace.jsonl, the metrics and the traces (a fleet report "
+                          "groups pulls by it); empty uses the hostname.")
+        loader.add_option("pulltrace_metrics", str, "",
+                          "HOST:PORT (or :PORT) to serve Prometheus metrics of the finished pulls on, at "
+                          "/metrics; empty serves none.")
+        loader.add_option("pulltrace_otlp", str, "",
+                          "OTLP/HTTP URL to export each finished pull to as an OpenTelemetry trace (a base URL "
+                          "like http://collector:4318 gets /v1/traces); empty exports none.")
+        loader.add_option("pulltrace_jsonl_max_mb", int, 0,
+                          "Rotate pulltrace.jsonl when it reaches this many MB: it becomes pulltrace.jsonl.1 "
+                          "(older parts .2, .3, ...) and a new file starts; 0 never rotates.")
 
     def configure(self, updated: set[str]) -> None:
         if "pulltrace_outputs" in updated:
@@ -281,10 +299,32 @@ class PullTrace:
                 raise exceptions.OptionsError(f"pulltrace_dir {path} exists and is not a directory")
         if "pulltrace_hosts" in updated:
             self.hosts = [h.strip().lower() for h in ctx.options.pulltrace_hosts.split(",") if h.strip()]
+        if "pulltrace_jsonl_max_mb" in updated and ctx.options.pulltrace_jsonl_max_mb < 0:
+            raise exceptions.OptionsError("pulltrace_jsonl_max_mb must be 0 (never rotate) or more MB")
+        node = ctx.options.pulltrace_node.strip() or socket.gethostname()
+        self._configure_exporters(updated, node)
+        max_mb = ctx.options.pulltrace_jsonl_max_mb
         self.settings = Settings(Path(ctx.options.pulltrace_dir), tuple(self.outputs),
-                                 float(ctx.options.pulltrace_idle))
+                                 float(ctx.options.pulltrace_idle), node, max_mb * 1024 * 1024 if max_mb else None)
+        self.recorder.node = node
         # The engine reads its idle window when it closes pulls; the recorder thread owns it.
         self.recorder.engine.idle_s = self.settings.idle_s
+
+    def _configure_exporters(self, updated: set[str], node: str) -> None:
+        if "pulltrace_metrics" in updated:
+            try:
+                served = self.exporters.set_metrics(ctx.options.pulltrace_metrics, node=node)
+            except (ValueError, MetricsError) as e:
+                raise exceptions.OptionsError(f"pulltrace_metrics: {e}") from e
+            if served:
+                log.info("pulltrace: metrics on http://%s/metrics", served)
+        if "pulltrace_otlp" in updated:
+            try:
+                endpoint = self.exporters.set_otlp(ctx.options.pulltrace_otlp, node=node)
+            except ValueError as e:
+                raise exceptions.OptionsError(f"pulltrace_otlp: {e}") from e
+            if endpoint:
+                log.info("pulltrace: exporting traces to %s", endpoint)
 
     # -- hooks -----------------------------------------------------------------------
     def wanted(self, flow: http.HTTPFlow) -> bool:
@@ -440,6 +480,7 @@ class PullTrace:
     def done(self) -> None:
         if not self.thread.stop():
             log.warning("pulltrace: the recorder did not finish in time; the last pulls may be missing")
+        self.exporters.close()
         self._close_writer()
         written = self.write_reports()
         stats = self.thread.stats
@@ -447,7 +488,8 @@ class PullTrace:
                  stats.exchanges, self.recorder.closed, self.slowest_hook_s * 1000, stats.max_lag_s * 1000,
                  f", {stats.dropped} dropped" if stats.dropped else "")
         if self.writer is not None and JSONL not in self.settings.outputs:
-            self.writer.path.unlink(missing_ok=True)  # only a spool for the reports
+            for part in self.writer.files():
+                part.unlink(missing_ok=True)  # only a spool for the reports
         if written:
             log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
 
@@ -465,7 +507,8 @@ class PullTrace:
             # reports (a hidden spool, removed on exit): never in memory.
             name = "pulltrace.jsonl" if JSONL in settings.outputs else ".pulltrace.spool.jsonl"
             self.writer = jsonl.JsonlWriter(settings.directory / name, source="mitmproxy",
-                                            tool_version=__version__, started_at=self.started_at)
+                                            tool_version=__version__, started_at=self.started_at,
+                                            node=settings.node, max_bytes=settings.jsonl_max_bytes)
         self.writer.write(session)
 
     def _close_writer(self) -> None:
@@ -482,7 +525,7 @@ class PullTrace:
         try:
             if self.writer._out is not None:
                 self.writer._out.flush()
-            trace = jsonl.load_trace(self.writer.path)
+            trace = jsonl.load_trace(*self.writer.files())
             written += write_outputs(trace, self.settings.directory, formats)
         except Exception:  # noqa: BLE001 - a failed report must not take mitmproxy down
             log.exception("pulltrace: could not write outputs to %s", self.settings.directory)

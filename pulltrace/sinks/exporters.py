@@ -1,0 +1,86 @@
+"""The sinks a capture was asked for (metrics endpoint, OTLP endpoint), as one recorder sink.
+
+The addon configures them from its options on mitmproxy's event loop and calls the
+object for each finished pull on the recorder's thread; a sink is swapped whole, so
+that thread always sees a complete one. prometheus-client and the OpenTelemetry SDK are
+imported only when their option is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pulltrace.model import Session
+
+if TYPE_CHECKING:
+    from pulltrace.sinks.metrics import PullMetrics
+    from pulltrace.sinks.otlp import PullTracer
+
+log = logging.getLogger("pulltrace")
+
+
+class Exporters:
+    """`exporters(session, number)` feeds every configured sink; a failing one is logged once."""
+
+    def __init__(self, *, version: str = "") -> None:
+        self.version = version
+        self.metrics: PullMetrics | None = None
+        self.tracer: PullTracer | None = None
+        self._failed: set[str] = set()
+
+    def set_metrics(self, listen: str, *, node: str) -> str | None:
+        """Serve metrics on `listen` (HOST:PORT; empty turns them off); the address served.
+
+        ValueError for text that is not HOST:PORT, MetricsError when it cannot listen.
+        """
+        from pulltrace.sinks.metrics import PullMetrics, parse_listen
+
+        old, self.metrics = self.metrics, None
+        if old is not None:
+            old.close()
+        if not listen.strip():
+            return None
+        host, port = parse_listen(listen)
+        metrics = PullMetrics(node=node, version=self.version)
+        metrics.serve(host, port)
+        self.metrics = metrics
+        return f"{host}:{metrics.port}"
+
+    def set_otlp(self, url: str, *, node: str) -> str | None:
+        """Export traces to `url` (empty turns it off); the traces endpoint. ValueError for a bad URL."""
+        from pulltrace.sinks.otlp import PullTracer
+
+        old, self.tracer = self.tracer, None
+        if old is not None:
+            old.close()
+        if not url.strip():
+            return None
+        tracer = PullTracer(url, node=node, version=self.version)
+        self.tracer = tracer
+        return tracer.endpoint
+
+    def __call__(self, session: Session, number: int) -> None:
+        metrics, tracer = self.metrics, self.tracer
+        if metrics is not None:
+            self._guard("metrics", metrics.observe, session)
+        if tracer is not None:
+            self._guard("otlp", tracer.export, session)
+
+    def _guard(self, name: str, sink: Callable[[Session], None], session: Session) -> None:
+        try:
+            sink(session)
+        except Exception:  # noqa: BLE001 - one sink's failure must not stop the capture or the others
+            if name not in self._failed:
+                self._failed.add(name)
+                log.exception("pulltrace: the %s export failed on a pull; the capture goes on (logged once)", name)
+
+    def close(self) -> None:
+        """Flush the traces still queued and stop serving metrics (end of the capture)."""
+        tracer, self.tracer = self.tracer, None
+        if tracer is not None:
+            tracer.close()
+        metrics, self.metrics = self.metrics, None
+        if metrics is not None:
+            metrics.close()
