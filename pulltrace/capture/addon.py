@@ -17,6 +17,7 @@ guarded: an exception inside pulltrace is logged once and the flow passes untouc
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import functools
 import hashlib
@@ -25,6 +26,7 @@ import queue
 import socket
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
-from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import command, ctx, exceptions, hooks, http
 
 from pulltrace import __version__
 from pulltrace.capture import jsonl
@@ -48,10 +50,12 @@ from pulltrace.capture.flows import (
     is_blob_url,
     is_text_type,
 )
+from pulltrace.capture.names import FlowName, flow_names
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
 from pulltrace.model import Session, Trace
 from pulltrace.render.outputs import FORMATS, write_outputs
+from pulltrace.render.text import render_text  # now, not on the recorder's thread mid-capture
 from pulltrace.sinks.exporters import Exporters
 from pulltrace.sinks.metrics import MetricsError
 
@@ -66,6 +70,8 @@ TICK_S = 1.0
 # Redirect targets and server connections remembered at once (the host filter, and which
 # exchange opened a connection): enough for every pull in flight, never the whole capture.
 RECENT = 4096
+# Flows awaiting their names at most (far more than the pulls in flight ever hold).
+LIVE_FLOWS = 50_000
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -215,8 +221,6 @@ class Settings:
 
 def numbered_table(session: Session, number: int) -> str:
     """The text table of one pull, headed with its number in the capture (as the reports number it)."""
-    from pulltrace.render.text import render_text
-
     text = render_text(Trace(sessions=[session], tool_version=__version__))
     lines = text.split("\n")
     # render_text numbers the sessions of the trace it is given; this one is the number-th
@@ -244,7 +248,12 @@ class PullTrace:
         self.writer: jsonl.JsonlWriter | None = None
         self.started_at = time.time()
         self.exporters = Exporters(version=__version__)
-        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._print, self._append, self.exporters])
+        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s),
+                                 [self._print, self._append, self._name, self.exporters])
+        # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
+        # no flows) frees them as usual; touched only on the event loop.
+        self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = RecorderThread(self.recorder, tick_s=TICK_S)
         # Slowest time one hook of ours held the event loop (seconds); logged on exit.
         self.slowest_hook_s = 0.0
@@ -311,20 +320,28 @@ class PullTrace:
         self.recorder.engine.idle_s = self.settings.idle_s
 
     def _configure_exporters(self, updated: set[str], node: str) -> None:
-        if "pulltrace_metrics" in updated:
+        for name, start in (("pulltrace_metrics", self.exporters.set_metrics),
+                            ("pulltrace_otlp", self.exporters.set_otlp)):
+            if name not in updated:
+                continue
             try:
-                served = self.exporters.set_metrics(ctx.options.pulltrace_metrics, node=node)
+                where = start(getattr(ctx.options, name), node=node)
             except (ValueError, MetricsError) as e:
-                raise exceptions.OptionsError(f"pulltrace_metrics: {e}") from e
-            if served:
-                log.info("pulltrace: metrics on http://%s/metrics", served)
-        if "pulltrace_otlp" in updated:
-            try:
-                endpoint = self.exporters.set_otlp(ctx.options.pulltrace_otlp, node=node)
-            except ValueError as e:
-                raise exceptions.OptionsError(f"pulltrace_otlp: {e}") from e
-            if endpoint:
-                log.info("pulltrace: exporting traces to %s", endpoint)
+                if self.loop is None:
+                    # At start mitmproxy prints an OptionsError from a script with its traceback;
+                    # one logged error line also stops mitmdump (exit 1), and says only what to fix.
+                    log.error("%s: %s", name, e)
+                    return
+                raise exceptions.OptionsError(f"{name}: {e}") from None
+            if where:
+                log.info("pulltrace: %s %s", "metrics on" if name == "pulltrace_metrics" else "traces to",
+                         f"http://{where}/metrics" if name == "pulltrace_metrics" else where)
+
+    def running(self) -> None:
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
 
     # -- hooks -----------------------------------------------------------------------
     def wanted(self, flow: http.HTTPFlow) -> bool:
@@ -414,6 +431,9 @@ class PullTrace:
         key = None
         if flow.response is None:
             key = failure_key(flow.client_conn.peername, (flow.request.host, flow.request.port))
+        self.live[flow.id] = weakref.ref(flow)
+        if len(self.live) > LIVE_FLOWS:
+            self.live.popitem(last=False)  # a flow whose pull never closed (dropped exchanges)
         # The digest is read on the recorder's thread: the hash may still be finishing.
         self.thread.submit(ex, hasher, failure_key=key)
         self._timed(began)
@@ -510,6 +530,31 @@ class PullTrace:
                                             tool_version=__version__, started_at=self.started_at,
                                             node=settings.node, max_bytes=settings.jsonl_max_bytes)
         self.writer.write(session)
+
+    def _name(self, session: Session, number: int) -> None:
+        """Hand the pull's flow names back to the event loop, the only thread that may touch flows."""
+        names = flow_names(session, number)
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._apply_names, names)
+        else:
+            self._apply_names(names)  # no running proxy (mitmproxy's test harness)
+
+    def _apply_names(self, names: list[FlowName]) -> None:
+        changed = []
+        for name in names:
+            ref = self.live.pop(name.flow_id, None)
+            flow = ref() if ref is not None else None
+            if flow is None:
+                continue
+            flow.comment = name.comment
+            flow.marked = ":exclamation:" if name.marked else ""
+            flow.metadata["pulltrace"] = name.metadata
+            changed.append(flow)
+        if changed:
+            try:
+                ctx.master.addons.trigger(hooks.UpdateHook(changed))  # mitmweb and the console redraw
+            except Exception:  # noqa: BLE001 - a UI that cannot redraw keeps the names anyway
+                pass
 
     def _close_writer(self) -> None:
         if self.writer is not None:

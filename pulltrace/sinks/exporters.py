@@ -29,6 +29,10 @@ class Exporters:
         self.metrics: PullMetrics | None = None
         self.tracer: PullTracer | None = None
         self._failed: set[str] = set()
+        # What each sink was configured with: mitmproxy calls configure again with every
+        # option at start, and a sink already serving that value is kept, not reopened.
+        self._listen: str | None = None
+        self._url: str | None = None
 
     def set_metrics(self, listen: str, *, node: str) -> str | None:
         """Serve metrics on `listen` (HOST:PORT; empty turns them off); the address served.
@@ -37,7 +41,9 @@ class Exporters:
         """
         from pulltrace.sinks.metrics import PullMetrics, parse_listen
 
-        old, self.metrics = self.metrics, None
+        if self.metrics is not None and listen == self._listen:
+            return f"{self.metrics.host}:{self.metrics.port}"
+        old, self.metrics, self._listen = self.metrics, None, None
         if old is not None:
             old.close()
         if not listen.strip():
@@ -45,20 +51,22 @@ class Exporters:
         host, port = parse_listen(listen)
         metrics = PullMetrics(node=node, version=self.version)
         metrics.serve(host, port)
-        self.metrics = metrics
+        self.metrics, self._listen = metrics, listen
         return f"{host}:{metrics.port}"
 
     def set_otlp(self, url: str, *, node: str) -> str | None:
         """Export traces to `url` (empty turns it off); the traces endpoint. ValueError for a bad URL."""
         from pulltrace.sinks.otlp import PullTracer
 
-        old, self.tracer = self.tracer, None
+        if self.tracer is not None and url == self._url:
+            return self.tracer.endpoint
+        old, self.tracer, self._url = self.tracer, None, None
         if old is not None:
             old.close()
         if not url.strip():
             return None
         tracer = PullTracer(url, node=node, version=self.version)
-        self.tracer = tracer
+        self.tracer, self._url = tracer, url
         return tracer.endpoint
 
     def __call__(self, session: Session, number: int) -> None:
@@ -78,9 +86,9 @@ class Exporters:
 
     def close(self) -> None:
         """Flush the traces still queued and stop serving metrics (end of the capture)."""
-        tracer, self.tracer = self.tracer, None
+        tracer, self.tracer, self._url = self.tracer, None, None
         if tracer is not None:
             tracer.close()
-        metrics, self.metrics = self.metrics, None
+        metrics, self.metrics, self._listen = self.metrics, None, None
         if metrics is not None:
             metrics.close()

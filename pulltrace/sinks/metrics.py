@@ -78,6 +78,7 @@ class PullMetrics:
                                         "Lifetime of each token issued (expires_in, else exp - iat, else the "
                                         "spec's 60 s), by token service host.", ["service"],
                                         buckets=TOKEN_BUCKETS, registry=r)
+        self.host = ""
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -109,6 +110,7 @@ class PullMetrics:
         """Answer scrapes on host:port from a thread of the client library; MetricsError if it cannot."""
         try:
             self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+            self.host = host
         except OSError as e:
             why = "the address is in use (another exporter, or a second pulltrace?)" \
                 if e.errno == errno.EADDRINUSE else (e.strerror or str(e))

@@ -31,7 +31,8 @@ class Mitm:
         self.flows = out / "pull.flows"  # written only with flows=True
         out.mkdir(parents=True, exist_ok=True)
         argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, addon=ADDON, out=out, with_addon=addon,
-                                outputs=("console", "jsonl", "json", "html"), options=("flow_detail=0", "pulltrace_idle=1"))
+                                outputs=("console", "jsonl", "json", "html"),
+                                options=("flow_detail=0", "pulltrace_idle=1"))
         if flows:
             argv += ["-w", str(self.flows)]
         self.mitmdump = Mitmdump.start(argv, log=self.log, cwd=out, port=port)

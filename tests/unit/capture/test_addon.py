@@ -418,3 +418,50 @@ def test_script_files_load_the_addon(path):
     with taddons.context() as tctx:
         module = tctx.script(str(path))
         assert [type(a).__name__ for a in module.addons] == ["PullTrace"]
+
+
+# -- names in mitmproxy's own UI (comment, mark, metadata) ----------------------------
+
+def test_a_closed_pull_names_its_flows_and_marks_the_failed_one(tmp_path):
+    pt = PullTrace()
+    with taddons.context(pt) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="jsonl")
+        ping = flow("/v2/", status=401, t=999.0, headers=[
+            ("WWW-Authenticate", 'Bearer realm="https://auth.pulltrace.test/token",service="hub"')])
+        manifest = manifest_flow()
+        blob = blob_flow()
+        missing = flow("/v2/library/tiny/blobs/sha256:" + "0" * 64, status=404, t=1001.5)
+        for f in (ping, manifest):
+            pt.response(f)
+        stream_through(pt, blob, BLOB)
+        pt.response(missing)
+        pt.done()
+        assert manifest.comment == "#2 manifest · pull 1 hub.pulltrace.test/library/tiny:latest"
+        assert blob.comment == "#3 config blob · config · pull 1 hub.pulltrace.test/library/tiny:latest"
+        assert (ping.marked, manifest.marked, blob.marked, missing.marked) == ("", "", "", ":exclamation:")
+        assert blob.metadata["pulltrace"] == {
+            "kind": "config-blob", "step": 3, "pull": 1, "session": "s1", "action": "pull",
+            "image": "hub.pulltrace.test/library/tiny:latest", "role": "config",
+            "links": [{"rel": "blob-of", "target": manifest.id}]}
+        assert not pt.live  # nothing kept once named
+
+
+def test_names_are_handed_back_to_the_event_loop_not_set_from_the_recorders_thread(tmp_path):
+    import asyncio
+
+    pt = PullTrace()
+    with taddons.context(pt) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="jsonl")
+        loop = asyncio.new_event_loop()
+        try:
+            pt.loop = loop
+            f = manifest_flow()
+            pt.response(f)
+            stream_through(pt, blob_flow(), BLOB)
+            tick(pt, 1001.5)
+            assert f.comment == ""  # the recorder only scheduled it
+            loop.run_until_complete(asyncio.sleep(0))
+            assert f.comment.startswith("#1 manifest · pull 1 ")
+        finally:
+            loop.close()
+        pt.done()
