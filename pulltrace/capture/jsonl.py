@@ -188,6 +188,16 @@ def read_sessions(path: str | os.PathLike[str]) -> Iterator[Session]:
         raise UserError(f"{p} is empty: not a pulltrace.jsonl file (it starts with a header line)")
 
 
+def node_of(path: str | os.PathLike[str]) -> str:
+    """The node a pulltrace.jsonl file's header names ("" for an older file that names none)."""
+    return str(read_header(path).get("node") or "")
+
+
+def read_exchanges(path: str | os.PathLike[str]) -> list[Exchange]:
+    """Every exchange of the file's sessions, for a loader that classifies them anew."""
+    return [step.exchange for session in read_sessions(path) for step in session.steps]
+
+
 def _end(ex: Exchange) -> float | None:
     try:
         return float(ex.started_at) + float(ex.duration_ms or 0.0) / 1000.0

@@ -1,9 +1,12 @@
 """The one loader: any file a user hands to `report`, `show`, `diff` or `doctor --capture`.
 
-Whatever the file (mitmproxy flow file, HAR 1.2, pulltrace trace JSON, several merged),
-its exchanges go through the same pipeline the live addon uses, so every command says the
-same about the same file, and a trace written by an older pulltrace is read by today's
-rules. A file that cannot be read is one line (`UserError`), never a traceback or a hang.
+Whatever the file (mitmproxy flow file, HAR 1.2, pulltrace trace JSON, the addon's
+pulltrace.jsonl, several merged), its exchanges go through the same pipeline the live
+addon uses, so every command says the same about the same file, and a trace written by
+an older pulltrace is read by today's rules. A file that cannot be read is one line
+(`UserError`), never a traceback or a hang.
+pulltrace.jsonl files name the node that captured them: each node's traffic is grouped
+on its own (two machines' clients are never one pull), and every session names its node.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from pulltrace.capture import jsonl
 from pulltrace.capture.importers import Capture, read_capture
 from pulltrace.errors import UserError
 from pulltrace.model import Exchange, Trace
 from pulltrace.pipeline import build_trace
+from pulltrace.redact import mask_exchange
 
-READS = "a pulltrace trace JSON, a HAR file or a mitmproxy flow file (mitmdump -w)"
+READS = "a pulltrace trace JSON, pulltrace.jsonl, a HAR file or a mitmproxy flow file (mitmdump -w)"
 
 
 def check_readable(path: str | os.PathLike[str]) -> Path:
@@ -56,7 +61,16 @@ def load_trace(paths: Sequence[str | os.PathLike[str]], *, show_secrets: bool = 
     """
     if not paths:
         raise UserError(f"no file given; give {READS}")
-    captures = [(p, _read(check_readable(p), show_secrets)) for p in paths]
+    nodes: dict[str, list[tuple[str | os.PathLike[str], Capture]]] = {}
+    for p in paths:
+        path = check_readable(p)
+        nodes.setdefault(jsonl.node_of(path) if jsonl.is_jsonl(path) else "", []).append((p, _read(path, show_secrets)))
+    traces = [_node_trace(node, captures, wanted_platform) for node, captures in nodes.items()]
+    return traces[0] if len(traces) == 1 else _fleet(traces)
+
+
+def _node_trace(node: str, captures: list[tuple[str | os.PathLike[str], Capture]],
+                wanted_platform: str | None) -> Trace:
     exchanges: list[Exchange] = []
     notes: list[str] = []
     for _, capture in captures:
@@ -67,11 +81,28 @@ def load_trace(paths: Sequence[str | os.PathLike[str]], *, show_secrets: bool = 
         exchanges.sort(key=lambda e: e.started_at)
     trace = build_trace(exchanges, source=_source(captures), wanted_platform=wanted_platform)
     trace.notes.extend(notes)
+    for session in trace.sessions:
+        session.node = node
     return trace
+
+
+def _fleet(traces: list[Trace]) -> Trace:
+    """Several nodes' traces as one: sessions in the order they began, numbered anew."""
+    sessions = sorted((s for t in traces for s in t.sessions),
+                      key=lambda s: min((st.exchange.started_at for st in s.steps), default=0.0))
+    for number, session in enumerate(sessions, start=1):
+        session.id = f"s{number}"
+    notes = [n for t in traces for n in t.notes]
+    return Trace(sessions=sessions, source=", ".join(t.source for t in traces),
+                 created_at=max(t.created_at for t in traces), tool_version=traces[0].tool_version,
+                 notes=list(dict.fromkeys(notes)))
 
 
 def _read(path: Path, show_secrets: bool) -> Capture:
     try:
+        if jsonl.is_jsonl(path):
+            exchanges = jsonl.read_exchanges(path)
+            return Capture(exchanges if show_secrets else [mask_exchange(ex) for ex in exchanges], "mitmproxy")
         return read_capture(path, show_secrets=show_secrets)
     except UserError:
         raise

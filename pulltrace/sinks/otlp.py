@@ -188,7 +188,7 @@ def _session_attributes(session: Session) -> dict[str, Any]:
         "pulltrace.bytes": s.bytes,
         "pulltrace.steps": len(session.steps),
         "pulltrace.findings": [f.rule for f in session.findings],
-        "client.address": session.client or None,
+        "pulltrace.client": session.client or None,
     }
 
 
@@ -248,7 +248,7 @@ def _clean(attrs: dict[str, Any]) -> dict[str, AttributeValue]:
     """Drop unset values; mask every string (and every string in a list) on the way out."""
     out: dict[str, AttributeValue] = {}
     for key, value in attrs.items():
-        if value is None:
+        if value is None or (isinstance(value, list | tuple) and not value):
             continue
         if isinstance(value, str):
             out[key] = _text(value)
