@@ -40,8 +40,8 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9464 or :9464)")
     number = int(port)
-    if not 0 < number < 65536:
-        raise ValueError(f"port {number} is out of range 1-65535")
+    if number > 65535:
+        raise ValueError(f"port {number} is out of range 0-65535 (0: any free port)")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host or "0.0.0.0", number

@@ -110,10 +110,11 @@ class PullTracer:
     """One tracer provider of its own (never the global one), exporting each finished pull."""
 
     def __init__(self, endpoint: str, *, node: str, version: str = "",
-                 exporter: SpanExporter | None = None, schedule_delay_ms: int = 1000) -> None:
+                 exporter: SpanExporter | None = None, schedule_delay_ms: int = 1000,
+                 timeout_s: float = EXPORT_TIMEOUT_S) -> None:
         self.endpoint = traces_endpoint(endpoint)
-        inner = exporter if exporter is not None else OTLPSpanExporter(endpoint=self.endpoint,
-                                                                       timeout=EXPORT_TIMEOUT_S)
+        self.timeout_s = timeout_s
+        inner = exporter if exporter is not None else OTLPSpanExporter(endpoint=self.endpoint, timeout=timeout_s)
         self.exporter = _WarnOnce(inner, self.endpoint)
         _quiet_sdk_logs()
         resource = Resource.create({
@@ -124,7 +125,7 @@ class PullTracer:
         })
         self.provider = TracerProvider(resource=resource)
         self.processor = BatchSpanProcessor(self.exporter, schedule_delay_millis=schedule_delay_ms,
-                                            export_timeout_millis=EXPORT_TIMEOUT_S * 1000)
+                                            export_timeout_millis=timeout_s * 1000)
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer(SCOPE, version)
 
@@ -159,9 +160,9 @@ class PullTracer:
             root.set_status(Status(StatusCode.ERROR, "the pull failed"))
         root.end(end_time=_ns(end))
 
-    def close(self, timeout_s: float = EXPORT_TIMEOUT_S) -> None:
-        """Send what is queued (waiting at most about timeout_s), then stop the exporter thread."""
-        self.provider.force_flush(int(timeout_s * 1000))
+    def close(self) -> None:
+        """Send what is queued (waiting about the export timeout at most), then stop the exporter thread."""
+        self.provider.force_flush(int(self.timeout_s * 1000))
         self.provider.shutdown()
 
 
