@@ -45,7 +45,6 @@ from pulltrace.capture.flows import (
     client_tls_failure,
     destination_url,
     failure_exchange,
-    failure_key,
     flow_to_exchange,
     is_blob_url,
     is_text_type,
@@ -53,7 +52,7 @@ from pulltrace.capture.flows import (
 from pulltrace.capture.names import FlowName, flow_names
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
-from pulltrace.model import Session, Trace
+from pulltrace.model import Exchange, Session, Trace
 from pulltrace.render.outputs import FORMATS, write_outputs
 from pulltrace.render.text import render_text  # now, not on the recorder's thread mid-capture
 from pulltrace.sinks.exporters import Exporters
@@ -253,6 +252,9 @@ class PullTrace:
         # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
         # no flows) frees them as usual; touched only on the event loop.
         self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
+        # Client connections opening a CONNECT tunnel, and failures an HTTP flow may yet report.
+        self.tunnels: set[str] = set()
+        self.held: dict[str, Exchange] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = RecorderThread(self.recorder, tick_s=TICK_S)
         # Slowest time one hook of ours held the event loop (seconds); logged on exit.
@@ -428,17 +430,52 @@ class PullTrace:
             location = flow.response.headers.get("location")
             if location:
                 self.followed.add(urljoin(flow.request.pretty_url, location))
-        key = None
-        if flow.response is None:
-            key = failure_key(flow.client_conn.peername, (flow.request.host, flow.request.port))
+        if self.loop is None:
+            self.running()  # a script loaded without the running hook: names still go to the loop
+        held = self.held.pop(flow.client_conn.id, None)
+        if held is not None and flow.response is not None:
+            self.thread.submit(held)  # answered anyway (another connection): the failure stays a step
+        # else this request is the one that waited for the failed connection: it says the same, and more.
         self.live[flow.id] = weakref.ref(flow)
         if len(self.live) > LIVE_FLOWS:
             self.live.popitem(last=False)  # a flow whose pull never closed (dropped exchanges)
         # The digest is read on the recorder's thread: the hash may still be finishing.
-        self.thread.submit(ex, hasher, failure_key=key)
+        self.thread.submit(ex, hasher)
         self._timed(began)
 
     # -- connections that never became an HTTP flow ----------------------------------
+    # mitmproxy reports a failed upstream connection once per connection; whether an HTTP
+    # flow also reports it depends on who waited for it. A CONNECT being opened (eager
+    # connection strategy): no flow will, the failure is the step. A request (plain http://
+    # through the proxy, or TLS to the upstream failing under a tunnel): its error() will,
+    # so the failure is held by client connection until that request ends (and dropped) or
+    # the client disconnects (and recorded). Everything here is per live connection.
+
+    @guarded
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        self.tunnels.add(flow.client_conn.id)
+
+    @guarded
+    def http_connected(self, flow: http.HTTPFlow) -> None:
+        self.tunnels.discard(flow.client_conn.id)
+
+    @guarded
+    def http_connect_error(self, flow: http.HTTPFlow) -> None:
+        self.tunnels.discard(flow.client_conn.id)
+
+    @guarded
+    def client_disconnected(self, client: Any) -> None:
+        self.tunnels.discard(client.id)
+        held = self.held.pop(client.id, None)
+        if held is not None:
+            self.thread.submit(held)
+
+    def _hold(self, client_id: str, ex: Exchange) -> None:
+        earlier = self.held.pop(client_id, None)
+        if earlier is not None:
+            self.thread.submit(earlier)
+        self.held[client_id] = ex
+
     @guarded
     def server_connect_error(self, data: Any) -> None:
         """The upstream could not be reached: mitmproxy answers the CONNECT with 502, no flow exists."""
@@ -453,7 +490,10 @@ class PullTrace:
             url=destination_url(server.address, server.sni if isinstance(server.sni, str) else None, tls=not plain),
             client=client.peername, server=server.address, started_at=server.timestamp_start, ended_at=time.time(),
         )
-        self.thread.submit(ex, failure_key=failure_key(client.peername, server.address), connection_failure=True)
+        if client.id in self.tunnels:
+            self.thread.submit(ex)
+        else:
+            self._hold(client.id, ex)
         self._timed(began)
 
     @guarded
@@ -470,9 +510,8 @@ class PullTrace:
             url=destination_url(server.address, sni), client=client.peername, server=server.address,
             started_at=server.timestamp_tcp_setup or server.timestamp_start, ended_at=time.time(),
         )
-        # The request that waited for this connection fails with the same words (error());
-        # when it does, it is the step and this is dropped.
-        self.thread.submit(ex, failure_key=failure_key(client.peername, server.address), connection_failure=True)
+        # The request that waited for this connection fails with the same words (error()).
+        self._hold(client.id, ex)
         self._timed(began)
 
     @guarded
@@ -498,6 +537,9 @@ class PullTrace:
 
     @guarded
     def done(self) -> None:
+        for held in self.held.values():
+            self.thread.submit(held)
+        self.held.clear()
         if not self.thread.stop():
             log.warning("pulltrace: the recorder did not finish in time; the last pulls may be missing")
         self.exporters.close()
@@ -515,7 +557,11 @@ class PullTrace:
 
     # -- sinks (on the recorder's thread) --------------------------------------------
     def _print(self, session: Session, number: int) -> None:
-        if CONSOLE in self.settings.outputs and session.action != "other":
+        if CONSOLE not in self.settings.outputs:
+            return
+        # Stray requests (a browser on a registry's UI) stay quiet; a connection that failed
+        # is shown even with no pull around it (a client that rejected mitmproxy's CA).
+        if session.action != "other" or any(s.exchange.error for s in session.steps):
             log.info("%s", numbered_table(session, number))
 
     def _append(self, session: Session, number: int) -> None:

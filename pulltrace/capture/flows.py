@@ -148,12 +148,6 @@ def destination_url(address: tuple | None, sni: str | None = None, *, tls: bool 
     return f"{scheme}://{host}:{port}/"
 
 
-def failure_key(client: tuple | None, address: tuple | None) -> tuple[str, str]:
-    """(client, host:port): how a connection failure and the HTTP flow that waited for it meet."""
-    host, port = (str(address[0]).lower(), int(address[1])) if address else ("", 0)
-    return _addr(client), f"{host}:{port}"
-
-
 def failure_exchange(
     *,
     id: str,

@@ -211,8 +211,7 @@ def load_trace(path: str | os.PathLike[str], *more: str | os.PathLike[str]) -> T
     paths = [path, *more]
     header = read_header(path)
     sessions = [s for p in paths for s in read_sessions(p)]
-    ends = [_end(st.exchange) for s in sessions for st in s.steps]
-    ends = [e for e in ends if e is not None]
+    ends = [e for e in (_end(st.exchange) for s in sessions for st in s.steps) if e is not None]
     return Trace(
         sessions=sessions,
         source=str(header.get("source", "")),

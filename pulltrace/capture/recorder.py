@@ -14,7 +14,6 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -23,11 +22,6 @@ from pulltrace.engine import Engine
 from pulltrace.model import Exchange, Session, Step
 
 log = logging.getLogger("pulltrace")
-
-# A connection failure that an HTTP flow also reports (mitmproxy fires server_connect_error,
-# then error() on the request that waited for the connection) is held this long, so the
-# richer HTTP flow replaces it instead of both becoming steps.
-HOLD_S = 2.0
 
 Sink = Callable[[Session, int], None]
 
@@ -56,43 +50,19 @@ class Recorder:
         self.closed = 0
         # The machine recording (pulltrace_node): every session handed out names it.
         self.node = ""
-        # (client, host:port) -> held connection failure; at most one per destination.
-        self.held: OrderedDict[tuple[str, str], Exchange] = OrderedDict()
 
-    def add(self, ex: Exchange, *, failure_key: tuple[str, str] | None = None,
-            connection_failure: bool = False) -> None:
-        """One exchange, in completion order. A connection failure is held a moment (see HOLD_S)."""
-        if connection_failure and failure_key is not None:
-            self.held.pop(failure_key, None)
-            self.held[failure_key] = ex
-            return
-        if failure_key is not None and ex.status is None:
-            # The HTTP request that waited for this connection: it says the same, and more.
-            self.held.pop(failure_key, None)
-        # Failures that began before this exchange go first, so the engine sees them in order
-        # (docker's failed https:// tunnel before its plain http:// retry).
-        self._release(lambda held: held.started_at <= ex.started_at)
-        self._feed(ex)
-
-    def _feed(self, ex: Exchange) -> None:
+    def add(self, ex: Exchange) -> None:
+        """One exchange, in completion order."""
         step = self.engine.feed(ex)
         if self.on_step is not None:
             self.on_step(step)
 
-    def _release(self, due: Callable[[Exchange], bool] | None) -> None:
-        for key, held in list(self.held.items()):
-            if due is None or due(held):
-                del self.held[key]
-                self._feed(held)
-
     def tick(self, now: float) -> list[Session]:
         """Close every pull that completed or went quiet by `now` and hand it to the sinks."""
-        self._release(lambda held: now - held.started_at >= HOLD_S)
         return self._hand_out(self.engine.close_idle(now))
 
     def finish(self) -> list[Session]:
         """End of the capture: every pull still open is closed and handed out."""
-        self._release(None)
         return self._hand_out(self.engine.finish())
 
     def _hand_out(self, sessions: list[Session]) -> list[Session]:
@@ -130,12 +100,11 @@ class RecorderThread:
                     self._thread = threading.Thread(target=self._run, name="pulltrace-recorder", daemon=True)
                     self._thread.start()
 
-    def submit(self, ex: Exchange, hasher: Digest | None = None, *, failure_key: tuple[str, str] | None = None,
-               connection_failure: bool = False) -> bool:
+    def submit(self, ex: Exchange, hasher: Digest | None = None) -> bool:
         """Queue one exchange; False (and counted) if the thread is this far behind."""
         self._ensure_started()
         try:
-            self.queue.put_nowait(("exchange", ex, hasher, failure_key, connection_failure, time.monotonic()))
+            self.queue.put_nowait(("exchange", ex, hasher, time.monotonic()))
         except queue.Full:
             self.stats.dropped += 1
             if self.stats.dropped == 1:
@@ -190,14 +159,14 @@ class RecorderThread:
             finally:
                 done.set()
             return
-        _, ex, hasher, failure_key, connection_failure, queued = item
+        _, ex, hasher, queued = item
         self.stats.exchanges += 1
         self.stats.max_backlog = max(self.stats.max_backlog, self.queue.qsize() + 1)
         self.stats.max_lag_s = max(self.stats.max_lag_s, time.monotonic() - queued)
         if hasher is not None:
             # The blob's last chunks may still be hashing on the hash thread: wait here, not on the loop.
             ex.body_sha256 = hasher.digest()
-        self.recorder.add(ex, failure_key=failure_key, connection_failure=connection_failure)
+        self.recorder.add(ex)
 
     @staticmethod
     def _guard(job: Callable[[], object]) -> None:

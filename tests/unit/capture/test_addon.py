@@ -321,7 +321,7 @@ def test_what_the_addon_keeps_does_not_grow_with_the_capture(tmp_path, monkeypat
             pt.response(redirect)
             tick(pt, t + 5)
         assert pt.thread.flush()
-        assert pt.recorder.engine.open_sessions == 0 and not pt.recorder.held and not pt.hashers
+        assert pt.recorder.engine.open_sessions == 0 and not pt.held and not pt.hashers and not pt.live
         assert (len(pt.followed), len(pt.seen_servers)) == (16, 16)
         assert pt.recorder.closed == 200
         pt.done()
@@ -360,6 +360,27 @@ def test_an_unreachable_upstream_becomes_a_connect_step(tmp_path):
         assert ex.error == "connect: Multiple exceptions: [Errno 111] Connect call failed ('127.0.0.1', 5001)"
 
 
+def test_a_tunnel_that_cannot_connect_is_recorded_at_once_and_a_held_failure_when_its_client_leaves(tmp_path):
+    pt = PullTrace()
+    with taddons.context(pt) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="jsonl")
+        tunnel_client, other = _client(), _client(peer=("10.0.0.9", 2))
+        connect = tflow.tflow()
+        connect.client_conn = tunnel_client
+        pt.http_connect(connect)  # dockerd's CONNECT: mitmproxy connects upstream before answering
+        server = _server(("plain.pulltrace.test", 5999), timestamp_start=1000.0, error="Connect call failed")
+        pt.server_connect_error(server_hooks.ServerConnectionHookData(server=server, client=tunnel_client))
+        pt.http_connect_error(connect)
+        assert pt.thread.flush() and pt.thread.stats.exchanges == 1  # no flow will report it: recorded now
+        upstream = _server(("plain.pulltrace.test", 5000), timestamp_start=1001.0, error="does not speak TLS")
+        pt.tls_failed_server(TlsData(upstream, context.Context(other, tctx.options)))
+        assert pt.thread.flush() and pt.thread.stats.exchanges == 1  # a request may yet report it
+        pt.client_disconnected(other)
+        assert pt.thread.flush() and pt.thread.stats.exchanges == 2
+        assert not pt.held and not pt.tunnels
+        pt.done()
+
+
 def test_a_connect_failure_an_http_flow_also_reports_is_one_step(tmp_path):
     """Plain http:// through the proxy: mitmproxy fires server_connect_error, then error() on
     the request that waited; the request (method, path, headers) is the step kept."""
@@ -380,10 +401,11 @@ def test_a_connect_failure_an_http_flow_also_reports_is_one_step(tmp_path):
             ("GET", "http://plain.pulltrace.test:5001/v2/", "Connect call failed")]
 
 
-def test_a_client_that_rejects_the_proxys_certificate_says_so(tmp_path):
+def test_a_client_that_rejects_the_proxys_certificate_says_so(tmp_path, caplog):
     pt = PullTrace()
+    caplog.set_level(logging.INFO, logger="pulltrace")
     with taddons.context(pt) as tctx:
-        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="jsonl")
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="console,jsonl")
         message = ("The client does not trust the proxy's certificate for hub.pulltrace.test "
                    "(sslv3 alert bad certificate)")
         client = _client(sni="hub.pulltrace.test", error=message, timestamp_start=1000.0)
@@ -401,6 +423,9 @@ def test_a_client_that_rejects_the_proxys_certificate_says_so(tmp_path):
             ("CONNECT", "https://plain.pulltrace.test:5000/", None,
              "tls: [('SSL routines', '', 'wrong version number')]"),
         ]
+        # Printed though no pull is around it: the user must see why the client got nowhere.
+        (table,) = [m for m in caplog.messages if m.startswith("Session 1: ")]
+        assert "CONNECT /: client rejected the prox" in table  # the 80-column table cuts the rest
 
 
 def test_connection_failures_to_hosts_outside_the_filter_are_not_recorded(tmp_path):
