@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     for parser in (report, show):
         parser.add_argument("files", nargs="+", metavar="FILE",
-                            help="flow file, HAR or trace JSON (several are merged)")
+                            help="flow file, HAR, trace JSON or pulltrace.jsonl (several are merged; "
+                                 "pulltrace.jsonl files of several nodes make the fleet view)")
         add_view_options(parser, FORMATS, default=None)
         parser.set_defaults(func=run_report)
 
