@@ -9,6 +9,7 @@ imported only when their option is set.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,18 +40,28 @@ class Exporters:
 
         ValueError for text that is not HOST:PORT, MetricsError when it cannot listen.
         """
-        from pulltrace.sinks.metrics import PullMetrics, parse_listen
+        from pulltrace.sinks.metrics import MetricsError, PullMetrics, parse_listen
 
         if self.metrics is not None and listen == self._listen:
             return f"{self.metrics.host}:{self.metrics.port}"
-        old, self.metrics, self._listen = self.metrics, None, None
-        if old is not None:
-            old.close()
+        old = self.metrics
         if not listen.strip():
+            self.metrics, self._listen = None, None
+            if old is not None:
+                old.close()
             return None
         host, port = parse_listen(listen)
         metrics = PullMetrics(node=node, version=self.version)
-        metrics.serve(host, port)
+        try:
+            metrics.serve(host, port)
+        except MetricsError:
+            if old is None or old.port != port:
+                raise  # the old endpoint (if any) goes on serving: the option is refused
+            old.close()  # the same port on another address: free it first
+            self.metrics, self._listen = None, None
+            metrics.serve(host, port)
+        if old is not None:
+            old.close()
         self.metrics, self._listen = metrics, listen
         return f"{host}:{metrics.port}"
 
@@ -60,14 +71,13 @@ class Exporters:
 
         if self.tracer is not None and url == self._url:
             return self.tracer.endpoint
-        old, self.tracer, self._url = self.tracer, None, None
+        # A bad URL is refused (ValueError) before anything changes.
+        tracer = PullTracer(url, node=node, version=self.version) if url.strip() else None
+        old, self.tracer, self._url = self.tracer, tracer, url if tracer is not None else None
         if old is not None:
-            old.close()
-        if not url.strip():
-            return None
-        tracer = PullTracer(url, node=node, version=self.version)
-        self.tracer, self._url = tracer, url
-        return tracer.endpoint
+            # Flushing may wait for a slow endpoint: never on mitmproxy's event loop.
+            threading.Thread(target=old.close, name="pulltrace-otlp-close", daemon=True).start()
+        return tracer.endpoint if tracer is not None else None
 
     def __call__(self, session: Session, number: int) -> None:
         metrics, tracer = self.metrics, self.tracer
