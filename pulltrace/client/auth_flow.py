@@ -20,8 +20,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Callable, Generator
 from urllib.parse import urlencode
 
 import httpx
@@ -32,6 +32,9 @@ from pulltrace.client.errors import AuthError
 
 # docker (distribution's token handler) treats a token as living at least this long.
 MINIMUM_TOKEN_LIFETIME = 60
+# A lifetime beyond a day is not believed (a registry that says 1e300 still gets renewals).
+MAXIMUM_TOKEN_LIFETIME = 86400
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 DEFAULT_CLIENT_ID = "pulltrace"
 
 # The registry API grammar: `<prefix>/v2/` (the ping) and `<prefix>/v2/<name>/(manifests|blobs|tags)/<ref>`.
@@ -94,6 +97,10 @@ def token_request(challenge: Challenge, scopes: list[str], credentials: Credenti
     """
     assert challenge.realm
     realm = challenge.realm
+    try:
+        httpx.URL(realm)
+    except httpx.InvalidURL:
+        raise AuthError(f"the registry's challenge names a malformed token realm {realm[:100]!r}") from None
     if refresh_token:
         form: list[tuple[str, str]] = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
         if challenge.service:
@@ -128,7 +135,7 @@ def read_token_response(response: httpx.Response, now: float) -> Token:
     """A Token from a token service's JSON (`token` or `access_token`, `expires_in`)."""
     try:
         data = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise AuthError(f"token service {_where(response)} answered {response.status_code} "
                         "with a body that is not JSON") from None
     if not isinstance(data, dict):
@@ -137,15 +144,19 @@ def read_token_response(response: httpx.Response, now: float) -> Token:
     value = data.get("access_token") or data.get("token")
     if not value or not isinstance(value, str):
         raise AuthError(f"token service {_where(response)} answered without a token")
+    if not _TOKEN_RE.fullmatch(value):
+        # It goes into an Authorization header: no spaces, no control bytes (RFC 6750 b64token).
+        raise AuthError(f"token service {_where(response)} answered a token that cannot be sent in a header")
     try:
         lifetime = int(data.get("expires_in") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         lifetime = 0
     # docker's floor: a token said to live less than 60 s (or not said) is kept 60 s; a
     # registry that rejects it earlier gets a 401 and a fresh token (moby#20308).
-    lifetime = max(lifetime, MINIMUM_TOKEN_LIFETIME)
-    return Token(value=value, expires_at=now + lifetime, refresh_token=data.get("refresh_token") or None,
-                 issued_here=True)
+    lifetime = min(max(lifetime, MINIMUM_TOKEN_LIFETIME), MAXIMUM_TOKEN_LIFETIME)
+    refresh = data.get("refresh_token")
+    refresh = refresh if isinstance(refresh, str) and _TOKEN_RE.fullmatch(refresh) else None
+    return Token(value=value, expires_at=now + lifetime, refresh_token=refresh, issued_here=True)
 
 
 def _where(response: httpx.Response) -> str:

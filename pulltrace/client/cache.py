@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
-_DIGEST_RE = re.compile(r"^sha256:([a-f0-9]{64})$")
+from pulltrace.client.digests import check_digest
 
 
 def default_cache_dir(env: dict[str, str] | None = None) -> Path:
@@ -23,10 +23,9 @@ def default_cache_dir(env: dict[str, str] | None = None) -> Path:
 
 
 def digest_hex(digest: str) -> str:
-    m = _DIGEST_RE.match(digest)
-    if not m:
-        raise ValueError(f"unsupported digest {digest!r}: pulltrace stores sha256 blobs only")
-    return m.group(1)
+    """The file name of a blob: its digest's hex, never a path (checked again here, as the
+    last place before a digest touches the file system)."""
+    return check_digest(digest, "a blob").split(":", 1)[1]
 
 
 class BlobCache:

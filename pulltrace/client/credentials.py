@@ -14,9 +14,9 @@ import binascii
 import json
 import os
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 from pulltrace.client.errors import AuthError
 from pulltrace.reference import DOCKER_HUB
@@ -37,7 +37,8 @@ class Credentials:
     identity_token: str = ""
 
     def __repr__(self) -> str:  # never print secrets by accident
-        return f"Credentials(username={self.username!r}, password=***, identity_token={'***' if self.identity_token else ''!r})"
+        token = "***" if self.identity_token else ""
+        return f"Credentials(username={self.username!r}, password=***, identity_token={token!r})"
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:

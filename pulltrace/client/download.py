@@ -4,6 +4,12 @@ Each blob is written to the cache's `.partial` file while its sha256 is computed
 same bytes; only a blob whose hash equals its digest is moved into the cache. A broken
 connection keeps what arrived and the next attempt asks for the rest with `Range` (the lab's
 nginx CDN and distribution both answer 206); a server that ignores Range (200) restarts it.
+A resumed blob that does not verify — a partial file damaged on disk, or garbage answered to
+a Range request — is fetched once more from the first byte before it is refused.
+
+Download threads are daemons, so a Ctrl-C ends the process at once even while one of them
+is blocked on a stalled socket; on a stop the transport shuts the sockets of every body
+still streaming, so the threads also return at once when pulltrace runs in-process.
 """
 
 from __future__ import annotations
@@ -11,9 +17,9 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 
 from pulltrace.client.cache import BlobCache
 from pulltrace.client.errors import ConnectionFailed, DigestMismatch, PullError, RegistryError, TLSFailure
@@ -50,15 +56,17 @@ class BlobOutcome:
     bytes_fetched: int = 0
     attempts: int = 0
     resumed_at: list[int] = field(default_factory=list)
+    # Resumed bytes did not verify and the blob was fetched again from byte 0.
+    restarted: bool = False
 
 
 class Downloader:
     def __init__(self, registry: RegistryClient, cache: BlobCache, *, progress: Progress | None = None,
-                 policy: RetryPolicy = RetryPolicy(), stop: threading.Event | None = None) -> None:
+                 policy: RetryPolicy | None = None, stop: threading.Event | None = None) -> None:
         self.registry = registry
         self.cache = cache
         self.progress = progress or NullProgress()
-        self.policy = policy
+        self.policy = policy or RetryPolicy()
         self.stop = stop or threading.Event()
         self.sleep = Sleeper(self.stop)
 
@@ -78,40 +86,57 @@ class Downloader:
         return outcome
 
     def _fill(self, job: BlobJob, f: BinaryIO) -> BlobOutcome:
+        outcome = BlobOutcome(job, fetched=True)
+        while True:
+            hasher, offset = self._download(job, f, outcome)
+            actual = "sha256:" + hasher.hexdigest()
+            if actual == job.digest and (job.size < 0 or offset == job.size):
+                f.flush()
+                return outcome
+            f.truncate(0)
+            if outcome.resumed_at and not outcome.restarted:
+                # The bytes resumed onto (an earlier run's partial, or a 206) were not the
+                # blob's: start again from the first byte rather than refuse or keep them.
+                outcome.restarted = True
+                outcome.resumed_at.clear()
+                self.progress.started(job, 0)
+                continue
+            self.cache.discard(job.digest)
+            raise DigestMismatch(
+                f"blob {job.digest} arrived corrupt: {offset} bytes hashing to {actual}"
+                f"{f', expected {job.size} bytes' if job.size >= 0 else ''}; nothing was written — retry, "
+                "and if it persists suspect a proxy or the registry's storage")
+
+    def _download(self, job: BlobJob, f: BinaryIO, outcome: BlobOutcome) -> tuple:
+        """Fill the partial file to the end, resuming after broken connections; (hasher, length)."""
         hasher, offset = _rehash(f)
         if job.size >= 0 and offset > job.size:
             f.truncate(0)
             hasher, offset = hashlib.sha256(), 0
-        outcome = BlobOutcome(job, fetched=True)
         self.progress.started(job, offset)
+        attempts = 0
         while True:
+            attempts += 1
             outcome.attempts += 1
             if offset:
                 outcome.resumed_at.append(offset)
             try:
                 hasher, offset, got = self._attempt(job, f, hasher, offset)
                 outcome.bytes_fetched += got
-                break
+                return hasher, offset
             except (_Transient, ConnectionFailed) as e:
-                if isinstance(e, TLSFailure) or outcome.attempts >= self.policy.attempts:
+                if self.stop.is_set():
+                    raise Cancelled("stopped") from None
+                if isinstance(e, TLSFailure) or attempts >= self.policy.attempts:
                     if isinstance(e, _Transient):
-                        raise RegistryError(f"blob {job.digest[:19]}…: {e} (gave up after {outcome.attempts} attempts)") from None
+                        raise RegistryError(f"blob {job.digest[:19]}…: {e} "
+                                            f"(gave up after {attempts} attempts)") from None
                     raise
-                wait = e.wait if isinstance(e, _Transient) and e.wait is not None else self.policy.delay(outcome.attempts)
+                wait = e.wait if isinstance(e, _Transient) and e.wait is not None else self.policy.delay(attempts)
                 # Whatever arrived before the failure is on disk: resume after it.
                 hasher, offset = _rehash(f)
                 if not self.sleep(wait):
                     raise Cancelled("stopped") from None
-        actual = "sha256:" + hasher.hexdigest()
-        if actual != job.digest or (job.size >= 0 and offset != job.size):
-            f.truncate(0)
-            self.cache.discard(job.digest)
-            raise DigestMismatch(
-                f"blob {job.digest} arrived corrupt: {offset} bytes hashing to {actual}"
-                f"{f', expected {job.size} bytes' if job.size >= 0 else ''}; nothing was written — retry, "
-                "and if it persists suspect a proxy or the registry's storage")
-        f.flush()
-        return outcome
 
     def _attempt(self, job: BlobJob, f: BinaryIO, hasher, offset: int) -> tuple:
         got = 0
@@ -158,25 +183,44 @@ class Downloader:
         unique = list({job.digest: job for job in jobs}.values())
         if not unique:
             return []
-        pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pulltrace-blob")
-        futures = [pool.submit(self.fetch, job) for job in unique]
+        pending = list(enumerate(unique))
+        results: list[BlobOutcome | None] = [None] * len(unique)
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def work() -> None:
+            while not self.stop.is_set():
+                with lock:
+                    if not pending:
+                        return
+                    i, job = pending.pop(0)
+                try:
+                    results[i] = self.fetch(job)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread below
+                    with lock:
+                        errors.append(e)
+                    self.stop.set()
+                    self.registry.transport.abort()
+                    return
+
+        threads = [threading.Thread(target=work, name=f"pulltrace-blob-{n}", daemon=True)
+                   for n in range(min(max(1, workers), len(unique)))]
+        for thread in threads:
+            thread.start()
         try:
-            wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [fut for fut in futures if fut.done() and fut.exception() is not None]
-            if failed:
-                self.stop.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                errors = [fut.exception() for fut in futures if fut.done() and fut.exception() is not None]
-                # Report the cause, not the siblings it cancelled.
-                first = next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
-                raise first
-            return [fut.result() for fut in futures]
+            for thread in threads:
+                thread.join()
         except BaseException:
+            # Ctrl-C: the download threads are daemons and their sockets are shut; do not wait.
             self.stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
+            self.registry.transport.abort()
             raise
-        finally:
-            pool.shutdown(wait=False)
+        if errors:
+            # Report the cause, not the siblings it cancelled.
+            raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
+        if self.stop.is_set():
+            raise Cancelled("stopped")
+        return [r for r in results if r is not None]
 
 
 def _rehash(f: BinaryIO) -> tuple:

@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import httpx
 
@@ -114,14 +114,19 @@ class Routing:
         """A token realm reached through the auth proxy: `https://auth/token` → `<proxy>/token`.
 
         The proxy may be given with the realm's path already (`…/docker-auth/token`, as in
-        seed 002) or as a bare prefix (`…/docker-auth`); the realm's query string is kept.
+        seed 002) or as a bare prefix (`…/docker-auth`); the realm's query string is kept. A
+        realm already under the proxy (seed 002's nginx rewrites it so) is left as it is,
+        so a bare prefix is not doubled.
         """
         if not self.auth_proxy:
             return realm
         url = httpx.URL(realm)
         proxy = httpx.URL(self.auth_proxy)
         path = url.path.rstrip("/")
-        base = self.auth_proxy if path and proxy.path.rstrip("/").endswith(path) else self.auth_proxy + path
+        prefix = proxy.path.rstrip("/")
+        if _same_origin(url, proxy) and (path == prefix or path.startswith(prefix + "/")):
+            return realm
+        base = self.auth_proxy if path and prefix.endswith(path) else self.auth_proxy + path
         query = url.query.decode()
         return f"{base}?{query}" if query else base
 
@@ -131,3 +136,10 @@ class Routing:
             return url
         target = self.blob_proxy + url.raw_path.decode()
         return httpx.URL(target)
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    def port(u: httpx.URL) -> int:
+        return u.port or (443 if u.scheme == "https" else 80)
+
+    return a.scheme == b.scheme and a.host == b.host and port(a) == port(b)

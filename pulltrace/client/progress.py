@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
     from pulltrace.client.download import BlobJob
@@ -47,7 +47,7 @@ class BarProgress:
         self._tqdm = tqdm
         self._stream = stream
         self._lock = threading.Lock()
-        self._bars: dict[str, object] = {}
+        self._bars: dict[str, Any] = {}  # tqdm bars (tqdm ships no type hints)
         self._next = 1
         self._total = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
                            desc="total", position=0, file=stream, leave=True, dynamic_ncols=True)

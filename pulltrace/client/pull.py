@@ -3,14 +3,13 @@ the trace of every request made on the way."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform as host_platform
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import httpx
 
@@ -18,11 +17,14 @@ from pulltrace.client import credentials as creds_mod
 from pulltrace.client.auth_flow import RegistryAuth
 from pulltrace.client.cache import BlobCache, default_cache_dir
 from pulltrace.client.credentials import Credentials
+from pulltrace.client.descriptors import check_config, check_manifest
+from pulltrace.client.digests import check_digest, is_sha256, sha256_digest
 from pulltrace.client.download import DEFAULT_JOBS, BlobJob, BlobOutcome, Downloader
 from pulltrace.client.endpoints import Endpoint, Routing
 from pulltrace.client.errors import (
     ConnectionFailed,
     DigestMismatch,
+    ManifestInvalid,
     ManifestUnsupported,
     PlatformError,
     PullError,
@@ -182,10 +184,16 @@ class Puller:
         try:
             # The config first: small, and it names the platform of a single-platform image.
             outcomes = [downloader.fetch(jobs[0])]
+            check_config(cache.path(config.digest).read_bytes(), config.media_type,
+                         f"the config {config.digest[:19]}… of {ref.familiar}", len(resolved.parsed.layers))
             outcomes += downloader.fetch_all(jobs[1:], self.options.jobs)
         finally:
             progress.close()
         platform = resolved.platform or _config_platform(cache, config.digest)
+        for o in outcomes:
+            if o.restarted:
+                self.notes.append(f"blob {o.job.digest[:19]}…: the bytes it resumed onto did not verify (a damaged "
+                                  "partial download or a bad Range answer); fetched again from the first byte")
         skipped = [o.job.digest for o in outcomes if not o.fetched]
         if skipped:
             self.notes.append(f"{len(skipped)} blob(s) already in the cache {cache.root}, not fetched: "
@@ -238,14 +246,16 @@ class Puller:
 
     def _resolve(self, registry: RegistryClient, ref: ImageReference, wanted: Platform) -> Resolved:
         """Manifest by tag (HEAD, then GET by digest) or by digest; an index resolved to `wanted`."""
+        what = f"manifest {ref.familiar}"
         if ref.digest:
-            manifest = registry.get_manifest(ref.digest)
-            digest = self._check_digest(manifest, expected=ref.digest, strict=True)
+            pinned = check_digest(ref.digest, f"the reference {ref.familiar}")
+            manifest = registry.get_manifest(pinned)
+            digest = self._verify(manifest, what, fetched_by=pinned)
         else:
             announced = registry.head_manifest(ref.tag or "latest")
             manifest = registry.get_manifest(announced or ref.tag or "latest")
-            digest = self._check_digest(manifest, expected=announced, strict=False)
-        parsed = _parse(manifest, ref)
+            digest = self._verify(manifest, what, fetched_by=announced)
+        parsed = _parse(manifest, ref, what)
         if not parsed.is_index:
             _require_image(parsed, ref)
             return Resolved(manifest, digest, parsed, None)
@@ -254,27 +264,35 @@ class Puller:
             available = ", ".join(str(p) for p in parsed.platforms()) or "none named"
             raise PlatformError(f"{ref.familiar} has no image for {wanted}; it has: {available} "
                                 "(choose one with --platform)")
+        child_what = f"platform manifest {chosen.platform} of {ref.familiar}"
         child = registry.get_manifest(chosen.digest)
-        digest_child = self._check_digest(child, expected=chosen.digest, strict=True)
-        parsed_child = _parse(child, ref)
+        digest_child = self._verify(child, child_what, fetched_by=chosen.digest, size=chosen.size)
+        parsed_child = _parse(child, ref, child_what)
         _require_image(parsed_child, ref)
         return Resolved(child, digest_child, parsed_child, chosen.platform, index_digest=digest)
 
-    def _check_digest(self, manifest: ManifestBytes, expected: str | None, strict: bool) -> str:
-        """The manifest's digest, computed from its bytes.
+    def _verify(self, manifest: ManifestBytes, what: str, fetched_by: str | None, size: int | None = None) -> str:
+        """The manifest's digest, computed from its bytes; bytes that break a promise are refused.
 
-        Docker-Content-Digest is wrong on some registries (it is computed over a converted
-        manifest, or of another representation): the hash of the bytes wins and the
-        disagreement goes into the trace. Bytes fetched *by digest* must hash to it.
+        Fetched by digest (pinned, HEAD's Docker-Content-Digest, an index entry), the bytes
+        must hash to it. Fetched by tag, they must hash to the response's own
+        Docker-Content-Digest when it names a sha256 (containerd trusts that header and
+        then verifies the bytes against it, so a registry whose header lies fails there
+        too). A wrong header beside bytes that verified is only noted.
         """
-        actual = "sha256:" + hashlib.sha256(manifest.body).hexdigest()
-        if strict and expected and actual != expected:
-            raise DigestMismatch(f"manifest {expected} arrived as bytes hashing to {actual}; refusing it")
-        for name, value in (("HEAD Docker-Content-Digest", expected),
-                            ("Docker-Content-Digest", manifest.header_digest)):
-            if value and value != actual:
-                self.notes.append(f"{name} {value} disagrees with the manifest bytes ({actual}, "
-                                  f"exchange {manifest.exchange_id}); pulltrace uses the bytes' digest")
+        actual = sha256_digest(manifest.body)
+        if fetched_by and actual != fetched_by:
+            raise DigestMismatch(f"{what} fetched by digest {fetched_by} arrived as bytes hashing to {actual}; "
+                                 "refusing it (altered on the way, or the registry's storage is damaged)")
+        header = (manifest.header_digest or "").strip()
+        if not fetched_by and is_sha256(header) and header != actual:
+            raise DigestMismatch(f"{what} fetched by tag arrived as bytes hashing to {actual}, but its "
+                                 f"Docker-Content-Digest is {header}; refusing it (altered on the way?)")
+        if header and header != actual:
+            self.notes.append(f"Docker-Content-Digest {header[:80]} disagrees with the manifest bytes ({actual}, "
+                              f"exchange {manifest.exchange_id}); pulltrace uses the bytes' digest")
+        if size is not None and size != len(manifest.body):
+            raise ManifestInvalid(f"{what} is {len(manifest.body)} bytes but the index says {size}; refusing it")
         return actual
 
     # -- the trace ------------------------------------------------------------------------
@@ -295,11 +313,12 @@ class Puller:
         self.transport.close()
 
 
-def _parse(manifest: ManifestBytes, ref: ImageReference) -> ParsedManifest:
+def _parse(manifest: ManifestBytes, ref: ImageReference, what: str) -> ParsedManifest:
+    check_manifest(manifest.body, what)  # every descriptor valid before parse_manifest trusts them
     try:
         parsed = parse_manifest(manifest.body, manifest.content_type)
-    except ManifestError as e:
-        raise ManifestUnsupported(f"{ref.familiar}: {e}") from None
+    except (ManifestError, ValueError, TypeError, KeyError, OverflowError, RecursionError) as e:
+        raise ManifestInvalid(f"{what}: {e}") from None
     if parsed.is_schema1:
         raise ManifestUnsupported(
             f"{ref.familiar} is a schema1 manifest (deprecated; docker ≥ 20.10 refuses it too); "
@@ -321,5 +340,5 @@ def _config_platform(cache: BlobCache, digest: str) -> Platform | None:
     try:
         data = json.loads(cache.path(digest).read_bytes())
         return Platform(data["os"], data["architecture"], data.get("variant")).normalised()
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 
@@ -24,7 +24,7 @@ _TEXT_TYPES = ("json", "text/", "xml", "html", "javascript", "x-www-form-urlenco
 
 
 def is_text(content_type: str | None) -> bool:
-    return bool(content_type) and any(t in content_type.lower() for t in _TEXT_TYPES)
+    return content_type is not None and any(t in content_type.lower() for t in _TEXT_TYPES)
 
 
 def preview(body: bytes, content_type: str | None) -> str | None:
@@ -49,7 +49,7 @@ class PhaseClock:
                 addr = stream.get_extra_info("server_addr") if stream is not None else None
                 if addr:
                     self.server = f"{addr[0]}:{addr[1]}"
-            except Exception:  # an optional nicety; the transport may not expose it
+            except (AttributeError, OSError, TypeError, IndexError):  # a nicety; a transport may not expose it
                 pass
 
     def span(self, start: str, end: str) -> float | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import httpx
 
+from pulltrace.client.digests import check_digest
 from pulltrace.client.endpoints import Endpoint
 from pulltrace.client.errors import (
     AccessDenied,
@@ -25,7 +26,7 @@ from pulltrace.client.errors import (
     TLSFailure,
 )
 from pulltrace.client.retry import RETRY_STATUSES, RetryPolicy, Sleeper, retry_after
-from pulltrace.client.transport import Response, Transport
+from pulltrace.client.transport import MANIFEST_LIMIT, OTHER_LIMIT, BodyLimit, Response, Transport
 from pulltrace.manifest import ACCEPT_ALL_MANIFESTS
 
 # One Accept header naming every form pulltrace can read. A registry that has only schema1
@@ -69,31 +70,31 @@ class RegistryClient:
     """One repository on one endpoint."""
 
     def __init__(self, transport: Transport, endpoint: Endpoint, repository: str, *,
-                 display_name: str, policy: RetryPolicy = RetryPolicy(), sleep: Sleeper | None = None,
+                 display_name: str, policy: RetryPolicy | None = None, sleep: Sleeper | None = None,
                  logged_in: Callable[[], str | None] = lambda: None) -> None:
         self.transport = transport
         self.endpoint = endpoint
         self.repository = repository
         self.display_name = display_name
-        self.policy = policy
+        self.policy = policy or RetryPolicy()
         self.sleep = sleep or Sleeper()
         self._logged_in = logged_in
 
     # -- plumbing -------------------------------------------------------------------------
     def send(self, method: str, url: httpx.URL, headers: dict[str, str] | None = None, *,
-             stream: bool = False) -> Response:
+             stream: bool = False, limit: BodyLimit = OTHER_LIMIT) -> Response:
         """A request with bounded retries on 5xx, 429 and broken connections."""
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.policy.attempts
             try:
-                res = self.transport.request(method, url, headers, stream=stream)
+                res = self.transport.request(method, url, headers, stream=stream, limit=limit)
             except TLSFailure:
                 raise
             except ConnectionFailed as e:
-                limit = self.policy.connect_attempts if e.connect else self.policy.attempts
-                if attempt >= limit or not self.sleep(self.policy.delay(attempt)):
+                attempts = self.policy.connect_attempts if e.connect else self.policy.attempts
+                if attempt >= attempts or not self.sleep(self.policy.delay(attempt)):
                     raise
                 continue
             if res.status in RETRY_STATUSES and not last:
@@ -144,7 +145,8 @@ class RegistryClient:
                                 "repository does not exist or needs a login (-u USER --password-stdin, "
                                 "or `docker login`)")
         if res.status == 429:
-            return RegistryError(f"{self.endpoint.host} is rate-limiting pulls (429{': ' + message if message else ''}); "
+            detail = f": {message}" if message else ""
+            return RegistryError(f"{self.endpoint.host} is rate-limiting pulls (429{detail}); "
                                  "wait and retry, or log in", res.status)
         return RegistryError(f"{what}: {self.endpoint.host} answered {res.status} {message}".rstrip(), res.status)
 
@@ -160,17 +162,25 @@ class RegistryClient:
         return res
 
     def head_manifest(self, reference: str) -> str | None:
-        """The digest a HEAD by tag announces, or None (no header, or an error to see via GET)."""
+        """The digest a HEAD by tag announces, or None (no header, or an error to see via GET).
+
+        The digest becomes the next request's path: one that is not a valid sha256 digest
+        is refused here, before it is used.
+        """
         res = self.send("HEAD", self.endpoint.url(f"{self.repository}/manifests/{reference}"),
                         {"Accept": MANIFEST_ACCEPT})
         if res.status != 200:
             return None
         digest = res.http.headers.get("docker-content-digest")
-        return digest if digest and digest.startswith("sha256:") else None
+        if not digest:
+            return None
+        return check_digest(digest.strip(), f"the Docker-Content-Digest {self.endpoint.host} answered to "
+                                            f"HEAD {self.display_name}")
 
     def get_manifest(self, reference: str) -> ManifestBytes:
+        """A manifest's bytes, refused while they stream in if they pass containerd's cap."""
         res = self.send("GET", self.endpoint.url(f"{self.repository}/manifests/{reference}"),
-                        {"Accept": MANIFEST_ACCEPT})
+                        {"Accept": MANIFEST_ACCEPT}, limit=MANIFEST_LIMIT)
         if res.status != 200:
             kind = "manifest " + (reference if reference.startswith("sha256:") else f"for tag {reference!r}")
             raise self.fail(res, kind)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pulltrace.client.errors import PullError
 

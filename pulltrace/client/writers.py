@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pulltrace.client.cache import BlobCache, digest_hex
+from pulltrace.client.digests import is_sha256
 from pulltrace.client.errors import DigestMismatch, PullError
 from pulltrace.manifest import (
     DOCKER_CONFIG,
@@ -96,8 +97,10 @@ def docker_repositories_json(parts: ImageParts, config_bytes: bytes) -> dict:
         return {}
     try:
         diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         diff_ids = []
+    if not isinstance(diff_ids, list) or not all(is_sha256(d) for d in diff_ids):
+        diff_ids = []  # not an image config (an artifact's): the config digest stands in
     top = chain_ids(diff_ids)[-1] if diff_ids else parts.config.digest
     return {_familiar_name(ref): {ref.tag: digest_hex(top)}}
 
@@ -219,11 +222,11 @@ def _temp_beside(target: Path, directory: bool = False) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=parent))
         tmp.chmod(0o777 & ~_umask())
         return tmp
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=parent)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=parent)
     # mkstemp makes 0600; the finished file gets what the user's umask gives any new file.
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
-    return Path(tmp)
+    return Path(name)
 
 
 def check_output(target: Path, fmt: str) -> None:

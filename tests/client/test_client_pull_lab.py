@@ -144,6 +144,22 @@ def test_seed_002_reverse_proxy_layout_from_the_environment(lab, tmp_path):
     assert blob_hops and all(s.exchange.request_header("authorization") is None for s in blob_hops)
 
 
+@pytest.mark.parametrize("auth_proxy", ["/docker-auth", "/docker-auth/token", "/docker-auth/"],
+                         ids=["bare-prefix", "with-path", "trailing-slash"])
+def test_auth_proxy_works_with_or_without_the_realm_path(lab, tmp_path, auth_proxy):
+    """The lab's proxy already rewrites the realm to `<proxy>/docker-auth/token`: a bare
+    `--auth-proxy <proxy>/docker-auth` must not turn it into `/docker-auth/docker-auth/token`."""
+    proxy = lab.url("proxy")
+    code, out, trace_path = pull(tmp_path, f"{lab.host('hub')}/library/tiny", "-u", "alice", "-p", "alice-pass",
+                                 "--registry-proxy", f"{proxy}/docker-registry", "--auth-proxy", proxy + auth_proxy,
+                                 "--blob-proxy", f"{proxy}/docker-blob")
+    assert code == 0
+    assert_image(out, lab.images["library/tiny"])
+    token_urls = [s.exchange.url.split("?")[0] for s in steps(load_trace(trace_path))
+                  if "/docker-auth" in s.exchange.url]
+    assert token_urls and set(token_urls) == {f"{proxy}/docker-auth/token"}
+
+
 def test_plain_http_registry_needs_insecure_registry(lab, tmp_path, capsys):
     host = lab.url("plain").split("//")[1]
     code, out, _ = pull(tmp_path, f"{host}/library/tiny")
@@ -182,8 +198,8 @@ def test_cdn_never_sees_authorization(lab, tmp_path):
         f.seek(before)
         lines = f.read().decode(errors="replace").splitlines()
     layer = lab.images["team/app"].layers[0].digest.split(":")[1]
-    mine = [l for l in lines if layer in l]
-    assert mine and all("auth=absent" in l for l in mine)
+    mine = [line for line in lines if layer in line]
+    assert mine and all("auth=absent" in line for line in mine)
 
 
 @pytest.mark.parametrize("args,message", [

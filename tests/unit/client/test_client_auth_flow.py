@@ -33,7 +33,8 @@ class Clock:
         return self.now
 
 
-def reply(request: httpx.Request, status: int, headers: dict | list | None = None, body: object = b"") -> httpx.Response:
+def reply(request: httpx.Request, status: int, headers: dict | list | None = None,
+          body: object = b"") -> httpx.Response:
     if not isinstance(body, bytes):
         body = json.dumps(body).encode()
     return httpx.Response(status, headers=headers or {}, content=body, request=request)
@@ -334,7 +335,8 @@ def test_reverse_proxy_prefix_is_its_own_auth_space():
     assert auth_space(httpx.URL("https://cdn/docker/registry/v2/blobs/sha256/aa/" + "a" * 64 + "/data")) is None
     assert auth_space(httpx.URL("http://plain:5000/v2/")) == "http://plain:5000"
     assert auth_space(httpx.URL("https://cdn/path/data")) is None
-    assert scopes_for(httpx.URL("https://proxy/docker-registry/v2/library/a/manifests/1")) == ["repository:library/a:pull"]
+    assert scopes_for(httpx.URL("https://proxy/docker-registry/v2/library/a/manifests/1")) == [
+        "repository:library/a:pull"]
     assert scopes_for(httpx.URL("https://r/v2/")) == []
 
 

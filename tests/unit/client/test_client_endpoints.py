@@ -44,3 +44,12 @@ def test_insecure_hosts_match_with_or_without_port():
 def test_bad_mirror_url():
     with pytest.raises(EndpointError):
         Routing.build(["ftp://x"], env={})
+
+
+def test_a_realm_already_under_the_auth_proxy_is_not_prefixed_again():
+    """seed 002's nginx rewrites the realm to the proxy itself; a bare prefix must not double."""
+    for given in ("https://p.example/docker-auth", "https://p.example/docker-auth/", "https://p.example/docker-auth/token"):
+        routing = Routing.build(auth_proxy=given, env={})
+        assert routing.rewrite_realm("https://p.example/docker-auth/token?service=x") == \
+            "https://p.example/docker-auth/token?service=x"
+        assert routing.rewrite_realm("https://auth.docker.io/token") == "https://p.example/docker-auth/token"

@@ -50,5 +50,6 @@ def test_a_cdn_refusal_after_a_redirect_names_the_download_host_not_the_login():
 
 
 def test_a_refusal_by_the_registry_itself_is_still_about_access():
-    res = _response([(BLOB, 403)], '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}')
+    res = _response([(BLOB, 403)],
+                    '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}')
     assert isinstance(_client().fail(res, "blob"), AccessDenied)

@@ -59,7 +59,8 @@ def image(tmp_path: Path):
         cache.path(sha(blob)).write_bytes(blob)
     manifest = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
                            "config": {"mediaType": DOCKER_CONFIG, "digest": sha(config), "size": len(config)},
-                           "layers": [{"mediaType": DOCKER_LAYER, "digest": sha(b), "size": len(b)} for b in layers]}).encode()
+                           "layers": [{"mediaType": DOCKER_LAYER, "digest": sha(b), "size": len(b)}
+                                      for b in layers]}).encode()
     parts = ImageParts(
         reference=parse_reference("hub.pulltrace.test/library/tiny:1.0"),
         manifest_bytes=manifest, manifest_digest=sha(manifest), manifest_media_type=DOCKER_MANIFEST,
@@ -143,8 +144,8 @@ def test_oci_layout_directory_and_archive(image, tmp_path):
     assert sha(stored) == desc["digest"] and len(stored) == desc["size"]
     converted = json.loads(stored)
     assert converted["config"] == {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)}
-    assert [l["mediaType"] for l in converted["layers"]] == [OCI_LAYER_GZIP] * 2
-    assert [l["digest"] for l in converted["layers"]] == [sha(b) for b in layers]
+    assert [layer["mediaType"] for layer in converted["layers"]] == [OCI_LAYER_GZIP] * 2
+    assert [layer["digest"] for layer in converted["layers"]] == [sha(b) for b in layers]
     assert desc["annotations"]["org.opencontainers.image.ref.name"] == "1.0"
     assert desc["platform"] == {"architecture": "amd64", "os": "linux"}
     blobs = {p.name for p in (out / "blobs" / "sha256").iterdir()}
