@@ -160,12 +160,12 @@ def pct(values: list[float], p: float) -> float:
 
 def addon_summary(log: Path) -> dict[str, float]:
     text = log.read_text(errors="replace")
-    match = re.search(r"pulltrace: (\d+) exchanges, (\d+) pulls; slowest hook ([\d.]+) ms, "
+    match = re.search(r"pulltrace: (\d+) exchanges, (\d+) pulls; slowest hook ([\d.]+) ms(?: \(([\d.]+) ms CPU\))?, "
                       r"longest queue wait (\d+) ms", text)
     if not match:
         return {}
     return {"exchanges": int(match.group(1)), "pulls": int(match.group(2)), "slowest_hook_ms": float(match.group(3)),
-            "queue_wait_ms": float(match.group(4))}
+            "slowest_hook_cpu_ms": float(match.group(4) or "nan"), "queue_wait_ms": float(match.group(5))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Total-time ratio with/without the addon: **{ratio:.3f}** (target ≤ 1.10); mitmdump's own CPU time "
         f"per request, with/without: **{cpu_ratio:.3f}** (what the addon costs whatever else runs here).",
         f"Delay attributable to pulltrace: its slowest hook held the loop **{summary.get('slowest_hook_ms', '?')} "
-        f"ms**; the loop's worst wake-up was {lag['addon'].get('max_ms', '?')} ms with the addon and "
+        f"ms** of wall time ({summary.get('slowest_hook_cpu_ms', '?')} ms of its own CPU); the loop's worst "
+        f"wake-up was {lag['addon'].get('max_ms', '?')} ms with the addon and "
         f"{lag['plain'].get('max_ms', '?')} ms without ({loop_extra:+.1f} ms; wake-ups later than 50 ms: "
         f"{lag['addon'].get('over_50ms', '?')} with, {lag['plain'].get('over_50ms', '?')} without). Target: no "
         f"request delayed by pulltrace more than 50 ms. An exchange waited at most "
