@@ -1,7 +1,7 @@
 """A fleet in the lab: several dockerd nodes, each pulling through its own pulltrace, one
 Prometheus scraping them all, one OTLP receiver, and the fleet report at the end.
 
-    scripts/fleet-demo [--nodes 3] [--out DIR] [--keep-prometheus]
+    scripts/fleet-demo [--nodes 3] [--out DIR] [--keep]
 
 Each node is a lab dockerd named `fleet-<letter>` whose proxy is a mitmdump with the addon
 (`pulltrace_node=fleet-<letter>`, `pulltrace_metrics`, `pulltrace_otlp`), as a platform
@@ -86,6 +86,11 @@ class Node:
     def stop(self) -> None:
         if self.mitm is not None:
             self.mitm.stop()
+
+    def stop_daemon(self) -> None:
+        """The demo's dockerd goes too (the tests keep theirs for the next test, as the lab does)."""
+        if self.daemon is not None:
+            self.daemon.stop()
 
 
 class Prometheus:
@@ -211,6 +216,8 @@ def run(count: int, out: Path, *, keep: bool = False) -> int:
         finally:
             for node in nodes:
                 node.stop()
+                if not keep:
+                    node.stop_daemon()
             if not keep:
                 prometheus.stop()
         receiver.wait_for(1, timeout=5)
@@ -227,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fleet-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=3, help="lab dockerds to start (default 3)")
     parser.add_argument("--out", type=Path, default=Path("fleet-demo-out"), help="where everything is written")
-    parser.add_argument("--keep-prometheus", action="store_true", help="leave prometheus running at the end")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave prometheus and the fleet-* dockerds running at the end")
     args = parser.parse_args(argv)
     if not 1 <= args.nodes <= 26:
         parser.error("--nodes must be 1 to 26")
-    return run(args.nodes, args.out.resolve(), keep=args.keep_prometheus)
+    return run(args.nodes, args.out.resolve(), keep=args.keep)
 
 
 if __name__ == "__main__":
