@@ -54,7 +54,8 @@ def render_diff_text(d: TraceDiff, *, wide: bool = False) -> str:
                     a, b = (x.a, x.b) if wide else (fmt.middle(x.a or "∅", 34), fmt.middle(x.b or "∅", 34))
                     out.append(f"    {x.field}: {a or '∅'} → {b or '∅'}")
         out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    # Wire text (URLs, titles) may hold ESC/CR/bidi controls: shown escaped, never acted on.
+    return fmt.terminal_safe("\n".join(out).rstrip(), keep_newlines=True) + "\n"
 
 
 def _table(s: SessionDiff, t, wide: bool) -> str:

@@ -4,13 +4,40 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+
+from pulltrace import jsonbound
+from pulltrace.urls import host_port, split_url
 
 ELLIPSIS = "…"
+# What a terminal acts on instead of printing: C0 controls (ESC starts a cursor or
+# colour sequence, BEL, BS, CR rewrite the line), DEL, C1 controls (0x9b is an 8-bit CSI),
+# line and paragraph separators, and the Unicode bidi controls that reorder what is shown
+# (CVE-2021-42574, "Trojan Source"). Escaped with str.translate: one pass, in C.
+_CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x2028, 0x202F),
+             *range(0x2066, 0x206A)]
+_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+_ESCAPES = {c: _NAMED.get(c) or (f"\\x{c:02x}" if c <= 0xFF else f"\\u{c:04x}") for c in _CONTROLS}
+_ESCAPES_KEEP_LF = {c: e for c, e in _ESCAPES.items() if c != 0x0A}
+_CONTROL_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in _CONTROLS) + "]")
 _DIGEST_RE = re.compile(r"\b(sha256|sha384|sha512):([0-9a-f]{16,})")
 # The storage path a registry redirects blobs to spells the digest without its
 # algorithm prefix: /docker/registry/v2/blobs/sha256/5b/5b0d5902…/data.
 _BARE_HEX_RE = re.compile(r"(?<=/)([0-9a-f]{32,})(?=/|$|\?)")
+
+
+def terminal_safe(text: str, *, keep_newlines: bool = False) -> str:
+    """Text from the wire made safe to print on a terminal: every control character, and
+    every bidi control, shown as its escape (`\\x1b`, `\\r`, `\\u202e`) so a registry
+    cannot move the cursor, recolour or rewrite the screen, or reorder a line. With
+    `keep_newlines` (a whole rendered page) LF and CRLF stay line ends (a CRLF body stays
+    as recorded; a CR alone, which returns the cursor, is escaped); else a newline
+    becomes `\\n` (a table cell)."""
+    if not _CONTROL_RE.search(text):
+        return text
+    if not keep_newlines:
+        return text.translate(_ESCAPES)
+    return "\r\n".join(part.translate(_ESCAPES_KEEP_LF) for part in text.split("\r\n"))
 
 
 def human_bytes(n: int | None) -> str:
@@ -71,17 +98,15 @@ def middle(text: str, width: int) -> str:
 
 
 def host_of(url: str) -> str:
-    """The host[:port] of a URL, or '' when it has none."""
-    try:
-        return urlsplit(url).netloc
-    except ValueError:
-        return ""
+    """The host[:port] of a URL, without userinfo; '' when it has none or cannot be split."""
+    return host_port(url)
 
 
 def path_of(url: str) -> str:
-    """Path plus query of a URL (what the request line carries)."""
+    """Path plus query of a URL (what the request line carries); a URL that cannot be
+    split (an unclosed `[`, a port that is not a number) is returned whole."""
     try:
-        parts = urlsplit(url)
+        parts = split_url(url)
     except ValueError:
         return url
     path = parts.path or "/"
@@ -153,9 +178,11 @@ def pretty_body(text: str | None) -> str | None:
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
         try:
-            return json.dumps(json.loads(stripped), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
+            # Bounded: a preview nested 1,200 deep would otherwise hit the recursion limit.
+            data = jsonbound.loads(stripped, max_bytes=max(len(stripped), 1), what="body")
+        except jsonbound.JSONBoundError:
+            return text
+        return json.dumps(data, indent=2, ensure_ascii=False)
     return text
 
 
@@ -183,8 +210,9 @@ def wrap(text: str, width: int, first: str = "", rest: str = "") -> list[str]:
             lines.append(line)
             line, used, words = rest, display_width(rest), 0
         while used + w > width:  # a word longer than a line
-            cut = 0
-            while cut < len(word) and used + display_width(word[: cut + 1]) <= width:
+            cut, room = 0, width - used
+            while cut < len(word) and display_width(word[cut]) <= room:
+                room -= display_width(word[cut])
                 cut += 1
             if cut == 0 and used == display_width(rest):
                 cut = 1  # a character wider than the whole line: emit it anyway

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from pulltrace.model import Trace
+from pulltrace.render import fmt
 from pulltrace.render.explain import SessionExplanation, explain_session
 from pulltrace.render.glossary import BY_ID, terms_in_order
 from pulltrace.render.i18n import translator
@@ -54,7 +55,8 @@ def render_markdown(trace: Trace, *, lang: str = "en", explain: bool = False) ->
         out += [f"> {md_text(note)}", ""]
     if explained:
         out += _glossary({term for e in explained for term in e.terms}, lang)
-    return "\n".join(out).rstrip() + "\n"
+    # The page may be printed on a terminal: control bytes from the wire shown escaped.
+    return fmt.terminal_safe("\n".join(out).rstrip(), keep_newlines=True) + "\n"
 
 
 def _session(session: SessionView, view: TraceView, lang: str,

@@ -1,5 +1,10 @@
 """The terminal view: a summary and a step table per session, fitting 80 columns
-(or everything, unabridged, with wide=True)."""
+(or everything, unabridged, with wide=True).
+
+Everything from the wire (URLs, reasons, headers, finding texts that quote them) goes
+through `fmt.terminal_safe` before it is measured and laid out, and the page once more
+at the end: a registry's ESC, CR or bidi control is shown as an escape, never acted on.
+This is also the addon's console output."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from pulltrace.render.explain import SessionExplanation, explain_session
 from pulltrace.render.glossary import terms_in_order
 from pulltrace.render.i18n import translator
 from pulltrace.render.rows import SessionView, trace_view
+
+_s = fmt.terminal_safe
 
 WIDTH = 80
 _SEP = 2  # tabulate's "simple" format puts two spaces between columns
@@ -25,26 +32,26 @@ def render_text(trace: Trace, *, wide: bool = False, lang: str = "en", explain: 
     t = translator(lang)
     out: list[str] = []
     if view.source or view.created:
-        out.extend(_wrap(" · ".join(x for x in (view.source, view.created) if x), wide, "", "  "))
+        out.extend(_wrap(_s(" · ".join(x for x in (view.source, view.created) if x)), wide, "", "  "))
         out.append("")
     if not view.sessions:
         out.append(t("no_sessions"))
     for n, session in enumerate(view.sessions):
         out.extend(_session_text(session, wide=wide, lang=lang, explained=explained[n] if explained else None))
     for note in view.notes:
-        out.extend(_wrap(f"{t('notes')}: {note}", wide, "", "  "))
+        out.extend(_wrap(f"{t('notes')}: {_s(note)}", wide, "", "  "))
     if explained:
         out.extend(_glossary({term for e in explained for term in e.terms}, wide, lang))
-    return "\n".join(out).rstrip() + "\n"
+    return fmt.terminal_safe("\n".join(out).rstrip(), keep_newlines=True) + "\n"
 
 
 def _session_text(session: SessionView, *, wide: bool, lang: str,
                   explained: SessionExplanation | None = None) -> list[str]:
     t = translator(lang)
-    title = f"{t('session')} {session.number}: {session.title}"
+    title = f"{t('session')} {session.number}: {_s(session.title)}"
     out = [title, "=" * min(WIDTH, fmt.display_width(title)), ""]
     summary = [
-        (row.label, row.value if wide else _fit(row.value, WIDTH - 2 - _label_width(session)))
+        (_s(row.label), _s(row.value) if wide else _fit(_s(row.value), WIDTH - 2 - _label_width(session)))
         for row in session.summary
     ]
     out.append(tabulate(summary, tablefmt="plain", disable_numparse=True))
@@ -57,10 +64,10 @@ def _session_text(session: SessionView, *, wide: bool, lang: str,
         out.append(f"{t('findings')}:")
         for f in session.findings:
             steps = ", ".join(f"#{link.number}" for link in f.steps if link.number)
-            head = f"[{f.severity_label}] {f.title}" + (f" ({steps})" if steps else "")
+            head = f"[{_s(f.severity_label)}] {_s(f.title)}" + (f" ({steps})" if steps else "")
             out.extend(_wrap(head, wide, "- ", "  "))
-            out.extend(_wrap(f"{t('cause')}: {f.cause}", wide, "  ", "  "))
-            out.extend(_wrap(f"{t('fix')}: {f.fix}", wide, "  ", "  "))
+            out.extend(_wrap(f"{t('cause')}: {_s(f.cause)}", wide, "  ", "  "))
+            out.extend(_wrap(f"{t('fix')}: {_s(f.fix)}", wide, "  ", "  "))
         out.append("")
     return out
 
@@ -71,12 +78,12 @@ def _narrative(explained: SessionExplanation, wide: bool, lang: str) -> list[str
     out = [f"{t('x_heading')}:"]
     for e in explained.steps:
         head = f"#{e.number} "
-        out.extend(_wrap(space.join(e.sentences), wide, head, " " * len(head)))
+        out.extend(_wrap(_s(space.join(e.sentences)), wide, head, " " * len(head)))
     out.append("")
     if explained.notes:
         out.append(f"{t('x_notes')}:")
         for note in explained.notes:
-            out.extend(_wrap(note, wide, "- ", "  "))
+            out.extend(_wrap(_s(note), wide, "- ", "  "))
         out.append("")
     return out
 
@@ -90,7 +97,7 @@ def _glossary(ids: set[str], wide: bool, lang: str) -> list[str]:
 
 
 def _label_width(session: SessionView) -> int:
-    return max((fmt.display_width(r.label) for r in session.summary), default=0)
+    return max((fmt.display_width(_s(r.label)) for r in session.summary), default=0)
 
 
 def _fit(value: str, width: int) -> str:
@@ -108,7 +115,7 @@ def _wrap(text: str, wide: bool, first: str, rest: str) -> list[str]:
 def _steps_narrow(session: SessionView, t) -> str:
     headers = ["#", t("kind"), t("request"), "HTTP", t("size"), t("time")]
     fixed = [
-        [str(r.number), r.kind_label, "", str(r.status or "ERR"), r.size, r.time] for r in session.steps
+        [str(r.number), _s(r.kind_label), "", str(r.status or "ERR"), _s(r.size), _s(r.time)] for r in session.steps
     ]
     # tabulate pads every header by two (MIN_PADDING), so a column is at least that wide.
     widths = [
@@ -118,8 +125,9 @@ def _steps_narrow(session: SessionView, t) -> str:
     request_width = max(_MIN_REQUEST, WIDTH - sum(w for i, w in enumerate(widths) if i != 2) - _SEP * 5)
     rows = []
     for cells, r in zip(fixed, session.steps, strict=True):
-        url = fmt.fit_url(r.url, request_width - len(r.method) - 1, base_host=session.registry)
-        cells[2] = f"{r.method} {url}"
+        method = _s(r.method)
+        url = fmt.fit_url(_s(r.url), request_width - fmt.display_width(method) - 1, base_host=session.registry)
+        cells[2] = f"{method} {url}"
         rows.append(cells)
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
@@ -132,13 +140,13 @@ def _steps_wide(session: SessionView, t) -> str:
         [
             str(r.number),
             f"+{r.start_ms:.0f} ms",
-            r.kind_label,
-            r.request_line,
-            r.status_text,
-            r.content_type,
-            r.size,
-            r.time,
-            ", ".join(f"{link.label} #{link.number}" for link in r.links if link.number),
+            _s(r.kind_label),
+            _s(r.request_line),
+            _s(r.status_text),
+            _s(r.content_type),
+            _s(r.size),
+            _s(r.time),
+            _s(", ".join(f"{link.label} #{link.number}" for link in r.links if link.number)),
         ]
         for r in session.steps
     ]

@@ -2,8 +2,11 @@ import pytest
 
 from pulltrace.auth import (
     ChallengeError,
+    ScopeError,
+    TokenResponseError,
     parse_challenges,
     parse_scope,
+    parse_token_response,
     parse_www_authenticate,
     read_token_request,
     repository_scope,
@@ -64,8 +67,10 @@ def test_scope_values():
     s = parse_scope("repository:host:5000/a/b:pull,push")
     assert (s.type, s.name, s.actions) == ("repository", "host:5000/a/b", ("pull", "push"))
     assert repository_scope("library/alpine") == "repository:library/alpine:pull"
-    with pytest.raises(ValueError):
+    with pytest.raises(ScopeError, match="expected type:name:actions"):
         parse_scope("nonsense")
+    with pytest.raises(ValueError):  # callers that catch ValueError keep working
+        parse_scope("repository:")
 
 
 def test_token_request_get_and_oauth_post():
@@ -82,3 +87,47 @@ def test_token_request_get_and_oauth_post():
     )
     assert r.grant_type == "refresh_token"
     assert r.scopes == ["repository:a:pull", "repository:b:pull"]
+
+
+def test_long_hostile_header_gives_a_bounded_one_line_message():
+    header = "Bearer service=\"x\x1b[2J\"," + "a" * 100_000
+    with pytest.raises(ChallengeError) as e:
+        parse_challenges(header)
+    assert e.value.header == header
+    message = str(e.value)
+    assert len(message) < 300 and "\x1b" not in message and "\\x1b" in message
+
+
+def test_token_request_from_a_url_with_a_broken_host():
+    r = read_token_request("https://[broken/token?service=reg&scope=repository:a:pull")
+    assert (r.service, r.scopes) == ("reg", ["repository:a:pull"])
+
+
+def test_token_response_docker_hub_and_oauth_forms():
+    hub = parse_token_response(
+        b'{"token":"t1","access_token":"t1","expires_in":300,"issued_at":"2024-01-01T00:00:00Z"}'
+    )
+    assert (hub.token, hub.expires_in, hub.issued_at, hub.refresh_token) == ("t1", 300, "2024-01-01T00:00:00Z", None)
+    assert hub.fields == ("access_token", "expires_in", "issued_at", "token")
+    oauth = parse_token_response('{"access_token":"a2","refresh_token":"r2","scope":"repository:x:pull"}')
+    assert (oauth.token, oauth.expires_in, oauth.refresh_token) == ("a2", None, "r2")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "token response is not valid JSON"),
+        (b"[1]", "JSON list, not an object"),
+        (b'{"expires_in": 300}', "holds no token"),
+        (b'{"token": ["t"]}', "'token' is not a string"),
+        (b'{"token": "t", "expires_in": "300"}', "'expires_in' is not a whole number"),
+        (b'{"token": "t", "expires_in": 1e999}', "'expires_in' is not a whole number"),
+        (b'{"token": "t", "expires_in": true}', "'expires_in' is not a whole number"),
+        (b'{"token": "\xff"}', "not valid UTF-8: byte 0xff at offset 11"),
+        (b"[" * 1200 + b"]" * 1200, "nested deeper than 64 levels"),
+        (b'{"token": "' + b"t" * (1024 * 1024) + b'"}', "larger than 1048576 bytes"),
+    ],
+)
+def test_bad_token_responses_say_what_is_wrong(body, message):
+    with pytest.raises(TokenResponseError, match=message):
+        parse_token_response(body)

@@ -1,6 +1,7 @@
 import pytest
 
-from pulltrace.reference import ReferenceError, parse_reference
+from pulltrace.errors import UserError
+from pulltrace.reference import InvalidReference, ReferenceError, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -14,7 +15,8 @@ DIGEST = "sha256:" + "ab" * 32
         ("docker.io/alpine", "docker.io/library/alpine:latest", "registry-1.docker.io", "latest"),
         ("index.docker.io/library/alpine", "docker.io/library/alpine:latest", "registry-1.docker.io", "latest"),
         ("daocloud.io/busybox", "daocloud.io/busybox:latest", "daocloud.io", "latest"),
-        ("hub.pulltrace.test:5000/ns/name:tag", "hub.pulltrace.test:5000/ns/name:tag", "hub.pulltrace.test:5000", "tag"),
+        ("hub.pulltrace.test:5000/ns/name:tag", "hub.pulltrace.test:5000/ns/name:tag",
+         "hub.pulltrace.test:5000", "tag"),
         ("localhost/x", "localhost/x:latest", "localhost", "latest"),
         ("localhost:5000/x", "localhost:5000/x:latest", "localhost:5000", "latest"),
         (f"alpine@{DIGEST}", f"docker.io/library/alpine@{DIGEST}", "registry-1.docker.io", DIGEST),
@@ -60,7 +62,39 @@ def test_pinned_digest_keeps_tag_for_display_but_fetches_by_digest():
     ],
 )
 def test_invalid_references_say_why(text, why):
-    with pytest.raises(ReferenceError) as e:
+    with pytest.raises(InvalidReference) as e:
         parse_reference(text)
     assert why in str(e.value)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("alpine\n", "spaces"),
+        ("alpine:1\n@" + DIGEST, "bad tag"),
+        ("alpine:t\u00e9", "bad tag 'té'"),  # Go's \w, as docker's grammar, is ASCII
+        ("host:abc/x", "bad registry host 'host:abc'"),
+        ("[::1/x", "bad registry host '[::1'"),
+        ("user:pw@host/x", "bad digest 'host/x'"),
+        ("a\x1b[2jb", "may hold only"),
+        ("a" * 5000, "longer than 520 characters"),
+    ],
+)
+def test_hostile_references_are_refused_in_one_line(text, why):
+    with pytest.raises(InvalidReference) as e:
+        parse_reference(text)
+    message = str(e.value)
+    assert why in message
+    assert "\n" not in message and "\x1b" not in message
+    assert len(message) < 300
+
+
+def test_invalid_reference_is_the_user_error_and_the_old_name_an_alias():
+    assert ReferenceError is InvalidReference
+    assert issubclass(InvalidReference, UserError) and issubclass(InvalidReference, ValueError)
+
+
+def test_ipv6_registry_with_port():
+    ref = parse_reference("[::1]:5000/team/app:1")
+    assert (ref.domain, ref.repository, ref.tag) == ("[::1]:5000", "team/app", "1")

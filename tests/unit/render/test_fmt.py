@@ -41,7 +41,8 @@ def test_fit_url_decodes_query_and_cuts_it_from_the_end():
 
 
 def test_fit_url_always_fits():
-    url = "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/dd/" + "d" * 64 + "/data?verify=…"
+    url = ("https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/dd/"
+           + "d" * 64 + "/data?verify=…")
     for width in (12, 20, 33, 50):
         assert len(fmt.fit_url(url, width)) <= width
 
@@ -72,3 +73,29 @@ def test_short_client_names_the_product_and_its_major_minor_version():
     assert fmt.short_client("containerd/1.6.20~ds1 (127.0.0.1)") == "containerd 1.6"
     assert fmt.short_client("skopeo/1.9.3 (127.0.0.1)") == "skopeo 1.9"
     assert fmt.short_client("192.0.2.10") == "192.0.2.10"  # no User-Agent recorded: the peer
+
+
+def test_terminal_safe_escapes_every_control_a_terminal_acts_on():
+    assert fmt.terminal_safe("plain text, 中文") == "plain text, 中文"
+    assert fmt.terminal_safe("a\x1b[2Jb\x07c\rd\x08e\x7ff\x9bg\x00h\th\ni") == (
+        "a\\x1b[2Jb\\x07c\\rd\\x08e\\x7ff\\x9bg\\x00h\\th\\ni"
+    )
+    assert fmt.terminal_safe("evil\u202etxt.exe\u2066\u2069\u200f\u2028") == (
+        "evil\\u202etxt.exe\\u2066\\u2069\\u200f\\u2028"
+    )
+
+
+def test_terminal_safe_for_a_page_keeps_line_ends_only():
+    assert fmt.terminal_safe("a\nb\r\nc\rd\x1b", keep_newlines=True) == "a\nb\r\nc\\rd\\x1b"
+
+
+def test_urls_that_do_not_split_are_shown_not_raised():
+    assert fmt.host_of("https://h:abc/v2/") == ""
+    assert fmt.path_of("https://[::1/v2/") == "https://[::1/v2/"
+    assert fmt.host_of("https://user:secret@registry.test:5000/v2/") == "registry.test:5000"
+    assert fmt.fit_url("https://h:abc/v2/x", 40) == "https://h:abc/v2/x"
+
+
+def test_pretty_body_leaves_deep_json_as_it_is():
+    deep = "[" * 1200 + "]" * 1200
+    assert fmt.pretty_body(deep) == deep
