@@ -200,11 +200,11 @@ def _har(**entry):
         ("[" * 1200 + "]" * 1200, "is nested deeper than 64 levels"),
         ('{"log": "\xff"}', "not valid UTF-8"),
         (json.dumps([{"id": "x", "method": "GET", "url": "https://r.test/", "started_at": "soon"}]),
-         "exchange 1: started_at is not a finite number"),
+         "exchange 1: malformed trace: exchange.started_at: not a number"),
         (json.dumps([5]), "exchange 1 is not a JSON object"),
         (json.dumps([{"id": "x"}]), "not a list of pulltrace exchanges \\(exchange 1: "),
         (json.dumps({"schema": "pulltrace-trace", "version": 1, "sessions": [5]}),
-         "malformed trace: 'int' object is not subscriptable"),
+         "malformed trace: sessions\\[0\\]: not an object"),
         (json.dumps({"schema": "pulltrace-trace", "version": 1, "sessions": [{"id": "s", "steps": [
             {"exchange": {"id": "x", "method": "GET", "url": "https://h:x/", "started_at": 0}}]}]}),
          "step 1: invalid URL 'https://h:x/'"),
