@@ -259,6 +259,9 @@ class Session:
     steps: list[Step] = field(default_factory=list)
     summary: SessionSummary = field(default_factory=SessionSummary)
     findings: list[Finding] = field(default_factory=list)
+    # The machine that saw the pull (the addon's pulltrace_node, else its hostname); a
+    # fleet report groups by it. Empty when the source does not say.
+    node: str = ""
 
     def step(self, exchange_id: str) -> Step | None:
         for step in self.steps:
@@ -494,6 +497,7 @@ class _Reader:
             id=self.text(d, "id", where),
             action=self.text(d, "action", where, "pull"),
             client=self.text(d, "client", where, ""),
+            node=self.text(d, "node", where, ""),
             steps=[self.step(s, f"{where}.steps[{n}]") for n, s in enumerate(self.array(d.get("steps") or [],
                                                                                           f"{where}.steps"))],
             summary=self.summary(d.get("summary"), f"{where}.summary"),

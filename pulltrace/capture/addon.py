@@ -23,6 +23,7 @@ import functools
 import hashlib
 import logging
 import queue
+import socket
 import threading
 import time
 import weakref
@@ -55,6 +56,8 @@ from pulltrace.model import Exchange, Session, Trace
 from pulltrace.redact import mask_value
 from pulltrace.render.outputs import FORMATS, write_outputs
 from pulltrace.render.text import render_text  # now, not on the recorder's thread mid-capture
+from pulltrace.sinks.exporters import Exporters
+from pulltrace.sinks.metrics import MetricsError
 
 log = logging.getLogger("pulltrace")
 
@@ -213,6 +216,8 @@ class Settings:
     outputs: tuple[str, ...]
     idle_s: float
     show_secrets: bool = False
+    node: str = ""
+    jsonl_max_bytes: int | None = None
 
 
 def numbered_table(session: Session, number: int) -> str:
@@ -243,7 +248,8 @@ class PullTrace:
         self.settings = Settings(Path("pulltrace-out"), tuple(self.outputs), 3.0, False)
         self.writer: jsonl.JsonlWriter | None = None
         self.started_at = time.time()
-        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._finished])
+        self.exporters = Exporters(version=__version__)
+        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._finished, self.exporters])
         # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
         # no flows) frees them as usual; touched only on the event loop.
         self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
@@ -277,6 +283,18 @@ class PullTrace:
         loader.add_option("pulltrace_idle", int, 3,
                           "Seconds a pull must be quiet before it is closed, printed and written, when not "
                           "all of its blobs were seen (the client already had some).")
+        loader.add_option("pulltrace_node", str, "",
+                          "This machine's name in pulltrace.jsonl, the metrics and the traces (a fleet report "
+                          "groups pulls by it); empty uses the hostname.")
+        loader.add_option("pulltrace_metrics", str, "",
+                          "HOST:PORT (or :PORT) to serve Prometheus metrics of the finished pulls on, at "
+                          "/metrics; empty serves none.")
+        loader.add_option("pulltrace_otlp", str, "",
+                          "OTLP/HTTP URL to export each finished pull to as an OpenTelemetry trace (a base URL "
+                          "like http://collector:4318 gets /v1/traces); empty exports none.")
+        loader.add_option("pulltrace_jsonl_max_mb", int, 0,
+                          "Rotate pulltrace.jsonl when it reaches this many MB: it becomes pulltrace.jsonl.1 "
+                          "(older parts .2, .3, ...) and a new file starts; 0 never rotates.")
 
     def configure(self, updated: set[str]) -> None:
         if "pulltrace_outputs" in updated:
@@ -294,10 +312,35 @@ class PullTrace:
                 raise exceptions.OptionsError(f"pulltrace_dir {path} exists and is not a directory")
         if "pulltrace_hosts" in updated:
             self.hosts = [h.strip().lower() for h in ctx.options.pulltrace_hosts.split(",") if h.strip()]
+        if "pulltrace_jsonl_max_mb" in updated and ctx.options.pulltrace_jsonl_max_mb < 0:
+            raise exceptions.OptionsError("pulltrace_jsonl_max_mb must be 0 (never rotate) or more MB")
+        node = ctx.options.pulltrace_node.strip() or socket.gethostname()
+        self._configure_exporters(updated, node)
+        max_mb = ctx.options.pulltrace_jsonl_max_mb
         self.settings = Settings(Path(ctx.options.pulltrace_dir), tuple(self.outputs),
-                                 float(ctx.options.pulltrace_idle), bool(ctx.options.pulltrace_show_secrets))
+                                 float(ctx.options.pulltrace_idle), bool(ctx.options.pulltrace_show_secrets),
+                                 node, max_mb * 1024 * 1024 if max_mb else None)
+        self.recorder.node = node
         # The engine reads its idle window when it closes pulls; the recorder thread owns it.
         self.recorder.engine.idle_s = self.settings.idle_s
+
+    def _configure_exporters(self, updated: set[str], node: str) -> None:
+        for name, start in (("pulltrace_metrics", self.exporters.set_metrics),
+                            ("pulltrace_otlp", self.exporters.set_otlp)):
+            if name not in updated:
+                continue
+            try:
+                where = start(getattr(ctx.options, name), node=node)
+            except (ValueError, MetricsError) as e:
+                if self.loop is None:
+                    # At start mitmproxy prints an OptionsError from a script with its traceback;
+                    # one logged error line also stops mitmdump (exit 1), and says only what to fix.
+                    log.error("%s: %s", name, e)
+                    return
+                raise exceptions.OptionsError(f"{name}: {e}") from None
+            if where:
+                log.info("pulltrace: %s %s", "metrics on" if name == "pulltrace_metrics" else "traces to",
+                         f"http://{where}/metrics" if name == "pulltrace_metrics" else where)
 
     def running(self) -> None:
         try:
@@ -504,6 +547,7 @@ class PullTrace:
         self.held.clear()
         if not self.thread.stop():
             log.warning("pulltrace: the recorder did not finish in time; the last pulls may be missing")
+        self.exporters.close()
         self._close_writer()
         written = self.write_reports()
         stats = self.thread.stats
@@ -512,7 +556,8 @@ class PullTrace:
                  self.slowest_hook_cpu_s * 1000, stats.max_lag_s * 1000,
                  f", {stats.dropped} dropped" if stats.dropped else "")
         if self.writer is not None and JSONL not in self.settings.outputs:
-            self.writer.path.unlink(missing_ok=True)  # only a spool for the reports
+            for part in self.writer.files():
+                part.unlink(missing_ok=True)  # only a spool for the reports
         if written:
             log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
 
@@ -544,7 +589,8 @@ class PullTrace:
             # reports (a hidden spool, removed on exit): never in memory.
             name = "pulltrace.jsonl" if JSONL in settings.outputs else ".pulltrace.spool.jsonl"
             self.writer = jsonl.JsonlWriter(settings.directory / name, source="mitmproxy",
-                                            tool_version=__version__, started_at=self.started_at)
+                                            tool_version=__version__, started_at=self.started_at,
+                                            node=settings.node, max_bytes=settings.jsonl_max_bytes)
         self.writer.write(session)
 
     def _name(self, session: Session, number: int) -> None:
@@ -586,7 +632,7 @@ class PullTrace:
         try:
             if self.writer._out is not None:
                 self.writer._out.flush()
-            trace = jsonl.load_trace(self.writer.path)
+            trace = jsonl.load_trace(*self.writer.files())
             # The jsonl is masked already; the dispatcher's own final pass is kept all the same.
             written += write_outputs(trace, self.settings.directory, formats,
                                      show_secrets=self.settings.show_secrets)

@@ -48,6 +48,8 @@ class Recorder:
         self.sinks = list(sinks)
         self.on_step = on_step
         self.closed = 0
+        # The machine recording (pulltrace_node): every session handed out names it.
+        self.node = ""
 
     def add(self, ex: Exchange) -> None:
         """One exchange, in completion order."""
@@ -66,6 +68,7 @@ class Recorder:
     def _hand_out(self, sessions: list[Session]) -> list[Session]:
         for session in sessions:
             self.closed += 1
+            session.node = session.node or self.node
             for sink in self.sinks:
                 try:
                     sink(session, self.closed)

@@ -1,10 +1,12 @@
 """The one loader: any file a user hands to `report`, `show`, `diff` or `doctor --capture`.
 
-Whatever the file (mitmproxy flow file, HAR 1.2, pulltrace trace JSON, a registry, proxy
-or runtime log, several merged),
-its exchanges go through the same pipeline the live addon uses, so every command says the
-same about the same file, and a trace written by an older pulltrace is read by today's
-rules. A file that cannot be read is one line (`UserError`), never a traceback or a hang.
+Whatever the file (mitmproxy flow file, HAR 1.2, pulltrace trace JSON, the addon's
+pulltrace.jsonl, a registry, proxy or runtime log, several merged), its exchanges go through
+the same pipeline the live addon uses, so every command says the same about the same file,
+and a trace written by an older pulltrace is read by today's rules. A file that cannot be
+read is one line (`UserError`), never a traceback or a hang.
+pulltrace.jsonl files name the node that captured them: each node's traffic is grouped
+on its own (two machines' clients are never one pull), and every session names its node.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from pulltrace.capture import jsonl
 from pulltrace.capture.importers import Capture, read_capture
 from pulltrace.capture.logs import detect, read_log
 from pulltrace.errors import UserError
 from pulltrace.model import Exchange, Trace
 from pulltrace.pipeline import build_trace
+from pulltrace.redact import mask_exchange
 
-READS = "a pulltrace trace JSON, a HAR file, a mitmproxy flow file (mitmdump -w) or a registry/proxy/containerd log"
+READS = ("a pulltrace trace JSON, pulltrace.jsonl, a HAR file, a mitmproxy flow file (mitmdump -w) "
+         "or a registry/proxy/containerd log")
 
 
 def check_readable(path: str | os.PathLike[str]) -> Path:
@@ -59,7 +64,17 @@ def load_trace(paths: Sequence[str | os.PathLike[str]], *, show_secrets: bool = 
     """
     if not paths:
         raise UserError(f"no file given; give {READS}")
-    captures = [(p, _read(check_readable(p), show_secrets, log_format)) for p in paths]
+    nodes: dict[str, list[tuple[str | os.PathLike[str], Capture]]] = {}
+    for p in paths:
+        path = check_readable(p)
+        node = jsonl.node_of(path) if log_format is None and jsonl.is_jsonl(path) else ""
+        nodes.setdefault(node, []).append((p, _read(path, show_secrets, log_format)))
+    traces = [_node_trace(node, captures, wanted_platform) for node, captures in nodes.items()]
+    return traces[0] if len(traces) == 1 else _fleet(traces)
+
+
+def _node_trace(node: str, captures: list[tuple[str | os.PathLike[str], Capture]],
+                wanted_platform: str | None) -> Trace:
     exchanges: list[Exchange] = []
     notes: list[str] = []
     for _, capture in captures:
@@ -70,7 +85,21 @@ def load_trace(paths: Sequence[str | os.PathLike[str]], *, show_secrets: bool = 
         exchanges.sort(key=lambda e: e.started_at)
     trace = build_trace(exchanges, source=_source(captures), wanted_platform=wanted_platform)
     trace.notes.extend(notes)
+    for session in trace.sessions:
+        session.node = node
     return trace
+
+
+def _fleet(traces: list[Trace]) -> Trace:
+    """Several nodes' traces as one: sessions in the order they began, numbered anew."""
+    sessions = sorted((s for t in traces for s in t.sessions),
+                      key=lambda s: min((st.exchange.started_at for st in s.steps), default=0.0))
+    for number, session in enumerate(sessions, start=1):
+        session.id = f"s{number}"
+    notes = [n for t in traces for n in t.notes]
+    return Trace(sessions=sessions, source=", ".join(t.source for t in traces),
+                 created_at=max(t.created_at for t in traces), tool_version=traces[0].tool_version,
+                 notes=list(dict.fromkeys(notes)))
 
 
 def _read(path: Path, show_secrets: bool, log_format: str | None = None) -> Capture:
@@ -78,6 +107,9 @@ def _read(path: Path, show_secrets: bool, log_format: str | None = None) -> Capt
         if log_format is not None or detect(path) is not None:
             log = read_log(path, fmt=log_format, show_secrets=show_secrets)
             return Capture(list(log.exchanges), notes=log.notes())
+        if jsonl.is_jsonl(path):
+            exchanges = jsonl.read_exchanges(path)
+            return Capture(exchanges if show_secrets else [mask_exchange(ex) for ex in exchanges], "mitmproxy")
         return read_capture(path, show_secrets=show_secrets)
     except UserError:
         raise

@@ -12,7 +12,7 @@ from pulltrace.commands.main import Exit
 from pulltrace.commands.output import check_writable, chosen_format, emit
 from pulltrace.commands.vocabulary import add_view_options, command_parser
 from pulltrace.errors import UserError
-from pulltrace.render.outputs import FORMATS, render
+from pulltrace.render.outputs import FLEET_OF, FORMATS, render
 
 _DESCRIPTION = (
     "Classify recorded traffic (mitmdump -w flow files, HAR 1.2, pulltrace trace JSON; several files "
@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "pulltrace report capture.flow -o pull.html          # the format follows the suffix",
             "pulltrace report a.har b.har --format json -o merged.json",
             "pulltrace report trace.json --format har -o pull.har",
+            "pulltrace report node-*/pulltrace.jsonl*          # several nodes: the fleet view",
         ],
     )
     show = command_parser(
@@ -46,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     for parser in (report, show):
         parser.add_argument("files", nargs="+", metavar="FILE",
-                            help="flow file, HAR or trace JSON (several are merged)")
+                            help="flow file, HAR, trace JSON or pulltrace.jsonl (several are merged; "
+                                 "pulltrace.jsonl files of several nodes make the fleet view)")
         add_view_options(parser, FORMATS, default=None)
         parser.add_argument("--log-format", metavar="NAME", choices=sorted(LOG_FORMATS),
                             help="read every FILE as this log format instead of recognising it: "
@@ -83,6 +85,8 @@ def run_report(args: argparse.Namespace) -> int:
     trace = load_trace(args.files, show_secrets=args.show_secrets, log_format=args.log_format)
     if not trace.sessions:
         raise UserError(f"no registry traffic in {', '.join(args.files)}; nothing to report")
+    if args.format is None and len({s.node for s in trace.sessions}) > 1:
+        fmt = FLEET_OF.get(fmt, fmt)  # pulltrace.jsonl files of several nodes: the fleet view
     emit(render(trace, fmt, lang=args.lang, wide=args.wide, show_secrets=args.show_secrets, explain=args.explain),
          args.output)
     return Exit.OK

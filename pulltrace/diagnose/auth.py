@@ -120,7 +120,8 @@ def no_or_malformed_challenge(session: Session, **_: object) -> list[Finding]:
     """401 with no WWW-Authenticate, or one that cannot be parsed: the client cannot log in."""
     out = []
     missing = [
-        s for s in _registry_steps(session) if s.exchange.status == 401 and read_challenges(s.exchange).problem == "missing"
+        s for s in _registry_steps(session)
+        if s.exchange.status == 401 and read_challenges(s.exchange).problem == "missing"
         # A server log records no response header at all: the challenge was not logged, not missing.
         and s.exchange.response_headers
     ]
@@ -341,7 +342,9 @@ def scope_denied(session: Session, **_: object) -> list[Finding]:
         codes = set(error_codes(ex))
         scheme = auth_scheme(ex)
         insufficient = (challenge is not None and challenge.error == "insufficient_scope") or "DENIED" in codes
-        if not insufficient and not (scheme is None and ex.status == 401 and _after_challenge_unanswered(session, step)):
+        if not insufficient and not (
+            scheme is None and ex.status == 401 and _after_challenge_unanswered(session, step)
+        ):
             continue
         if missing_library_applies(session, step):
             continue  # the name lacks library/: the manifest rule says so, and it is the real cause
@@ -352,7 +355,11 @@ def scope_denied(session: Session, **_: object) -> list[Finding]:
         token = _token_before(session, step)
         creds = token_credentials(token) if token else Credentials(scheme == "basic", None, "nothing")
         if scheme is None and token is None:
-            out.append(_login_required(session, step, f"{describe(step)} was refused ({status_text(step)}); the client had no credentials to send"))
+            out.append(_login_required(
+                session,
+                step,
+                f"{describe(step)} was refused ({status_text(step)}); the client had no credentials to send",
+            ))
             continue
         if not creds.present:
             out.append(_login_required(
@@ -373,7 +380,8 @@ def scope_denied(session: Session, **_: object) -> list[Finding]:
             Severity.ERROR,
             f"{who.capitalize()} may not pull {repo} on {registry_host(session)}",
             f"The client asked for scope {asked} and the token granted {granted_text}; {describe(step)} was then "
-            f"refused with {status_text(step)}. Credentials were accepted, but this account lacks pull rights on {repo}.",
+            f"refused with {status_text(step)}. "
+            f"Credentials were accepted, but this account lacks pull rights on {repo}.",
             f"Ask the registry's admin to grant {who} pull on {repo}, or log in as an account that has it "
             f"(`docker login {registry_host(session)}`). Check the repository name too: a typo looks the same.",
             [s for s in (token, step) if s is not None],
@@ -383,7 +391,10 @@ def scope_denied(session: Session, **_: object) -> list[Finding]:
 
 def _after_challenge_unanswered(session: Session, step: Step) -> bool:
     """A 401 the client never answered (no token request or Authorization after it): it had nothing to send."""
-    if step.exchange.status != 401 or bearer_challenge(step.exchange) is None and not read_challenges(step.exchange).challenges:
+    if (
+        step.exchange.status != 401
+        or bearer_challenge(step.exchange) is None and not read_challenges(step.exchange).challenges
+    ):
         return False
     pos = position_of(session, step)
     later = session.steps[pos + 1:]
@@ -427,7 +438,8 @@ def token_rejected(session: Session, **_: object) -> list[Finding]:
             lifetime = min(lifetimes) if lifetimes else None
             age = f"{sent_at - issued:.0f} s after it was issued" if issued is not None else "after it expired"
             short_hint = (
-                " A token this short expires during most pulls; docker treats any lifetime under 60 s as 60 s and keeps using it."
+                " A token this short expires during most pulls; "
+                "docker treats any lifetime under 60 s as 60 s and keeps using it."
                 if lifetime is not None and lifetime < 60 else ""
             )
             out.append(finding(
@@ -438,8 +450,8 @@ def token_rejected(session: Session, **_: object) -> list[Finding]:
                 f"{f'{lifetime:.0f} s' if lifetime is not None else 'an unknown time'}; {describe(step)} was sent "
                 f"{age} and refused (401{' ' + challenge.error if challenge and challenge.error else ''}). {outcome}"
                 + short_hint,
-                "Raise the token lifetime on the token service (Docker Hub uses 300 s), or make the pull faster; a client "
-                "that asks for a new token on 401 (or before `expires_in` runs out) recovers by itself.",
+                "Raise the token lifetime on the token service (Docker Hub uses 300 s), or make the pull faster; "
+                "a client that asks for a new token on 401 (or before `expires_in` runs out) recovers by itself.",
                 [token, step],
             ))
             continue
@@ -523,7 +535,8 @@ def clock_skew(session: Session, **_: object) -> list[Finding]:
             "auth.clock-skew",
             severity,
             f"The clocks of {host_of(token.exchange.url)} and {host_of(use.exchange.url)} differ by {abs(skew):.0f} s",
-            f"{basis}, while {host_of(use.exchange.url)}'s Date header said {_utc(registry_now)} when the token was used: "
+            f"{basis}, while {host_of(use.exchange.url)}'s Date header said {_utc(registry_now)} "
+            "when the token was used: "
             f"the token service's clock is {abs(skew):.0f} s {direction} the registry's. "
             + (
                 "The registry saw a token that is not valid yet and refused it (401)."

@@ -3,10 +3,9 @@ to a CDN (refused signed URLs, loops, and credentials forwarded to the CDN host)
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 from pulltrace.diagnose.base import describe, finding, ok, position_of, recovered, status_text
@@ -167,7 +166,8 @@ def digest_mismatch(session: Session, **_: object) -> list[Finding]:
             "blob.digest-mismatch",
             Severity.ERROR,
             f"A blob from {host_of(ex.url)} does not hash to its digest",
-            f"{describe(step)} was fetched as {expected}, but its {ex.response_bytes if ex.response_bytes is not None else '?'} "
+            f"{describe(step)} was fetched as {expected}, "
+            f"but its {ex.response_bytes if ex.response_bytes is not None else '?'} "
             f"bytes hash to {actual}. The client must reject it (docker: \"filesystem layer verification failed\").",
             "Something altered or truncated the bytes: a caching proxy or CDN serving a stale or corrupt object, "
             "a transparent proxy recompressing, or corrupted registry storage. Fetch the blob directly from the "
@@ -204,7 +204,10 @@ def cdn_refused(session: Session, **_: object) -> list[Finding]:
                 f"{describe(step)} answered {status_text(step)}"
                 + (f" ({detail})" if detail else "")
                 + ". The redirect pointed at a signed URL, whose signature the CDN rejected: it expired"
-                + (f" (the client followed it {delay:.0f} s after the redirect)" if delay is not None and delay >= 1 else "")
+                + (
+                    f" (the client followed it {delay:.0f} s after the redirect)"
+                    if delay is not None and delay >= 1 else ""
+                )
                 + ", or it was altered on the way (a proxy rewriting query strings), or the CDN's clock is off."
             )
             fix = (
@@ -251,10 +254,17 @@ def redirect_loop(session: Session, **_: object) -> list[Finding]:
             return [_loop_finding(steps, hosts, f"went on for more than {_MAX_HOPS} hops", len(chain))]
     # A client that stops following leaves the same URL redirected over and over.
     for url, steps in by_url.items():
-        if len(steps) >= 3 and all(location_of.get(url) == location_of.get(_strip_query(s.exchange.url)) for s in steps):
+        if len(steps) >= 3 and all(
+            location_of.get(url) == location_of.get(_strip_query(s.exchange.url)) for s in steps
+        ):
             target = location_of.get(url, "")
             if target in by_url:
-                return [_loop_finding(steps + by_url[target], f"{host_of(url)} → {host_of(target)}", "kept bouncing", len(steps))]
+                return [_loop_finding(
+                    steps + by_url[target],
+                    f"{host_of(url)} → {host_of(target)}",
+                    "kept bouncing",
+                    len(steps),
+                )]
     return []
 
 
@@ -294,7 +304,10 @@ def auth_to_cdn(session: Session, **_: object) -> list[Finding]:
         f"carried {what} in its Authorization header, in {len(leaks)} request(s). The download host's operator "
         "(a CDN, object storage) can read and reuse it.",
         "Use a client that drops Authorization on cross-host redirects (docker, containerd, skopeo, httpx do); "
-        + ("change the password now, it has been exposed." if basic else "the token expires soon, but treat it as exposed.")
+        + (
+            "change the password now, it has been exposed."
+            if basic else "the token expires soon, but treat it as exposed."
+        )
         + " If a proxy adds the header, scope it to the registry host.",
         [s for st, hp, _ in leaks for s in (hp.redirect if hp else None, st) if s is not None],
     )]

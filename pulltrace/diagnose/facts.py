@@ -197,7 +197,10 @@ def error_message(exchange: Exchange) -> str:
     stored = storage_error(exchange)
     if stored:
         return stored
-    lines = [l for l in (exchange.response_body_preview or "").strip().splitlines() if not l.startswith("<?xml")]
+    lines = [
+        line for line in (exchange.response_body_preview or "").strip().splitlines()
+        if not line.startswith("<?xml")
+    ]
     return lines[0].strip()[:200] if lines else ""
 
 

@@ -84,7 +84,9 @@ def missing_library_applies(session: Session, step: Step) -> bool:
     refused_with_token = ex.status in (401, 403) and (
         auth_scheme(ex) is not None or (challenge is not None and challenge.error == "insufficient_scope")
     )
-    return refused_with_token or bool(codes & {"DENIED", "UNAUTHORIZED"} and ex.status in (401, 403) and auth_scheme(ex))
+    return refused_with_token or bool(
+        codes & {"DENIED", "UNAUTHORIZED"} and ex.status in (401, 403) and auth_scheme(ex)
+    )
 
 
 def missing_library(session: Session, **_: object) -> list[Finding]:
@@ -100,8 +102,10 @@ def missing_library(session: Session, **_: object) -> list[Finding]:
             f"{describe(step)} was refused ({status_text(step)}). On Docker Hub and registries or mirrors laid out "
             f"like it, official images are stored as library/<name>; docker adds `library/` only to docker.io names, "
             f"so `{host}/{repo}` asks for a repository that does not exist.",
-            f"Pull `{host}/library/{repo}:{reference_of(step) or 'latest'}` instead (or configure the host as a "
-            "`registry-mirrors` entry, so `docker pull {repo}` goes through it with the right name).".replace("{repo}", repo or ""),
+            (
+                f"Pull `{host}/library/{repo}:{reference_of(step) or 'latest'}` instead (or configure the host as a "
+                "`registry-mirrors` entry, so `docker pull {repo}` goes through it with the right name)."
+            ).replace("{repo}", repo or ""),
             [step],
         )]
     return []
@@ -239,7 +243,7 @@ def platform_missing(session: Session, *, wanted_platform: str | None = None, **
             and (not digests or reference_of(s) in digests or s.linked("chosen-from"))
         ]
         blobs_fetched = any(_is_blob_url(s) for s in later)
-        if chosen or blobs_fetched or any(l.rel == "chooses" for l in step.links):
+        if chosen or blobs_fetched or any(link.rel == "chooses" for link in step.links):
             continue
         platforms = _index_platforms(step)
         present = ", ".join(str(p) for p in platforms) if platforms else "unknown (the index body was not kept)"
@@ -260,7 +264,8 @@ def platform_missing(session: Session, *, wanted_platform: str | None = None, **
                 f"{repo}:{ref} has no image for {wanted}",
                 f"{describe(step)} returned a multi-platform index listing {present}; none matches {wanted}, "
                 "so the client stopped (docker: \"no matching manifest for … in the manifest list entries\").",
-                f"Pull one of the listed platforms with `--platform` (e.g. `--platform {platforms[0] if platforms else 'linux/amd64'}`, "
+                "Pull one of the listed platforms with `--platform` "
+                f"(e.g. `--platform {platforms[0] if platforms else 'linux/amd64'}`, "
                 "it then runs under emulation via qemu/binfmt), or ask the image's maintainers to publish "
                 f"{wanted}.",
                 [step],
@@ -321,7 +326,8 @@ def accept_mismatch(session: Session, **_: object) -> list[Finding]:
                 f"{describe(step)} sent Accept: {shown}, which lists no manifest list or index type, so the registry "
                 f"rewrote the image as a schema 1 manifest ({got}). Schema 1 is deprecated, single-platform, "
                 "and its digest differs from the pushed image's.",
-                f"Send an Accept header that includes {', '.join(missing)} and the v2/OCI manifest types; upgrade the client.",
+                f"Send an Accept header that includes {', '.join(missing)} and the v2/OCI manifest types; "
+                "upgrade the client.",
                 [step],
             ))
         elif got and accepted is not None and got not in accepted_set and "*/*" not in accepted_set:
@@ -342,7 +348,8 @@ def accept_mismatch(session: Session, **_: object) -> list[Finding]:
                 Severity.INFO,
                 "The client did not accept multi-platform indexes",
                 f"{describe(step)} sent Accept: {shown}, without {' or '.join(missing)}. For a multi-platform tag "
-                "the registry then picks an image itself (linux/amd64) or refuses; here it sent a single image manifest.",
+                "the registry then picks an image itself (linux/amd64) or refuses; "
+                "here it sent a single image manifest.",
                 f"If you wanted another platform, use a client that accepts {' and '.join(missing)}.",
                 [step],
             ))

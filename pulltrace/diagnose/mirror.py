@@ -87,7 +87,8 @@ def fallback_across_sessions(sessions: list[Session]) -> None:
                 f"The client first tried {mirror} ({describe(failed.steps[-1])} got {status_text(failed.steps[-1])}), "
                 f"then pulled from {upstream}. The pull worked, but without the mirror: slower, and counted against "
                 "the upstream's rate limit.",
-                f"Fix the mirror {mirror} (see the findings of its own session), or remove it from the client's mirror list.",
+                f"Fix the mirror {mirror} (see the findings of its own session), "
+                "or remove it from the client's mirror list.",
                 [pulled[0]],
             ))
             break

@@ -102,7 +102,8 @@ def _https_to_http(session: Session, step: Step, came_back: bool) -> Finding:
         "transport.https-to-http",
         Severity.WARNING if came_back else Severity.ERROR,
         f"The client spoke HTTPS to {host}, which only speaks plain HTTP",
-        f"{describe(step)} tried a TLS handshake and got a plain HTTP answer ({short(step.exchange.error or '', 120)}): "
+        f"{describe(step)} tried a TLS handshake and got a plain HTTP answer "
+        f"({short(step.exchange.error or '', 120)}): "
         f"the registry at {host} serves http:// only."
         + (" The client then retried over plain HTTP." if came_back else ""),
         f"Either serve {host} over TLS, or tell the client it is an insecure (plain-HTTP) registry: dockerd "
@@ -154,7 +155,8 @@ def _other(session: Session, step: Step, came_back: bool) -> Finding | None:
         "transport.failed",
         Severity.ERROR,
         f"The request to {host_of(step.exchange.url)} failed without an answer",
-        f"{describe(step)} failed: {short(step.exchange.error or step.exchange.response_body_preview or 'no detail', 200)}.",
+        f"{describe(step)} failed: "
+        f"{short(step.exchange.error or step.exchange.response_body_preview or 'no detail', 200)}.",
         "Retry; if it persists, reproduce with `curl -v` against the same URL to see where the connection breaks.",
         [step],
     )
@@ -172,7 +174,10 @@ _FINDINGS = {
 
 def plain_http_fallback(session: Session, **_: object) -> list[Finding]:
     """The client used http:// with a registry: traffic (and any credentials) travel unencrypted."""
-    plain = [s for s in session.steps if scheme_of(s.exchange.url) == "http" and v2_path(s.exchange.url) is not None and ok(s)]
+    plain = [
+        s for s in session.steps
+        if scheme_of(s.exchange.url) == "http" and v2_path(s.exchange.url) is not None and ok(s)
+    ]
     if not plain:
         return []
     host = host_of(plain[0].exchange.url)
@@ -187,10 +192,12 @@ def plain_http_fallback(session: Session, **_: object) -> list[Finding]:
         Severity.WARNING if leaked else Severity.INFO,
         f"The pull from {host} used plain HTTP" + (" after HTTPS failed" if tried_https else ""),
         (f"The client first tried HTTPS, failed, and fell back to http://{host}. " if tried_https else "")
-        + f"Everything, including {'the credentials in ' + str(len(leaked)) + ' request(s)' if leaked else 'the image'}, "
+        + "Everything, including "
+        f"{'the credentials in ' + str(len(leaked)) + ' request(s)' if leaked else 'the image'}, "
         "crossed the network unencrypted and unauthenticated (dockerd treats registries on 127.0.0.0/8 and those "
         "in `insecure-registries` this way).",
-        f"Serve {host} over TLS and remove it from `insecure-registries`; until then, never send real credentials to it.",
+        f"Serve {host} over TLS and remove it from `insecure-registries`; "
+        "until then, never send real credentials to it.",
         plain[:1] + leaked[:3],
     )]
 

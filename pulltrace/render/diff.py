@@ -118,7 +118,7 @@ def diff_session_views(a: SessionView | None, b: SessionView | None, number: int
     matcher = difflib.SequenceMatcher(a=keys_a, b=keys_b, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
-            for ra, rb in zip(rows_a[i1:i2], rows_b[j1:j2]):
+            for ra, rb in zip(rows_a[i1:i2], rows_b[j1:j2], strict=True):
                 out.append(_pair(ra, rb, lang))
         else:
             out.extend(_pair_block(rows_a[i1:i2], rows_b[j1:j2], lang))

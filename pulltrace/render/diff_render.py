@@ -74,7 +74,7 @@ def _table(s: SessionDiff, t, wide: bool) -> str:
         ])
     widths = [max([fmt.display_width(h) + 2] + [fmt.display_width(c[i]) for c in fixed]) for i, h in enumerate(headers)]
     room = max(20, WIDTH - sum(w for i, w in enumerate(widths) if i != 4) - 2 * 7)
-    for cells, r in zip(fixed, s.rows):
+    for cells, r in zip(fixed, s.rows, strict=True):
         method, url, _ = _request(r)
         base = s.registry_a if r.a else s.registry_b
         cells[4] = f"{method} {url}" if wide else f"{method} {fmt.fit_url(url, room - len(method) - 1, base_host=base)}"
@@ -91,14 +91,18 @@ def render_diff_markdown(d: TraceDiff) -> str:
             out += [f"| {md_text(x.field)} | {md_text(x.a)} | {md_text(x.b)} |" for x in s.totals]
             out.append("")
         out += [
-            f"| | A | B | {t('kind')} | {t('request')} | {t('status')} | A {t('time')} | B {t('time')} | {t('differences')} |",
+            f"| | A | B | {t('kind')} | {t('request')} | {t('status')} "
+            f"| A {t('time')} | B {t('time')} | {t('differences')} |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in s.rows:
             method, url, _ = _request(r)
-            diffs = "<br>".join(f"{md_text(x.field)}: {md_text(x.a or '∅')} → {md_text(x.b or '∅')}" for x in r.differences)
+            diffs = "<br>".join(
+                f"{md_text(x.field)}: {md_text(x.a or '∅')} → {md_text(x.b or '∅')}" for x in r.differences
+            )
             out.append(
-                f"| {_MARK[r.status]} | {r.a.number if r.a else ''} | {r.b.number if r.b else ''} | {md_text(r.kind_label)} "
+                f"| {_MARK[r.status]} | {r.a.number if r.a else ''} | {r.b.number if r.b else ''} "
+                f"| {md_text(r.kind_label)} "
                 f"| {md_text(method + ' ' + url)} | {md_text(_status(r))} | {md_text(r.a.time if r.a else '')} "
                 f"| {md_text(r.b.time if r.b else '')} | {diffs} |"
             )

@@ -8,7 +8,7 @@ HAR (kind, role, links, session) rides along in each entry's `_pulltrace` object
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -20,7 +20,7 @@ _DROPPED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", 
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _headers(headers: list[tuple[str, str]]) -> list[dict[str, str]]:

@@ -17,8 +17,11 @@ from pulltrace.errors import UserError
 from pulltrace.model import Trace, write_atomically
 from pulltrace.redact import mask_trace
 
-FORMATS = ("json", "html", "md", "text", "har")
-SUFFIXES = {"json": ".json", "html": ".html", "md": ".md", "text": ".txt", "har": ".har"}
+FORMATS = ("json", "html", "md", "text", "har", "fleet", "fleet-md")
+SUFFIXES = {"json": ".json", "html": ".html", "md": ".md", "text": ".txt", "har": ".har",
+            "fleet": ".fleet.txt", "fleet-md": ".fleet.md"}
+# What a text or Markdown request becomes when the pulls come from several nodes.
+FLEET_OF = {"text": "fleet", "md": "fleet-md"}
 _OTHER_SUFFIXES = {".htm": "html", ".markdown": "md"}
 
 
@@ -53,6 +56,11 @@ def _render_masked(trace: Trace, fmt: str, *, lang: str, wide: bool, explain: bo
         from pulltrace.render.text import render_text
 
         return render_text(trace, wide=wide, lang=lang, explain=explain)
+    if fmt in ("fleet", "fleet-md"):
+        # Many nodes' pulls side by side (English only for now).
+        from pulltrace.render.fleet import render_fleet_markdown, render_fleet_text
+
+        return render_fleet_text(trace) if fmt == "fleet" else render_fleet_markdown(trace)
     raise UserError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pulltrace"
 SOURCES = {"capture", "client", "lab"}
-VIEWS = {"render"}
+VIEWS = {"render", "sinks"}  # sinks are views of finished pulls for fleets
 COMMANDS = {"commands"}
 ABOVE_CORE = SOURCES | VIEWS | COMMANDS
 

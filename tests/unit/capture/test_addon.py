@@ -231,7 +231,7 @@ def test_reports_on_done_and_on_save_are_read_back_from_the_jsonl(tmp_path):
             ("WWW-Authenticate", 'Bearer realm="https://auth.pulltrace.test/token",service="hub"')]))
         pt.response(manifest_flow(1000.5))
         stream_through(pt, blob_flow(1001.0), BLOB)
-        tick(pt, 1001.5)  # complete: every blob of its manifest arrived
+        tick(pt, 1003.5)  # complete (every blob of its manifest arrived) and quiet for the grace
         pt.response(manifest_flow(1100.0, repo="library/other"))  # a second pull, still open
         tctx.command(pt.save)
         assert pt.thread.flush()
@@ -240,7 +240,7 @@ def test_reports_on_done_and_on_save_are_read_back_from_the_jsonl(tmp_path):
         pt.done()
         lines = (out / "pulltrace.jsonl").read_text().splitlines()
         header = json.loads(lines[0])
-        assert (header["schema"], header["version"], header["trace_version"]) == ("pulltrace-jsonl", 1, 1)
+        assert (header["schema"], header["version"], header["trace_version"]) == ("pulltrace-jsonl", 1, 2)
         assert [json.loads(line)["summary"]["image"] for line in lines[1:]] == [
             "hub.pulltrace.test/library/tiny:latest", "hub.pulltrace.test/library/other:latest"]
         trace = load_trace(out / "pulltrace.json")
@@ -257,7 +257,7 @@ def test_reports_without_the_jsonl_output_spool_through_a_file_removed_on_exit(t
         tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="json")
         pt.response(manifest_flow())
         stream_through(pt, blob_flow(), BLOB)
-        tick(pt, 1001.5)
+        tick(pt, 1003.5)
         assert (tmp_path / ".pulltrace.spool.jsonl").exists()  # the closed pull left memory for the disk
         pt.done()
         assert sorted(p.name for p in tmp_path.iterdir()) == ["pulltrace.json"]
@@ -272,11 +272,11 @@ def test_console_table_is_printed_once_when_a_pull_completes_with_the_reports_nu
         pt.response(manifest_flow(1000.0, repo="library/first"))
         stream_through(pt, blob_flow(1000.5, repo="library/first"), BLOB)
         pt.response(manifest_flow(1001.0))
-        tick(pt, 1001.1)
+        tick(pt, 1002.6)  # the first pull is complete and was quiet for the grace
         assert ["library/first" in r.getMessage() for r in caplog.records if "Session" in r.getMessage()] == [True]
         stream_through(pt, blob_flow(), BLOB)
-        tick(pt, 1001.1)
-        tick(pt, 1001.2)
+        tick(pt, 1003.6)
+        tick(pt, 1003.7)
         tables = [r.getMessage() for r in caplog.records if "hub.pulltrace.test/library/tiny:latest" in r.getMessage()]
         assert len(tables) == 1
         heading = tables[0].splitlines()[0]
@@ -483,7 +483,7 @@ def test_names_are_handed_back_to_the_event_loop_not_set_from_the_recorders_thre
             f = manifest_flow()
             pt.response(f)
             stream_through(pt, blob_flow(), BLOB)
-            tick(pt, 1001.5)
+            tick(pt, 1003.5)
             assert f.comment == ""  # the recorder only scheduled it
             loop.run_until_complete(asyncio.sleep(0))
             assert f.comment.startswith("#1 manifest · pull 1 ")

@@ -16,7 +16,7 @@ from pulltrace.pipeline import build_trace
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMAS = {name: json.loads((ROOT / "pulltrace" / name).read_text())
-           for name in ("jsonl-v1.schema.json", "trace-v1.schema.json")}
+           for name in ("jsonl-v1.schema.json", "trace-v2.schema.json")}
 
 
 def _sessions():

@@ -41,8 +41,16 @@ LAYER_DIGEST = sha(LAYER)
 MANIFEST = json.dumps({
     "schemaVersion": 2,
     "mediaType": MANIFEST_TYPE,
-    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(CONFIG), "digest": CONFIG_DIGEST},
-    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(LAYER), "digest": LAYER_DIGEST}],
+    "config": {
+        "mediaType": "application/vnd.docker.container.image.v1+json",
+        "size": len(CONFIG),
+        "digest": CONFIG_DIGEST,
+    },
+    "layers": [{
+        "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "size": len(LAYER),
+        "digest": LAYER_DIGEST,
+    }],
 })
 MANIFEST_DIGEST = sha(MANIFEST)
 ARM_DIGEST = sha("arm64 manifest")
@@ -67,7 +75,8 @@ def make_token(*, repo: str = "library/tiny", actions: tuple[str, ...] = ("pull"
                lifetime: float = 300, nbf: float | None = None, sub: str = "") -> str:
     """A JWT shaped like distribution's token service issues (signature irrelevant: rules never verify)."""
     claims = {
-        "iss": "auth.pulltrace.test", "sub": sub, "aud": HUB, "iat": int(iat), "nbf": int(nbf if nbf is not None else iat),
+        "iss": "auth.pulltrace.test", "sub": sub, "aud": HUB,
+        "iat": int(iat), "nbf": int(nbf if nbf is not None else iat),
         "exp": int(iat + lifetime), "jti": "abc",
         "access": [{"type": "repository", "name": repo, "actions": list(actions)}],
     }
@@ -147,7 +156,8 @@ def healthy_hub_pull(*, token: str | None = None, repo: str = "library/tiny", ta
     token_body = json.dumps({"token": sent, "access_token": sent, "expires_in": 300,
                              "issued_at": "2023-11-14T22:13:20.123456789Z"})
     account = "&account=admin" if credentials else ""
-    r.add(StepKind.TOKEN, "GET", f"https://{AUTH}/token?scope=repository%3A{repo.replace('/', '%2F')}%3Apull&service={HUB}{account}",
+    scope = f"repository%3A{repo.replace('/', '%2F')}%3Apull"
+    r.add(StepKind.TOKEN, "GET", f"https://{AUTH}/token?scope={scope}&service={HUB}{account}",
           200, request_headers=[("Authorization", "Basic YWRt…")] if credentials else [], body=token_body,
           links=[Link("answers", "e1")])
     auth = bearer(sent)
@@ -160,7 +170,7 @@ def healthy_hub_pull(*, token: str | None = None, repo: str = "library/tiny", ta
           response_headers=[("Content-Type", MANIFEST_TYPE), ("Docker-Content-Digest", MANIFEST_DIGEST)],
           body=MANIFEST, body_sha256=MANIFEST_DIGEST, repository=repo, reference=MANIFEST_DIGEST,
           links=[Link("chosen-from", "e3")])
-    for kind, digest, data in ((StepKind.CONFIG_BLOB, CONFIG_DIGEST, CONFIG.encode()), (StepKind.LAYER_BLOB, LAYER_DIGEST, LAYER)):
+    for digest, data in ((CONFIG_DIGEST, CONFIG.encode()), (LAYER_DIGEST, LAYER)):
         hexd = digest.split(":")[1]
         cdn_url = f"https://{CDN}/docker/registry/v2/blobs/sha256/{hexd[:2]}/{hexd}/data?verify=…"
         redirect = r.add(StepKind.BLOB_REDIRECT, "GET", f"https://{HUB}/v2/{repo}/blobs/{digest}", 307,

@@ -19,7 +19,8 @@ SEEDS = sorted((Path(__file__).parents[3] / "samples" / "seeds").glob("*.json"))
 def broken_pull():
     """A pull with a warning early (Authorization to the CDN) and an error later (blob unknown)."""
     r = healthy_hub_pull()
-    step_by_kind(r.session(), StepKind.CDN_DOWNLOAD, 0).exchange.request_headers.append(("Authorization", "Bearer eyJ…"))
+    download = step_by_kind(r.session(), StepKind.CDN_DOWNLOAD, 0)
+    download.exchange.request_headers.append(("Authorization", "Bearer eyJ…"))
     layer = step_by_kind(r.session(), StepKind.BLOB_REDIRECT, 1)
     r.steps = r.steps[: layer.index]
     r.add(StepKind.ERROR, "GET", layer.exchange.url, 404, request_headers=layer.exchange.request_headers,

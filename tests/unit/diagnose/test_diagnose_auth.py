@@ -39,12 +39,16 @@ def denied_pull(repo: str, *, credentials: bool, show_token: bool, actions=()) -
     r = Recorder()
     r.add(StepKind.PING, "GET", f"https://{HUB}/v2/", 401, response_headers=[("WWW-Authenticate", CHALLENGE)])
     account = "&account=alice" if credentials else ""
-    r.add(StepKind.TOKEN, "GET", f"https://{AUTH}/token?scope=repository%3A{repo.replace('/', '%2F')}%3Apull&service={HUB}{account}",
+    scope = f"repository%3A{repo.replace('/', '%2F')}%3Apull"
+    r.add(StepKind.TOKEN, "GET", f"https://{AUTH}/token?scope={scope}&service={HUB}{account}",
           200, request_headers=[("Authorization", "Basic YWxp…")] if credentials else [],
           body=json.dumps({"token": sent, "expires_in": 300}))
     r.add(StepKind.ERROR, "GET", f"https://{HUB}/v2/{repo}/manifests/latest", 401, request_headers=bearer(sent),
-          response_headers=[("WWW-Authenticate", CHALLENGE + f',scope="repository:{repo}:pull",error="insufficient_scope"')],
-          body='{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository","Class":"","Name":"' + repo + '","Action":"pull"}]}]}',
+          response_headers=[
+              ("WWW-Authenticate", CHALLENGE + f',scope="repository:{repo}:pull",error="insufficient_scope"'),
+          ],
+          body='{"errors":[{"code":"UNAUTHORIZED","message":"authentication required",'
+               '"detail":[{"Type":"repository","Class":"","Name":"' + repo + '","Action":"pull"}]}]}',
           repository=repo, reference="latest")
     return r
 
@@ -106,7 +110,9 @@ def test_empty_basic_credentials_on_a_refused_token_request_are_anonymous():
     # skopeo's `Basic Og==` carries no username: a refusal means login required, not a wrong password.
     r = ping_then_stop([("WWW-Authenticate", CHALLENGE)])
     token_url = f"https://{AUTH}/token?scope=repository%3Aprivate%2Fsecret%3Apull&service={HUB}"
-    r.add(StepKind.TOKEN, "GET", token_url, 401, request_headers=[("Authorization", "Basic Og==")], body='{"errors":[{"code":"UNAUTHORIZED"}]}')
+    r.add(StepKind.TOKEN, "GET", token_url, 401,
+          request_headers=[("Authorization", "Basic Og==")],
+          body='{"errors":[{"code":"UNAUTHORIZED"}]}')
     rules = [f.rule for f in diagnose(r.session())]
     assert "auth.wrong-credentials" not in rules
 
@@ -114,7 +120,8 @@ def test_empty_basic_credentials_on_a_refused_token_request_are_anonymous():
 def test_realm_tls_untrusted():
     r = ping_then_stop([("WWW-Authenticate", CHALLENGE)])
     r.add(StepKind.TOKEN, "GET", f"https://{AUTH}/token?service={HUB}", None,
-          error="[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate (_ssl.c:1006)")
+          error="[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                "unable to get local issuer certificate (_ssl.c:1006)")
     findings = diagnose(r.session())
     assert findings[0].rule == "auth.realm-tls-untrusted"
     assert f"/etc/docker/certs.d/{AUTH}/ca.crt" in findings[0].fix
@@ -140,7 +147,8 @@ def test_wrong_password_at_the_token_service():
 def test_wrong_password_at_a_basic_auth_registry():
     r = Recorder()
     basic = "basic.pulltrace.test"
-    r.add(StepKind.PING, "GET", f"https://{basic}/v2/", 401, response_headers=[("WWW-Authenticate", 'Basic realm="Registry"')])
+    r.add(StepKind.PING, "GET", f"https://{basic}/v2/", 401,
+          response_headers=[("WWW-Authenticate", 'Basic realm="Registry"')])
     r.add(StepKind.PING, "GET", f"https://{basic}/v2/", 401, request_headers=[("Authorization", "Basic YWRt…")],
           response_headers=[("WWW-Authenticate", 'Basic realm="Registry"')], body=UNAUTHORIZED)
     findings = diagnose(r.session(registry=basic))

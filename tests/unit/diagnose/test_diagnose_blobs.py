@@ -14,7 +14,8 @@ def test_blob_unknown():
     r.steps = r.steps[: redirect.index]
     r.add(StepKind.ERROR, "GET", redirect.exchange.url, 404,
           request_headers=[h for h in redirect.exchange.request_headers if h[0] == "Authorization"],
-          body='{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"' + LAYER_DIGEST + '"}]}')
+          body='{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry",'
+               '"detail":"' + LAYER_DIGEST + '"}]}')
     f = diagnose(r.session())[0]
     assert f.rule == "blob.unknown"
     assert LAYER_DIGEST[:19] in f.cause and "library/tiny" in f.title
@@ -53,7 +54,9 @@ def test_cdn_refuses_an_expired_signed_url():
     download.exchange.status = 403
     download.exchange.reason = "Forbidden"
     download.exchange.started_at += 1200
-    download.exchange.response_body_preview = "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    download.exchange.response_body_preview = (
+        "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    )
     download.exchange.body_sha256 = None
     f = diagnose(r.session())[0]
     assert f.rule == "blob.cdn-refused"

@@ -41,7 +41,9 @@ def test_short_name_on_a_hub_style_registry_misses_library():
     r.add(StepKind.TOKEN, "GET", f"https://{AUTH}/token?scope=repository%3Atiny%3Apull&service={HUB}", 200,
           body=json.dumps({"token": token}))
     r.add(StepKind.ERROR, "GET", f"https://{HUB}/v2/tiny/manifests/latest", 401, request_headers=bearer(token),
-          response_headers=[("WWW-Authenticate", CHALLENGE + ',scope="repository:tiny:pull",error="insufficient_scope"')],
+          response_headers=[
+              ("WWW-Authenticate", CHALLENGE + ',scope="repository:tiny:pull",error="insufficient_scope"'),
+          ],
           body='{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')
     findings = diagnose(r.session())
     assert findings[0].rule == "manifest.missing-library"
@@ -54,7 +56,8 @@ def test_short_name_unknown_on_a_mirror_of_docker_hub_misses_library():
     r = Recorder()
     r.add(StepKind.PING, "GET", f"http://{PLAIN}/v2/?ns=docker.io", 200)
     r.add(StepKind.ERROR, "GET", f"http://{PLAIN}/v2/tiny/manifests/latest?ns=docker.io", 404,
-          body='{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"tiny"}}]}')
+          body='{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry",'
+               '"detail":{"name":"tiny"}}]}')
     findings = diagnose(r.session(registry=PLAIN))
     assert findings[0].rule == "manifest.missing-library"
 
@@ -131,7 +134,8 @@ def test_accept_without_oci_index_refused():
     auth = [h for h in index.exchange.request_headers if h[0] == "Authorization"]
     r.add(StepKind.ERROR, "GET", f"https://{HUB}/v2/library/multi-oci/manifests/latest", 404,
           request_headers=accept([MANIFEST_TYPE, "application/vnd.docker.distribution.manifest.list.v2+json"]) + auth,
-          body='{"errors":[{"code":"MANIFEST_UNKNOWN","message":"OCI index found, but accept header does not support OCI indexes"}]}')
+          body='{"errors":[{"code":"MANIFEST_UNKNOWN",'
+               '"message":"OCI index found, but accept header does not support OCI indexes"}]}')
     findings = diagnose(r.session())
     assert findings[0].rule == "manifest.accept-mismatch" and findings[0].severity == Severity.ERROR
     assert "manifest.unknown" not in [f.rule for f in findings]
@@ -159,7 +163,9 @@ def test_manifest_fetched_by_digest_returns_other_bytes():
     r = healthy_hub_pull()
     manifest = step_by_kind(r.session(), StepKind.MANIFEST)
     manifest.exchange.body_sha256 = sha("stale mirror copy")
-    manifest.exchange.response_headers = [h for h in manifest.exchange.response_headers if h[0] != "Docker-Content-Digest"]
+    manifest.exchange.response_headers = [
+        h for h in manifest.exchange.response_headers if h[0] != "Docker-Content-Digest"
+    ]
     f = diagnose(r.session())[0]
     assert f.rule == "manifest.digest-mismatch" and "not the one asked for" in f.title
 

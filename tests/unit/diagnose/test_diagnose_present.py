@@ -20,9 +20,9 @@ def test_a_redirect_loop_step_list_wraps_between_labels():
     session = r.session()
     text = format_finding(session, finding("blob.redirect-loop", Severity.ERROR, "loop", "why", "fix", steps))
     lines = text.splitlines()
-    step_lines = [l for l in lines if l.startswith("  steps: ") or (l.startswith("         #"))]
-    assert len(step_lines) > 1 and all(len(l) <= WIDTH for l in step_lines)
+    step_lines = [line for line in lines if line.startswith("  steps: ") or (line.startswith("         #"))]
+    assert len(step_lines) > 1 and all(len(line) <= WIDTH for line in step_lines)
     # Every label stays whole: `#12 cdn-download`, never `#12` at a line's end.
-    assert not any(l.rstrip().split(" ")[-1].startswith("#") for l in step_lines)
-    labels = " ".join(l[9:] for l in step_lines).split(", ")
+    assert not any(line.rstrip().split(" ")[-1].startswith("#") for line in step_lines)
+    labels = " ".join(line[9:] for line in step_lines).split(", ")
     assert len(labels) == 16 and labels[0].endswith("blob-redirect")

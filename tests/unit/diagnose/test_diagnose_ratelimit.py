@@ -14,7 +14,10 @@ TOOMANY = ('{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached you
 
 def test_quota_parses_docker_hub_headers():
     ex = Exchange(id="x", method="GET", url="https://h/v2/", started_at=0, response_headers=[
-        ("RateLimit-Limit", "100;w=21600"), ("RateLimit-Remaining", "76;w=21600"), ("Docker-RateLimit-Source", "192.0.2.7")])
+        ("RateLimit-Limit", "100;w=21600"),
+        ("RateLimit-Remaining", "76;w=21600"),
+        ("Docker-RateLimit-Source", "192.0.2.7"),
+    ])
     q = quota(ex)
     assert (q.limit, q.remaining, q.window_s, q.source) == (100, 76, 21600, "192.0.2.7")
     assert q.text() == "76 of 100 pulls left per 6 h counted for 192.0.2.7"

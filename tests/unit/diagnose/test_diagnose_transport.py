@@ -41,7 +41,8 @@ def test_https_spoken_to_a_plain_http_registry():
 
 def test_httpx_wrong_version_number_is_https_to_http():
     r = Recorder(client="pulltrace")
-    r.add(StepKind.PING, "GET", f"https://{PLAIN}/v2/", None, error="[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    r.add(StepKind.PING, "GET", f"https://{PLAIN}/v2/", None,
+          error="[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
     assert diagnose(r.session(registry=PLAIN))[0].rule == "transport.https-to-http"
 
 

@@ -196,7 +196,7 @@ def hub_alpine_trace() -> Trace:
              StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD]
     links = [[], [Link("answers", "x1")], [Link("chooses", "x4")], [Link("chosen-from", "x3")],
              [Link("blob-of", "x4"), Link("redirects-to", "x6")], [Link("follows", "x5")]]
-    steps = [Step(e, k, i, links=ls) for i, (e, k, ls) in enumerate(zip(exchanges, kinds, links))]
+    steps = [Step(e, k, i, links=ls) for i, (e, k, ls) in enumerate(zip(exchanges, kinds, links, strict=True))]
     summary = SessionSummary(
         image="docker.io/library/alpine:latest", registry="registry-1.docker.io", platform="linux/amd64",
         manifest_digest="sha256:" + "c" * 64, auth="bearer (anonymous)",

@@ -31,7 +31,9 @@ def test_step_table_like_seed_000():
 
 def test_transcripts_like_seed_001():
     md = render_markdown(hub_alpine_trace())
-    block = md.split("#### 2. token — GET /token?scope=repository%3Alibrary%2Falpine%3Apull&amp;service=registry.docker.io")[1]
+    block = md.split(
+        "#### 2. token — GET /token?scope=repository%3Alibrary%2Falpine%3Apull&amp;service=registry.docker.io"
+    )[1]
     body = block.split("```http\n", 1)[1].split("\n```", 1)[0]
     assert body.startswith("GET https://auth.docker.io/token?scope=")
     assert "\n\n\nHTTP/1.1 200 OK\nContent-Type: application/json\n\n{\n" in body
@@ -43,7 +45,7 @@ def test_secrets_stay_masked_in_markdown():
     trace = seed000_trace()
     raw = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlc2lnbmF0dXJl"
     ex = trace.sessions[0].steps[1].exchange
-    ex.response_body_preview = '{"token":"%s","expires_in":300}' % raw
+    ex.response_body_preview = f'{{"token":"{raw}","expires_in":300}}'
     ex.request_headers = [("Authorization", "Basic YWRtaW46YWRtaW4tcGFzcw==")]
     md = render_markdown(trace)
     assert raw not in md and "YWRtaW46YWRtaW4tcGFzcw==" not in md

@@ -11,7 +11,12 @@ def test_seed000_rows_in_blog_order():
         (2, "GET", "/auth", 200),
         (3, "GET", "/v2/busybox/manifests/latest", 200),
         (4, "GET", "/v2/busybox/blobs/sha256:5b0d59026729b68570d99bc4f3f7c31a2e4f2a5736435641565d93e7c25bd2c3", 307),
-        (5, "GET", "/docker/registry/v2/blobs/sha256/5b/5b0d59026729b68570d99bc4f3f7c31a2e4f2a5736435641565d93e7c25bd2c3/data", 200),
+        (
+            5,
+            "GET",
+            "/docker/registry/v2/blobs/sha256/5b/5b0d59026729b68570d99bc4f3f7c31a2e4f2a5736435641565d93e7c25bd2c3/data",
+            200,
+        ),
     ]
     assert rows[3].status_text == "307 Temporary Redirect"
     assert rows[0].status_text == "401 Unauthorized"  # reason from the standard phrase

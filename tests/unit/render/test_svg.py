@@ -116,5 +116,5 @@ def test_lanes_widen_for_their_labels_but_stay_printable():
         request_label(r.number, r.method, r.url, r.host, 10_000) for r in rows]
     assert LANE_GAP < short.lanes[1].x - short.lanes[0].x < MAX_GAP
     long = sequence(trace_view(_gcr_trace()).sessions[0])
-    gaps = [b.x - a.x for a, b in zip(long.lanes, long.lanes[1:])]
+    gaps = [b.x - a.x for a, b in zip(long.lanes, long.lanes[1:], strict=False)]
     assert gaps[0] == MAX_GAP and all(LANE_GAP <= g <= MAX_GAP for g in gaps)
