@@ -204,7 +204,7 @@ def _har(**entry):
         (json.dumps([5]), "exchange 1 is not a JSON object"),
         (json.dumps([{"id": "x"}]), "not a list of pulltrace exchanges \\(exchange 1: "),
         (json.dumps({"schema": "pulltrace-trace", "version": 1, "sessions": [5]}),
-         "malformed trace: sessions\\[0\\]: not an object"),
+         r"malformed trace: sessions\[0\]: not an object"),
         (json.dumps({"schema": "pulltrace-trace", "version": 1, "sessions": [{"id": "s", "steps": [
             {"exchange": {"id": "x", "method": "GET", "url": "https://h:x/", "started_at": 0}}]}]}),
          "step 1: invalid URL 'https://h:x/'"),
