@@ -551,7 +551,7 @@ class Classifier:
                 break
         location = ex.response_header("location")
         if ex.status in REDIRECT_STATUSES and location:
-            target = urljoin(ex.url, location.strip())
+            target = _join(ex.url, location.strip())
             blob = None
             if step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD):
                 blob = (step.info.get("registry", ""), step.repository or "", step.reference or "")
@@ -731,3 +731,11 @@ def classify(exchanges: Iterable[Exchange]) -> list[Step]:
     steps = [c.add(ex) for ex in ordered]
     c.flush_retries()
     return steps
+
+
+def _join(base: str, location: str) -> str:
+    """A Location resolved against its request's URL; as sent when it cannot be (`https://[bad`)."""
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        return location

@@ -9,10 +9,14 @@ forgotten, so memory follows the pulls in flight, not the length of the capture.
 
 from __future__ import annotations
 
+import logging
+
 from pulltrace.classify import Classifier
 from pulltrace.diagnose import diagnose
-from pulltrace.model import Exchange, Session, Step
+from pulltrace.model import Exchange, Session, Step, StepKind
 from pulltrace.sessions import COMPLETE_GRACE_S, IDLE_GAP_S, Grouper, Pull
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -36,7 +40,13 @@ class Engine:
     def feed(self, exchange: Exchange) -> Step:
         """Classify one exchange and attach it to its pull; exchanges arrive in the order they
         completed (or, from a file, started). Returns the step with its kind and links."""
-        step = self._classifier.add(exchange)
+        try:
+            step = self._classifier.add(exchange)
+        except Exception as e:  # noqa: BLE001 - one hostile exchange must not lose the rest of a capture
+            log.warning("pulltrace could not classify exchange %s (%s: %s); kept as a step of its own",
+                        exchange.id, type(e).__name__, e)
+            step = Step(exchange=exchange, kind=StepKind.OTHER,
+                        error=f"pulltrace could not read this exchange ({type(e).__name__}: {e})"[:300])
         self._grouper.add(step)
         return step
 

@@ -3,7 +3,7 @@
 Exchange (wire facts) -> Step (what it means) -> Session (one pull) -> Finding
 (a diagnosis), all held by a Trace that serialises to versioned JSON.
 
-This module imports nothing of pulltrace's own but its error type (`pulltrace.errors`):
+This module imports nothing of pulltrace's own but its error type and bounded JSON reader:
 sources and views depend on it, never the other way round.
 """
 
@@ -19,10 +19,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pulltrace import jsonbound
 from pulltrace.errors import UserError
 
 SCHEMA_NAME = "pulltrace-trace"
 SCHEMA_VERSION = 2
+# The largest response preview read as JSON (manifests are capped at 4 MiB by containerd).
+RESPONSE_JSON_MAX_BYTES = 8 * 1024 * 1024
 # Version 1 marked a failed step kind "error" and kept its meaning in `info["intended"]`;
 # it is still read (and upgraded: the kind is restored, the failure moves to `Step.error`).
 READABLE_VERSIONS = frozenset({1, 2})
@@ -143,7 +146,8 @@ class Exchange:
         if not text or not text.lstrip().startswith("{"):
             return None
         try:
-            data = json.loads(text)
+            # Bounded: a registry's body nested 1,200 deep must not reach Python's recursion limit.
+            data = jsonbound.loads(text, max_bytes=RESPONSE_JSON_MAX_BYTES, what="response body")
         except ValueError:
             return None
         return data if isinstance(data, dict) else None

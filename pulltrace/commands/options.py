@@ -10,7 +10,7 @@ from typing import Any
 from pulltrace.client.endpoints import EndpointError, Routing
 from pulltrace.errors import UserError
 from pulltrace.manifest import Platform
-from pulltrace.reference import ImageReference, ReferenceError, parse_reference
+from pulltrace.reference import ImageReference, InvalidReference, parse_reference
 
 
 def add_connection_options(p: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
 def reference_arg(text: str) -> ImageReference:
     try:
         return parse_reference(text)
-    except ReferenceError as e:
+    except InvalidReference as e:
         raise UserError(str(e)) from None
 
 
