@@ -446,8 +446,6 @@ class Grouper:
         if pull is None:
             pull = self._new(step, registry, step.repository, "pull")
             self._adopt_preamble(pull, step)
-        else:
-            self._adopt_scoped(pull, step)
         self._join(pull, step)
         return pull
 
