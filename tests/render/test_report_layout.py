@@ -209,3 +209,29 @@ def test_phone_width_keeps_the_status_column_on_screen(page, tmp_path):
         page.call("Emulation.clearDeviceMetricsOverride")
     assert page.js("getComputedStyle(document.querySelector('td.resp')).display") == "table-cell"
     assert page.problems() == []
+
+
+def test_diff_page_is_readable_in_dark_mode(page, tmp_path):
+    from pulltrace.render.diff import diff_traces
+    from pulltrace.render.diff_render import render_diff_html
+
+    b = seed000_trace()
+    del b.sessions[0].steps[0]
+    failed = b.sessions[0].steps[2].exchange
+    failed.status, failed.reason = 404, "Not Found"
+    path = tmp_path / "diff.html"
+    write_atomically(path, render_diff_html(diff_traces(seed000_trace(), b)))
+    page.open(path.as_uri())
+    try:
+        _dark(page, True)
+        rows = ["tr.diff-only-a td", "tr.diff-changed td", "tr.diff-same td", "table.diff .badge", "td.status"]
+        worst = page.js(_CONTRAST.replace("SELECTORS", repr(rows)))
+        assert set(worst) == set(rows)
+        assert {sel: r for sel, r in worst.items() if r < 4.5} == {}
+        assert page.js("getComputedStyle(document.querySelector('tr.diff-only-a td')).backgroundColor") == (
+            "rgb(61, 20, 23)"
+        )
+        _shot(page, "diff-dark")
+    finally:
+        _dark(page, False)
+    assert page.problems() == []
