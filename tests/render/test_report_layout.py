@@ -235,3 +235,27 @@ def test_diff_page_is_readable_in_dark_mode(page, tmp_path):
     finally:
         _dark(page, False)
     assert page.problems() == []
+
+
+# Every visible text outside the diagrams (the SVG draws on its own lane colours) whose
+# contrast with the background behind it is below 4.5:1, as "tag.class ratio".
+_LOW_CONTRAST = _CONTRAST.replace(
+    "for (const sel of SELECTORS) {\n    for (const el of document.querySelectorAll(sel)) {",
+    "for (const sel of ['text']) {\n    for (const el of [...document.querySelectorAll('body *')].filter(e =>"
+    " e.offsetParent !== null && !e.closest('svg')"
+    " && [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))) {",
+).replace(
+    "worst[sel] = Math.min(worst[sel] ?? 99, Math.round(ratio * 10) / 10);",
+    "if (ratio < 4.5) worst[el.tagName.toLowerCase() + '.' + el.className] = Math.round(ratio * 10) / 10;",
+)
+
+
+@pytest.mark.parametrize("report", sorted((ROOT / "reports").glob("*.html")), ids=lambda p: p.stem)
+def test_every_gallery_report_reads_at_aa_contrast_in_both_modes(page, report):
+    page.open(report.as_uri())
+    try:
+        for dark in (True, False):
+            _dark(page, dark)
+            assert page.js(_LOW_CONTRAST) == {}, "dark" if dark else "light"
+    finally:
+        _dark(page, False)
