@@ -14,6 +14,7 @@ differs, because mitmproxy 12 replaced `base.View` (lines of styled chunks) with
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -286,8 +287,13 @@ def render_message(data: bytes, content_type: str | None, message: Any) -> Rende
 
 
 # -- mitmproxy adapters (11: base.View; 12: the Contentview protocol) -------------------
+def _contentviews() -> Any:
+    """mitmproxy.contentviews, typed loosely: its API differs between the lines this supports."""
+    return importlib.import_module("mitmproxy.contentviews")
+
+
 def _is_mitmproxy12() -> bool:
-    from mitmproxy import contentviews
+    contentviews = _contentviews()
     return hasattr(contentviews, "Contentview") and hasattr(contentviews, "registry")
 
 
@@ -314,7 +320,7 @@ def _legacy_view() -> Any:
     """mitmproxy 11's base.View subclass, built only where mitmproxy 11 is installed."""
     from mitmproxy.contentviews import base
 
-    class PulltraceView(base.View):  # type: ignore[misc]
+    class PulltraceView(base.View):
         name = NAME
 
         def __call__(self, data: bytes, *, content_type: str | None = None, http_message: Any = None,
@@ -337,7 +343,7 @@ _registered: list[Any] = []
 
 def register() -> None:
     """Add the view to mitmproxy (once, however many addons load)."""
-    from mitmproxy import contentviews
+    contentviews = _contentviews()
     if _registered:
         return
     if _is_mitmproxy12():
@@ -355,7 +361,7 @@ def register() -> None:
 def unregister() -> None:
     """Remove the view again (mitmproxy 11 refuses a second `add` of one name on reload;
     12 replaces a view of the same name, so there nothing needs removing)."""
-    from mitmproxy import contentviews
+    contentviews = _contentviews()
     while _registered:
         view = _registered.pop()
         if not _is_mitmproxy12() and view in contentviews.views:
