@@ -134,6 +134,24 @@ _EN: dict[str, str] = {
     "count_error": "{n} errors",
     "count_warning_one": "1 warning",
     "count_error_one": "1 error",
+    # The "why slow" section (issue 13): per blob the host that served it, its cache, its time.
+    "why_slow": "Why slow",
+    "blob": "Blob",
+    "layer": "layer",
+    "served_by": "Served by",
+    "redirected_from": "Redirected from",
+    "cache": "Cache",
+    "cache_headers": "Cache headers",
+    "throughput": "Throughput",
+    "connect": "Connect",
+    "tls": "TLS",
+    "wait": "Wait",
+    "transfer": "Transfer",
+    "cache_hit": "HIT",
+    "cache_miss": "MISS",
+    "cache_bypass": "not cached",
+    "cache_unknown": "unknown",
+    "cache_none": "no cache headers",
 }
 
 _ZH: dict[str, str] = {
@@ -258,6 +276,23 @@ _ZH: dict[str, str] = {
     "count_error": "{n} 条错误",
     "count_warning_one": "1 条警告",
     "count_error_one": "1 条错误",
+    "why_slow": "为什么慢",
+    "blob": "Blob",
+    "layer": "层",
+    "served_by": "提供主机",
+    "redirected_from": "重定向自",
+    "cache": "缓存",
+    "cache_headers": "缓存头",
+    "throughput": "吞吐量",
+    "connect": "连接",
+    "tls": "TLS",
+    "wait": "等待",
+    "transfer": "传输",
+    "cache_hit": "命中",
+    "cache_miss": "未命中",
+    "cache_bypass": "不缓存",
+    "cache_unknown": "未知",
+    "cache_none": "无缓存头",
 }
 
 # The sentences of `--explain` (issue 16) live in their own catalogue file.

@@ -14,6 +14,7 @@ from pulltrace.manifest import ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import Exchange, Finding, Headers, Session, Step, StepKind, Trace
 from pulltrace.render import fmt
 from pulltrace.render.i18n import Translate, translator
+from pulltrace.render.speed import DeliveryRow, delivery_rows
 
 # The response headers a reader of a pull needs to see without opening the details:
 # the challenge, the redirect, the digest the client verifies, what and how much came back.
@@ -114,6 +115,8 @@ class SessionView:
     steps: list[StepRow]
     findings: list[FindingRow]
     total_ms: float
+    # Why slow: each downloaded blob's host, cache and time (pulltrace.render.speed).
+    deliveries: list[DeliveryRow] = field(default_factory=list)
 
 
 @dataclass
@@ -472,6 +475,7 @@ def trace_view(trace: Trace, *, lang: str = "en") -> TraceView:
                 steps=steps,
                 findings=finding_rows(session, anchors, lang=lang),
                 total_ms=total,
+                deliveries=delivery_rows(session, anchors, lang=lang),
             )
         )
     return TraceView(

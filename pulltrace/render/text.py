@@ -58,6 +58,7 @@ def _session_text(session: SessionView, *, wide: bool, lang: str,
     out.append("")
     out.append(_steps_wide(session, t) if wide else _steps_narrow(session, t))
     out.append("")
+    out.extend(_why_slow(session, t, wide))
     if explained is not None:
         out.extend(_narrative(explained, wide, lang))
     if session.findings:
@@ -151,3 +152,48 @@ def _steps_wide(session: SessionView, t) -> str:
         for r in session.steps
     ]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _why_slow(session: SessionView, t, wide: bool) -> list[str]:
+    """Each downloaded blob's host, cache, time and throughput; wide adds the time split and
+    the cache headers as sent. Narrow fits 80 columns by whole words: a host loses whole
+    leading labels (`….cloudflare.docker.com`), a cache label wraps between words."""
+    if not session.deliveries:
+        return []
+    out = [f"{t('why_slow')}:"]
+    if wide:
+        headers = ["#", t("blob"), t("served_by"), t("redirected_from"), t("cache"), t("size"), t("time"),
+                   t("connect"), t("tls"), t("wait"), t("transfer"), t("throughput"), t("cache_headers")]
+        rows = [[str(d.number or ""), _s(d.blob), _s(d.host), _s(d.redirected_from), _s(d.cache), d.size, d.time,
+                 d.connect, d.tls, d.wait, d.transfer, d.throughput, _s(d.cache_headers)]
+                for d in session.deliveries]
+        out += [tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True), ""]
+        return out
+    headers = ["#", t("blob"), t("served_by"), t("cache"), t("time"), t("throughput")]
+    cells = [[str(d.number or ""), _s(d.blob), _s(d.host), _s(d.cache), d.time, d.throughput]
+             for d in session.deliveries]
+    widths = [max([fmt.display_width(h) + 2] + [fmt.display_width(row[i]) for row in cells])
+              for i, h in enumerate(headers)]
+    room = WIDTH - sum(w for i, w in enumerate(widths) if i not in (2, 3)) - _SEP * (len(headers) - 1)
+    cache_w = widths[3]
+    if widths[2] + widths[3] > room:
+        cache_w = max(fmt.display_width(headers[3]) + 2, min(widths[3], room - widths[2], room // 2))
+    host_w = max(fmt.display_width(headers[2]) + 2, room - cache_w)
+    for row in cells:
+        row[2] = _whole_labels(row[2], host_w)
+        row[3] = "\n".join(fmt.wrap(row[3], cache_w))
+    out += [tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True), ""]
+    return out
+
+
+def _whole_labels(host: str, width: int) -> str:
+    """A host name for a narrow column: drop whole leading labels (the registrable name at the
+    end says whose host it is); a single label too long for the column wraps instead."""
+    if fmt.display_width(host) <= width:
+        return host
+    labels = host.split(".")
+    for i in range(1, len(labels)):
+        candidate = fmt.ELLIPSIS + "." + ".".join(labels[i:])
+        if fmt.display_width(candidate) <= width:
+            return candidate
+    return "\n".join(fmt.wrap(host, width))
