@@ -347,6 +347,8 @@ class Grouper:
             if pull is None:
                 pull = self._new(step, registry, step.repository, "pull")
                 self._adopt_preamble(pull, step)
+            else:
+                self._adopt_scoped(pull, step)
             self._join(pull, step)
             return pull
         # No repository, no link (a browser on Harbor's UI API): the pull its program has
@@ -386,11 +388,14 @@ class Grouper:
             pull = self._latest([p for p in candidates if reference not in p.manifests_got], step)
             if pull is None:
                 # A HEAD by tag whose answer named no digest (a server log keeps no headers):
-                # the GET by digest that follows it is the same pull's, as docker does it.
+                # the GET by digest that follows it is the same pull's, as docker does it; and
+                # so is the retry of that GET after a 401 (containerd's fetcher asks for its own token).
                 pull = self._latest([p for p in self.by_place.get((client, registry, repository), [])
                                      if not p.blobs_asked and not p.manifests_got and p.last_manifest is not None
-                                     and p.last_manifest.kind is StepKind.MANIFEST_HEAD
-                                     and not p.last_manifest.info.get("digest")], step)
+                                     and ((p.last_manifest.kind is StepKind.MANIFEST_HEAD
+                                           and not p.last_manifest.info.get("digest"))
+                                          or (p.last_manifest.reference == reference
+                                              and p.last_manifest.exchange.status == 401))], step)
         else:
             for p in reversed(self.by_place.get((client, registry, repository), [])):
                 if p.closed or p.blobs_asked:
@@ -441,8 +446,20 @@ class Grouper:
         if pull is None:
             pull = self._new(step, registry, step.repository, "pull")
             self._adopt_preamble(pull, step)
+        else:
+            self._adopt_scoped(pull, step)
         self._join(pull, step)
         return pull
+
+    def _adopt_scoped(self, pull: Pull, step: Step) -> None:
+        """An open pull takes a ping and token its client asked again for its repository before
+        this request (skopeo inspect pings and fetches a token anew to list the tags): the chains
+        the request retries, and those whose token was scoped to the pull's repository."""
+        for chain in {self.chain_of[t] for t in step.linked("retries") if t in self.chain_of}:
+            self._adopt(pull, chain)
+        if pull.repository:
+            for chain in list(self.scoped.get((pull.client, pull.repository), [])):
+                self._adopt(pull, chain)
 
     # -- closing ---------------------------------------------------------------------
     def due(self, now: float) -> list[Pull]:
