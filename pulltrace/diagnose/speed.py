@@ -36,6 +36,8 @@ def _sized(session: Session) -> list[BlobDelivery]:
 
 
 def _cache_text(d: BlobDelivery) -> str:
+    if not d.step.exchange.response_headers:
+        return "recorded no response headers, so its cache is unknown"
     if not d.cache.headers:
         return "sent no cache headers"
     said = ", ".join(f"{k}: {v}" for k, v in d.cache.headers if k in ("cf-cache-status", "x-cache", "age"))

@@ -152,6 +152,7 @@ _EN: dict[str, str] = {
     "cache_bypass": "not cached",
     "cache_unknown": "unknown",
     "cache_none": "no cache headers",
+    "cache_not_recorded": "not recorded",
 }
 
 _ZH: dict[str, str] = {
@@ -293,6 +294,7 @@ _ZH: dict[str, str] = {
     "cache_bypass": "不缓存",
     "cache_unknown": "未知",
     "cache_none": "无缓存头",
+    "cache_not_recorded": "未记录",
 }
 
 # The sentences of `--explain` (issue 16) live in their own catalogue file.

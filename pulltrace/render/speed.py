@@ -50,6 +50,8 @@ def _blob_label(d: BlobDelivery, t: Translate) -> str:
 
 
 def _cache_label(d: BlobDelivery, t: Translate) -> str:
+    if not d.step.exchange.response_headers:
+        return t("cache_not_recorded")  # an access log keeps no response headers: unknown, not absent
     if not d.cache.headers:
         return t("cache_none")
     label = t(f"cache_{d.cache.verdict}") if d.cache.verdict else t("cache_unknown")

@@ -76,3 +76,10 @@ def test_markdown_section_links_each_step():
 def test_a_pull_that_downloaded_nothing_has_no_section():
     trace = load_trace(SAMPLES / "lab" / "doctor-alice-denied.json")
     assert "Why slow" not in render_text(trace) and "Why slow" not in render_markdown(trace)
+
+
+def test_a_source_without_response_headers_says_the_cache_was_not_recorded():
+    trace = load_trace(SAMPLES / "lab" / "docker-hub-multi.json")
+    for step in trace.sessions[0].steps:
+        step.exchange.response_headers = []  # as an access log records it
+    assert {r.cache for r in delivery_rows(trace.sessions[0], anchor_map(trace))} == {"not recorded"}
