@@ -8,6 +8,8 @@ This is also the addon's console output."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from tabulate import tabulate
 
 from pulltrace.model import Trace
@@ -127,7 +129,7 @@ def _steps_narrow(session: SessionView, t) -> str:
     rows = []
     for cells, r in zip(fixed, session.steps, strict=True):
         method = _s(r.method)
-        url = fmt.fit_url(_s(r.url), request_width - fmt.display_width(method) - 1, base_host=session.registry)
+        url = fit_request(_s(r.url), request_width - fmt.display_width(method) - 1, base_host=session.registry)
         cells[2] = f"{method} {url}"
         rows.append(cells)
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
@@ -197,3 +199,35 @@ def _whole_labels(host: str, width: int) -> str:
         if fmt.display_width(candidate) <= width:
             return candidate
     return "\n".join(fmt.wrap(host, width))
+
+
+def fit_request(url: str, width: int, base_host: str = "") -> str:
+    """A URL for the narrow step table, shortened by whole names (issue 13: `…rary/tiny` and
+    `cdn.p…test` read as nothing): the registry's own host and the scheme go, digests shorten,
+    the query becomes `?…`, a foreign host loses whole leading labels, the path whole middle
+    segments (`/v2/…/blobs/sha256:5b0d5902…`). Only a single name longer than the column is cut."""
+    host = fmt.host_of(url)
+    path, sep, query = fmt.path_of(url).partition("?")
+    prefix = "" if not host or host == base_host else host
+    query = unquote(query)
+    candidates = [(prefix, fmt.short_digest(path, 12), sep + query), (prefix, fmt.short_digest(path, 8), sep + query)]
+    short_path = fmt.short_digest(path, 8)
+    tail = "?" + fmt.ELLIPSIS if sep else ""
+    candidates.append((prefix, short_path, tail))
+    labels = prefix.split(".") if prefix else []
+    hosts = [prefix] + [fmt.ELLIPSIS + "." + ".".join(labels[i:]) for i in range(1, len(labels) - 1)]
+    candidates += [(h, short_path, tail) for h in hosts[1:]]
+    segments = short_path.split("/")
+    # Keep the first segment (`/v2`, which API) and as many trailing ones as fit (what was
+    # asked: `blobs/sha256:…`); then only the trailing ones. A foreign host is never dropped:
+    # without it a CDN path reads as the registry's.
+    for lead in (2, 1):
+        for n in range(len(segments) - lead - 1, 0, -1):
+            candidates.append((hosts[-1], "/".join([*segments[:lead], fmt.ELLIPSIS, *segments[-n:]]), tail))
+    if prefix:
+        candidates += [(h, "/" + fmt.ELLIPSIS, "") for h in hosts]
+    for h, p, q in candidates:
+        text = h + p + q
+        if fmt.display_width(text) <= width:
+            return text
+    return fmt.fit_url(url, width, base_host=base_host)
