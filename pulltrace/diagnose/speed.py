@@ -12,7 +12,6 @@ from statistics import median
 
 from pulltrace.diagnose.base import finding
 from pulltrace.model import Finding, Session, Severity
-from pulltrace.render.fmt import human_bytes, human_ms
 from pulltrace.timing import MISS, BlobDelivery, blob_deliveries, session_span_ms
 
 # Below this a layer's time is mostly connection setup and latency, not transfer.
@@ -25,9 +24,23 @@ MIN_SLOW_MS = 1000.0
 MOST_OF_PULL = 0.5
 
 
+_MiB = 1024 * 1024
+
+
+def human_bytes(n: int | None) -> str:
+    """`20.0 MiB`: these rules only speak of blobs of MIN_LAYER_BYTES or more (the doctor is
+    core and formats its own numbers; the views have theirs in render.fmt)."""
+    return f"{(n or 0) / _MiB:.1f} MiB"
+
+
+def human_ms(ms: float | None) -> str:
+    ms = ms or 0.0
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
 def rate(bps: float) -> str:
-    """`2.4 MiB/s`."""
-    return f"{human_bytes(int(bps))}/s"
+    """`2.4 MiB/s`, `512.0 KiB/s`."""
+    return f"{bps / _MiB:.1f} MiB/s" if bps >= _MiB else f"{bps / 1024:.1f} KiB/s"
 
 
 def _sized(session: Session) -> list[BlobDelivery]:

@@ -94,3 +94,11 @@ def test_no_sample_shows_a_slow_layer(path):
     exchanges = sorted((st.exchange for s in saved.sessions for st in s.steps), key=lambda e: e.started_at)
     again = build_trace(exchanges, saved.source)
     assert [f.rule for s in again.sessions for f in s.findings if f.rule.startswith("speed.")] == []
+
+
+def test_a_crawling_layer_is_given_in_kib_per_second():
+    session = pull_with_layers([(20 * MiB, 400.0, []), (20 * MiB, 500.0, []), (20 * MiB, 40_000.0, [])])
+    (f,) = slow_layer(session)
+    assert f.title == "layer 3/3 came 90× slower than the other layers, from cdn.pulltrace.test"
+    assert "arrived at 512.0 KiB/s from cdn.pulltrace.test" in f.cause
+    assert f.cause.endswith("cdn.pulltrace.test sent no cache headers.")
