@@ -102,3 +102,31 @@ def test_a_crawling_layer_is_given_in_kib_per_second():
     assert f.title == "layer 3/3 came 90× slower than the other layers, from cdn.pulltrace.test"
     assert "arrived at 512.0 KiB/s from cdn.pulltrace.test" in f.cause
     assert f.cause.endswith("cdn.pulltrace.test sent no cache headers.")
+
+
+def test_a_lab_capture_with_one_slow_cdn_layer_is_diagnosed_through_the_whole_pipeline():
+    # docker pull gcr.pulltrace.test/…three: three layers redirected to cdn.pulltrace.test. Recorded
+    # as if layers were 30 MiB and layer 2 crawled behind a rate limit (nginx limit_rate), with a MISS.
+    saved = load_trace(SAMPLES / "lab" / "docker-gcr-three.json")
+    exchanges = sorted((st.exchange for s in saved.sessions for st in s.steps), key=lambda e: e.started_at)
+    slow_digest = None
+    for step in (st for s in saved.sessions for st in s.steps if st.kind is StepKind.CDN_DOWNLOAD):
+        if step.role == "config":
+            continue
+        slow = step.role == "layer 2/3"
+        ex = step.exchange
+        ex.response_bytes = 30 * MiB
+        ex.timings.receive_ms = 12_000.0 if slow else 300.0
+        ex.duration_ms = (ex.timings.wait_ms or 0.0) + ex.timings.receive_ms
+        if slow:
+            ex.response_headers.append(("X-Cache", "Miss from cloudfront"))
+            slow_digest = step.reference
+    trace = build_trace(exchanges, saved.source)
+    (session,) = [s for s in trace.sessions if s.action == "pull"]
+    speed = [f for f in session.findings if f.rule.startswith("speed.")]
+    assert [(f.rule, f.severity) for f in speed] == [("speed.slow-layer", Severity.WARNING),
+                                                     ("speed.cache-miss", Severity.INFO)]
+    assert speed[0].title == "layer 2/3 came 40× slower than the other layers, from cdn.pulltrace.test"
+    steps = {s.id: s for s in session.steps}
+    assert [steps[i].kind.value for i in speed[0].steps] == ["blob-redirect", "cdn-download"]
+    assert {steps[i].reference for i in speed[0].steps} == {slow_digest}
