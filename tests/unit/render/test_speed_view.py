@@ -83,3 +83,13 @@ def test_a_source_without_response_headers_says_the_cache_was_not_recorded():
     for step in trace.sessions[0].steps:
         step.exchange.response_headers = []  # as an access log records it
     assert {r.cache for r in delivery_rows(trace.sessions[0], anchor_map(trace))} == {"not recorded"}
+
+
+def test_every_step_row_carries_its_throughput():
+    from pulltrace.render.rows import step_rows
+
+    session = load_trace(SAMPLES / "lab" / "docker-hub-multi.json").sessions[0]
+    rows = step_rows(session)
+    assert [(r.kind, r.throughput) for r in rows if r.kind == "cdn-download"] == [
+        ("cdn-download", "550.7 KiB/s"), ("cdn-download", "567.5 KiB/s")]
+    assert rows[0].throughput == "190.1 KiB/s"  # the 87-byte 401 of the ping, over its 0.447 ms receive phase
