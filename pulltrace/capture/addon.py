@@ -37,7 +37,7 @@ from urllib.parse import urljoin
 from mitmproxy import command, ctx, exceptions, hooks, http
 
 from pulltrace import __version__
-from pulltrace.capture import jsonl
+from pulltrace.capture import contentview, jsonl
 from pulltrace.capture.flows import (
     CONNECT_ERROR,
     DEFAULT_PREVIEW_LIMIT,
@@ -264,6 +264,7 @@ class PullTrace:
 
     # -- options ---------------------------------------------------------------------
     def load(self, loader: Any) -> None:
+        contentview.register()  # the "pulltrace" view of manifests, tokens, challenges, errors
         loader.add_option("pulltrace_dir", str, "pulltrace-out",
                           "Directory pulltrace writes pulltrace.jsonl to as pulls finish, and its trace JSON "
                           "and reports to on shutdown and on the pulltrace.save command.")
@@ -542,6 +543,7 @@ class PullTrace:
 
     @guarded
     def done(self) -> None:
+        contentview.unregister()
         for held in self.held.values():
             self.thread.submit(held)
         self.held.clear()

@@ -1,7 +1,7 @@
 """The doctor: rules that read a pull session and say what went wrong, where, and what to do.
 
 `diagnose(session)` runs every rule family (auth, manifests, blobs, transport, rate
-limits, mirrors) and returns their findings, errors first, then in step order. Rules
+limits, mirrors, speed) and returns their findings, errors first, then in step order. Rules
 read only the model, so a captured pull and one made by pulltrace's own client are
 diagnosed alike. A rule that trips over an odd trace is skipped and logged: the
 live addon calls this on every pull and must never break it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from pulltrace.diagnose import auth, blobs, manifests, mirror, ratelimit, transport
+from pulltrace.diagnose import auth, blobs, manifests, mirror, ratelimit, speed, transport
 from pulltrace.diagnose.base import Rule, order_findings, unexplained_failure
 from pulltrace.model import Finding, Session, Severity, Trace
 
@@ -25,6 +25,7 @@ RULES: tuple[Rule, ...] = (
     *blobs.RULES,
     *mirror.RULES,
     *ratelimit.RULES,
+    *speed.RULES,
 )
 
 

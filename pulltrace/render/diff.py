@@ -1,6 +1,7 @@
 """Two traces side by side, step by step: docker against the built-in client, a
-mirror against a direct pull. Steps are aligned by what they ask for, not by
-position: a sequence alignment (difflib) over (kind, normalised path) keys."""
+mirror against a direct pull. Steps are aligned by what they are, not by position:
+by kind and digest or URL path shape (identity_key), and what has no identity by a
+sequence alignment (difflib) over (kind, normalised path) keys."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pulltrace.model import Trace
 from pulltrace.render import fmt
 from pulltrace.render.i18n import translator
 from pulltrace.render.rows import SessionView, StepRow, trace_view
-from pulltrace.v2path import parse_path
+from pulltrace.v2path import is_digest, parse_path
 
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only-a", "only-b"
 
@@ -77,7 +78,10 @@ def align_key(row: StepRow) -> tuple[str, ...]:
 
 
 def _host_path(url: str) -> str:
-    return fmt.host_of(url) + url.split("?", 1)[0].split(fmt.host_of(url), 1)[-1]
+    # A relative Location (or none, when only one side redirects) has no host to split on.
+    host = fmt.host_of(url)
+    path = url.split("?", 1)[0]
+    return host + path.split(host, 1)[-1] if host else path
 
 
 def step_differences(a: StepRow, b: StepRow, lang: str = "en") -> list[Difference]:
@@ -112,16 +116,7 @@ def diff_session_views(a: SessionView | None, b: SessionView | None, number: int
     t = translator(lang)
     rows_a = a.steps if a else []
     rows_b = b.steps if b else []
-    keys_a = [align_key(r) for r in rows_a]
-    keys_b = [align_key(r) for r in rows_b]
-    out: list[DiffRow] = []
-    matcher = difflib.SequenceMatcher(a=keys_a, b=keys_b, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            for ra, rb in zip(rows_a[i1:i2], rows_b[j1:j2], strict=True):
-                out.append(_pair(ra, rb, lang))
-        else:
-            out.extend(_pair_block(rows_a[i1:i2], rows_b[j1:j2], lang))
+    out = _aligned_rows(rows_a, rows_b, lang)
     counts = {k: sum(1 for r in out if r.status == k) for k in (SAME, CHANGED, ONLY_A, ONLY_B)}
     totals: list[Difference] = []
     if a and b:
@@ -140,33 +135,127 @@ def diff_session_views(a: SessionView | None, b: SessionView | None, number: int
     )
 
 
-def _pair(a: StepRow, b: StepRow, lang: str) -> DiffRow:
-    diffs = step_differences(a, b, lang)
-    return DiffRow(CHANGED if diffs else SAME, a, b, a.kind_label, diffs)
+def identity_key(row: StepRow) -> tuple[str, ...] | None:
+    """What a step is, whatever its position: blobs and manifests by digest, ping, token and
+    manifests by tag by the shape of their URL path. None for a step with no identity (a
+    catalog, an upload, anything unclassified): those are aligned by sequence.
+
+    Kinds of one endpoint are one family: a mirror serves a blob that Docker Hub redirects
+    (layer-blob against blob-redirect), a tag resolves to an index on one registry and a
+    manifest on another; the row then shows the kind as a difference.
+    """
+    family = _FAMILY.get(row.kind, row.kind)
+    if family in ("ping", "token", "login"):
+        # Token realms differ in path between registries (/token, /auth, /v2/token, quay's
+        # /v2/auth) and are one step of the token flow (distribution token auth spec).
+        return (family,)
+    path = row.path.split("?", 1)[0]
+    api = parse_path(path)
+    if api is not None and api.endpoint in ("manifest", "blob") and api.reference:
+        if api.by_digest:
+            return (family, api.reference)
+        return (family, "tag", api.reference)
+    if family == "cdn-download":
+        digest = _HEX_RE.search(path)
+        if digest:
+            return (family, "sha256:" + digest.group(1))
+    return None
 
 
-def _pair_block(block_a: list[StepRow], block_b: list[StepRow], lang: str) -> list[DiffRow]:
-    """Inside a replaced block, steps of the same kind are the same step asked
-    differently (a tag against a digest, another order of parallel blobs)."""
+# Kinds answered by one registry endpoint (see identity_key).
+_FAMILY = {
+    "layer-blob": "blob", "config-blob": "blob", "blob-redirect": "blob",
+    "manifest": "manifest", "manifest-index": "manifest",
+}
+
+
+def _aligned_rows(rows_a: list[StepRow], rows_b: list[StepRow], lang: str) -> list[DiffRow]:
+    """Pair steps by identity first, then the rest by sequence (difflib), and list the
+    pairs in A's order with B's unpaired steps where B had them."""
+    ids_a = [identity_key(r) for r in rows_a]
+    ids_b = [identity_key(r) for r in rows_b]
+    pair_of_a: dict[int, int] = {}
+    where_b: dict[tuple[str, ...], list[int]] = {}
+    for j, key in enumerate(ids_b):
+        if key is not None:
+            where_b.setdefault(key, []).append(j)
+    where_a: dict[tuple[str, ...], list[int]] = {}
+    for i, key in enumerate(ids_a):
+        if key is not None:
+            where_a.setdefault(key, []).append(i)
+    for key, left in where_a.items():
+        # Repeats of one step are retries: the last attempts are the ones that count, so
+        # pair from the end and leave the extra early attempts unpaired.
+        for i, j in zip(reversed(left), reversed(where_b.get(key, [])), strict=False):
+            pair_of_a[i] = j
+    paired_b = set(pair_of_a.values())
+    rest_a = [i for i in range(len(rows_a)) if i not in pair_of_a]
+    rest_b = [j for j in range(len(rows_b)) if j not in paired_b]
+    keys_a = [align_key(rows_a[i]) for i in rest_a]
+    keys_b = [align_key(rows_b[j]) for j in rest_b]
+    matcher = difflib.SequenceMatcher(a=keys_a, b=keys_b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            pair_of_a.update(zip(rest_a[i1:i2], rest_b[j1:j2], strict=True))
+        elif op == "replace":
+            pair_of_a.update(_pair_by_kind(rest_a[i1:i2], rest_b[j1:j2], rows_a, rows_b, ids_a, ids_b))
+    paired_b = set(pair_of_a.values())
     out: list[DiffRow] = []
-    used: set[int] = set()
-    for ra in block_a:
-        match = next((j for j, rb in enumerate(block_b) if j not in used and rb.kind == ra.kind), None)
+    next_b = 0
+
+    def flush_b(upto: int) -> None:
+        nonlocal next_b
+        for k in range(next_b, upto):
+            if k not in paired_b:
+                out.append(DiffRow(ONLY_B, None, rows_b[k], rows_b[k].kind_label))
+        next_b = max(next_b, upto)
+
+    for i, ra in enumerate(rows_a):
+        match = pair_of_a.get(i)
         if match is None:
             out.append(DiffRow(ONLY_A, ra, None, ra.kind_label))
             continue
-        for j in range(len(block_b)):
-            if j < match and j not in used:
-                used.add(j)
-                out.append(DiffRow(ONLY_B, None, block_b[j], block_b[j].kind_label))
-        used.add(match)
-        rb = block_b[match]
-        diffs = step_differences(ra, rb, lang)
-        if align_key(ra) != align_key(rb):
-            diffs.insert(0, Difference(translator(lang)("request"), ra.path, rb.path))
-        out.append(DiffRow(CHANGED if diffs else SAME, ra, rb, ra.kind_label, diffs))
-    out.extend(DiffRow(ONLY_B, None, rb, rb.kind_label) for j, rb in enumerate(block_b) if j not in used)
+        flush_b(match)
+        out.append(_pair(ra, rows_b[match], lang))
+    flush_b(len(rows_b))
     return out
+
+
+def _pair_by_kind(
+    block_a: list[int], block_b: list[int], rows_a: list[StepRow], rows_b: list[StepRow],
+    ids_a: list[tuple[str, ...] | None], ids_b: list[tuple[str, ...] | None],
+) -> dict[int, int]:
+    """Inside a replaced block, steps of the same kind are the same step asked differently
+    (a tag against a digest), unless both name a digest: two digests are two contents."""
+    pairs: dict[int, int] = {}
+    used: set[int] = set()
+    start = 0
+    for i in block_a:
+        for pos in range(start, len(block_b)):
+            j = block_b[pos]
+            if j in used or rows_b[j].kind != rows_a[i].kind:
+                continue
+            if _names_digest(ids_a[i]) and _names_digest(ids_b[j]):
+                continue
+            pairs[i] = j
+            used.add(j)
+            start = pos + 1
+            break
+    return pairs
+
+
+def _names_digest(key: tuple[str, ...] | None) -> bool:
+    return key is not None and len(key) == 2 and is_digest(key[1])
+
+
+def _pair(a: StepRow, b: StepRow, lang: str) -> DiffRow:
+    t = translator(lang)
+    diffs = step_differences(a, b, lang)
+    if a.kind != b.kind:
+        diffs.insert(0, Difference(t("kind"), a.kind_label, b.kind_label))
+    if align_key(a) != align_key(b) and identity_key(a) != identity_key(b):
+        diffs.insert(0, Difference(t("request"), a.path, b.path))
+    return DiffRow(CHANGED if diffs else SAME, a, b, a.kind_label, diffs)
 
 
 def _image_key(s: SessionView) -> str:

@@ -78,6 +78,7 @@ def _session(session: SessionView, view: TraceView, lang: str,
     ]
     out += [_step_row(r, t) for r in session.steps]
     out.append("")
+    out += _why_slow(session, t)
     if explained is not None:
         out += _narrative(session, explained, lang)
     if session.findings:
@@ -93,6 +94,25 @@ def _session(session: SessionView, view: TraceView, lang: str,
         heading = f"#### {r.number}. {md_text(r.kind_label)} — {md_text(r.method)} {md_text(r.path)}"
         out += [f'<a id="{r.anchor}"></a>', "", heading, ""]
         out += [fence(transcript(r, t)), ""]
+    return out
+
+
+def _why_slow(session: SessionView, t) -> list[str]:
+    """Each downloaded blob: the host that served it, what its cache said, where its time went."""
+    if not session.deliveries:
+        return []
+    # The blob first: a row opening with a step link is a step row (`| [3](#s1-3) |`).
+    heads = [t("blob"), t("step"), t("served_by"), t("cache"), t("size"), t("time"), t("connect"), t("tls"), t("wait"),
+             t("transfer"), t("throughput")]
+    out = [f"### {t('why_slow')}", "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for d in session.deliveries:
+        number = f"[{d.number}](#{d.anchor})" if d.number else ""
+        served = md_text(d.host) + (f"<br>← {md_text(d.redirected_from)}" if d.redirected_from else "")
+        cache = md_text(d.cache) + (f"<br>{md_text(d.cache_headers)}" if d.cache_headers else "")
+        cells = [md_text(d.blob), number, served, cache, d.size, d.time, d.connect, d.tls, d.wait, d.transfer,
+                 d.throughput]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
     return out
 
 

@@ -14,6 +14,8 @@ from pulltrace.manifest import ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import Exchange, Finding, Headers, Session, Step, StepKind, Trace
 from pulltrace.render import fmt
 from pulltrace.render.i18n import Translate, translator
+from pulltrace.render.speed import DeliveryRow, delivery_rows, rate
+from pulltrace.timing import throughput
 
 # The response headers a reader of a pull needs to see without opening the details:
 # the challenge, the redirect, the digest the client verifies, what and how much came back.
@@ -77,6 +79,8 @@ class StepRow:
     phases: list[tuple[str, str]] = field(default_factory=list)
     token_claims: str | None = None
     is_blob_body: bool = False
+    # Bytes per second of the body's transfer (`4.0 MiB/s`); "" when the source did not time it.
+    throughput: str = ""
 
     @property
     def request_line(self) -> str:
@@ -114,6 +118,8 @@ class SessionView:
     steps: list[StepRow]
     findings: list[FindingRow]
     total_ms: float
+    # Why slow: each downloaded blob's host, cache and time (pulltrace.render.speed).
+    deliveries: list[DeliveryRow] = field(default_factory=list)
 
 
 @dataclass
@@ -252,6 +258,7 @@ def step_rows(
                 else None,
                 # A blob's body is never recorded; a 2xx blob says so instead of "empty".
                 is_blob_body=blob and ex.status is not None and 200 <= ex.status < 300,
+                throughput=rate(throughput(ex)),
             )
         )
     return rows
@@ -472,6 +479,7 @@ def trace_view(trace: Trace, *, lang: str = "en") -> TraceView:
                 steps=steps,
                 findings=finding_rows(session, anchors, lang=lang),
                 total_ms=total,
+                deliveries=delivery_rows(session, anchors, lang=lang),
             )
         )
     return TraceView(

@@ -8,6 +8,8 @@ This is also the addon's console output."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from tabulate import tabulate
 
 from pulltrace.model import Trace
@@ -58,6 +60,7 @@ def _session_text(session: SessionView, *, wide: bool, lang: str,
     out.append("")
     out.append(_steps_wide(session, t) if wide else _steps_narrow(session, t))
     out.append("")
+    out.extend(_why_slow(session, t, wide))
     if explained is not None:
         out.extend(_narrative(explained, wide, lang))
     if session.findings:
@@ -126,7 +129,7 @@ def _steps_narrow(session: SessionView, t) -> str:
     rows = []
     for cells, r in zip(fixed, session.steps, strict=True):
         method = _s(r.method)
-        url = fmt.fit_url(_s(r.url), request_width - fmt.display_width(method) - 1, base_host=session.registry)
+        url = fit_request(_s(r.url), request_width - fmt.display_width(method) - 1, base_host=session.registry)
         cells[2] = f"{method} {url}"
         rows.append(cells)
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
@@ -151,3 +154,80 @@ def _steps_wide(session: SessionView, t) -> str:
         for r in session.steps
     ]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _why_slow(session: SessionView, t, wide: bool) -> list[str]:
+    """Each downloaded blob's host, cache, time and throughput; wide adds the time split and
+    the cache headers as sent. Narrow fits 80 columns by whole words: a host loses whole
+    leading labels (`….cloudflare.docker.com`), a cache label wraps between words."""
+    if not session.deliveries:
+        return []
+    out = [f"{t('why_slow')}:"]
+    if wide:
+        headers = ["#", t("blob"), t("served_by"), t("redirected_from"), t("cache"), t("size"), t("time"),
+                   t("connect"), t("tls"), t("wait"), t("transfer"), t("throughput"), t("cache_headers")]
+        rows = [[str(d.number or ""), _s(d.blob), _s(d.host), _s(d.redirected_from), _s(d.cache), d.size, d.time,
+                 d.connect, d.tls, d.wait, d.transfer, d.throughput, _s(d.cache_headers)]
+                for d in session.deliveries]
+        out += [tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True), ""]
+        return out
+    headers = ["#", t("blob"), t("served_by"), t("cache"), t("time"), t("throughput")]
+    cells = [[str(d.number or ""), _s(d.blob), _s(d.host), _s(d.cache), d.time, d.throughput]
+             for d in session.deliveries]
+    widths = [max([fmt.display_width(h) + 2] + [fmt.display_width(row[i]) for row in cells])
+              for i, h in enumerate(headers)]
+    room = WIDTH - sum(w for i, w in enumerate(widths) if i not in (2, 3)) - _SEP * (len(headers) - 1)
+    cache_w = widths[3]
+    if widths[2] + widths[3] > room:
+        cache_w = max(fmt.display_width(headers[3]) + 2, min(widths[3], room - widths[2], room // 2))
+    host_w = max(fmt.display_width(headers[2]) + 2, room - cache_w)
+    for row in cells:
+        row[2] = _whole_labels(row[2], host_w)
+        row[3] = "\n".join(fmt.wrap(row[3], cache_w))
+    out += [tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True), ""]
+    return out
+
+
+def _whole_labels(host: str, width: int) -> str:
+    """A host name for a narrow column: drop whole leading labels (the registrable name at the
+    end says whose host it is); a single label too long for the column wraps instead."""
+    if fmt.display_width(host) <= width:
+        return host
+    labels = host.split(".")
+    for i in range(1, len(labels)):
+        candidate = fmt.ELLIPSIS + "." + ".".join(labels[i:])
+        if fmt.display_width(candidate) <= width:
+            return candidate
+    return "\n".join(fmt.wrap(host, width))
+
+
+def fit_request(url: str, width: int, base_host: str = "") -> str:
+    """A URL for the narrow step table, shortened by whole names (issue 13: `…rary/tiny` and
+    `cdn.p…test` read as nothing): the registry's own host and the scheme go, digests shorten,
+    the query becomes `?…`, a foreign host loses whole leading labels, the path whole middle
+    segments (`/v2/…/blobs/sha256:5b0d5902…`). Only a single name longer than the column is cut."""
+    host = fmt.host_of(url)
+    path, sep, query = fmt.path_of(url).partition("?")
+    prefix = "" if not host or host == base_host else host
+    query = unquote(query)
+    candidates = [(prefix, fmt.short_digest(path, 12), sep + query), (prefix, fmt.short_digest(path, 8), sep + query)]
+    short_path = fmt.short_digest(path, 8)
+    tail = "?" + fmt.ELLIPSIS if sep else ""
+    candidates.append((prefix, short_path, tail))
+    labels = prefix.split(".") if prefix else []
+    hosts = [prefix] + [fmt.ELLIPSIS + "." + ".".join(labels[i:]) for i in range(1, len(labels) - 1)]
+    candidates += [(h, short_path, tail) for h in hosts[1:]]
+    segments = short_path.split("/")
+    # Keep the first segment (`/v2`, which API) and as many trailing ones as fit (what was
+    # asked: `blobs/sha256:…`); then only the trailing ones. A foreign host is never dropped:
+    # without it a CDN path reads as the registry's.
+    for lead in (2, 1):
+        for n in range(len(segments) - lead - 1, 0, -1):
+            candidates.append((hosts[-1], "/".join([*segments[:lead], fmt.ELLIPSIS, *segments[-n:]]), tail))
+    if prefix:
+        candidates += [(h, "/" + fmt.ELLIPSIS, "") for h in hosts]
+    for h, p, q in candidates:
+        text = h + p + q
+        if fmt.display_width(text) <= width:
+            return text
+    return fmt.fit_url(url, width, base_host=base_host)

@@ -76,7 +76,8 @@
     if (tbody && tbody.hidden) { showPage(tbody.closest("table"), pageOf(tbody)); }
     var details = el.closest("details");
     if (details) { details.open = true; }
-    el.scrollIntoView({ block: "center" });
+    // A row is centred; a section or the contents start at the top, where their heading is.
+    el.scrollIntoView({ block: el.matches("tr") ? "center" : "start" });
     el.classList.add("flash");
     window.setTimeout(function () { el.classList.remove("flash"); }, 1600);
   }
@@ -85,9 +86,21 @@
     document.querySelectorAll("tbody.page:not([hidden]) details.full").forEach(function (d) { d.open = open; });
   }
 
+  // Fills a catalogue message ("{n} of {m} steps shown") kept in a data attribute, so the
+  // script needs no strings of its own in either language.
+  function message(template, fields) {
+    return template.replace(/\{(\w+)\}/g, function (all, key) {
+      return Object.prototype.hasOwnProperty.call(fields, key) ? String(fields[key]) : all;
+    });
+  }
+
   function filter(text) {
     var needle = text.trim().toLowerCase();
+    var shown = 0;
+    var total = 0;
+    var count = document.getElementById("filter-count");
     document.querySelectorAll("table.steps").forEach(function (table) {
+      var matches = 0;
       if (needle) { showAll(table); }
       table.querySelectorAll("tbody.page").forEach(function (tb) {
         tb.querySelectorAll("tr.step").forEach(function (row) {
@@ -96,10 +109,22 @@
           var hide = needle !== "" && hay.toLowerCase().indexOf(needle) === -1;
           row.classList.toggle("filtered", hide);
           if (detail) { detail.classList.toggle("filtered", hide); }
+          total += 1;
+          if (!hide) { matches += 1; }
         });
       });
+      shown += matches;
       if (!needle && pageCount(table) > 1) { showPage(table, 1); }
+      var none = table.closest("section").querySelector("p.no-match");
+      if (none && count) {
+        none.textContent = message(count.getAttribute("data-none"), { q: text.trim() });
+        none.hidden = !needle || matches > 0;
+      }
     });
+    if (count) {
+      count.textContent = message(count.getAttribute("data-shown"), { n: shown, m: total });
+      count.hidden = !needle;
+    }
   }
 
   document.querySelectorAll("table.steps").forEach(buildPager);

@@ -2,6 +2,7 @@ import copy
 
 from render_factory import hub_alpine_trace, seed000_trace
 
+from pulltrace.model import StepKind
 from pulltrace.render.diff import CHANGED, ONLY_A, ONLY_B, SAME, align_key, diff_traces
 from pulltrace.render.diff_render import render_diff_html, render_diff_markdown, render_diff_text
 from pulltrace.render.fmt import display_width
@@ -97,3 +98,78 @@ def test_sessions_pair_by_image():
         ("docker.io/library/alpine:latest", "docker.io/library/alpine:latest"),
     ]
     assert all(s.counts[CHANGED] == 0 for s in d.sessions)
+
+
+def _three_layer_trace(order="def"):
+    """hub alpine with three layers served directly (200), fetched in `order`."""
+    t = hub_alpine_trace()
+    steps = t.sessions[0].steps
+    template = steps[4]
+    del steps[4:]
+    for n, c in enumerate(order):
+        s = copy.deepcopy(template)
+        s.kind = StepKind.LAYER_BLOB
+        s.exchange.id = f"L{c}{n}"
+        s.exchange.url = s.exchange.url.replace("d" * 64, c * 64)
+        s.exchange.status, s.exchange.reason = 200, "OK"
+        s.exchange.response_headers = [("Content-Type", "application/octet-stream")]
+        s.links = []
+        steps.append(s)
+    return t
+
+
+def _rows(d):
+    return [
+        (r.status, r.a.number if r.a else None, r.b.number if r.b else None, r.kind_label,
+         (r.a or r.b).path.rsplit("/", 1)[-1][7:10])
+        for r in d.sessions[0].rows
+    ]
+
+
+def test_reordered_blobs_pair_with_their_counterparts():
+    d = diff_traces(_three_layer_trace("def"), _three_layer_trace("fde"))
+    assert [r[:3] for r in _rows(d)] == [
+        (SAME, 1, 1), (SAME, 2, 2), (SAME, 3, 3), (SAME, 4, 4),
+        (SAME, 5, 6), (SAME, 6, 7), (SAME, 7, 5),
+    ]
+    assert [r[4] for r in _rows(d)][4:] == ["ddd", "eee", "fff"]
+    assert d.sessions[0].counts == {SAME: 7, CHANGED: 0, ONLY_A: 0, ONLY_B: 0}
+
+
+def test_a_missing_layer_is_only_in_a_in_its_place():
+    d = diff_traces(_three_layer_trace("def"), _three_layer_trace("fd"))
+    assert [r[:3] + (r[4],) for r in _rows(d)][4:] == [
+        (SAME, 5, 6, "ddd"), (ONLY_A, 6, None, "eee"), (SAME, 7, 5, "fff"),
+    ]
+    assert d.sessions[0].counts == {SAME: 6, CHANGED: 0, ONLY_A: 1, ONLY_B: 0}
+
+
+def test_an_extra_retry_is_only_in_b_and_the_last_attempt_pairs():
+    b = _three_layer_trace("deef")
+    failed = b.sessions[0].steps[5].exchange  # the first "e" attempt: a 503, then a retry
+    failed.status, failed.reason = 503, "Service Unavailable"
+    d = diff_traces(_three_layer_trace("def"), b)
+    assert [r[:3] + (r[4],) for r in _rows(d)][4:] == [
+        (SAME, 5, 5, "ddd"), (ONLY_B, None, 6, "eee"), (SAME, 6, 7, "eee"), (SAME, 7, 8, "fff"),
+    ]
+    assert d.sessions[0].rows[5].b.status == 503
+
+
+def test_two_different_digests_never_pair():
+    d = diff_traces(_three_layer_trace("de"), _three_layer_trace("df"))
+    assert [r[:3] + (r[4],) for r in _rows(d)][4:] == [
+        (SAME, 5, 5, "ddd"), (ONLY_A, 6, None, "eee"), (ONLY_B, None, 6, "fff"),
+    ]
+
+
+def test_a_served_blob_pairs_with_a_redirected_one_and_names_both_kinds():
+    # A mirror serves the blob itself; Docker Hub redirects it to its CDN.
+    d = diff_traces(hub_alpine_trace(), _three_layer_trace("d"))
+    rows = d.sessions[0].rows
+    assert [(r.status, r.a.number if r.a else None, r.b.number if r.b else None) for r in rows] == [
+        (SAME, 1, 1), (SAME, 2, 2), (SAME, 3, 3), (SAME, 4, 4), (CHANGED, 5, 5), (ONLY_A, 6, None),
+    ]
+    assert [(x.field, x.a, x.b) for x in rows[4].differences][:2] == [
+        ("Kind", rows[4].a.kind_label, rows[4].b.kind_label),
+        ("Status", "307 Temporary Redirect", "200 OK"),
+    ]

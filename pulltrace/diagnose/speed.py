@@ -1,0 +1,115 @@
+"""Speed rules: why a pull was slow, when one layer explains it.
+
+A layer far slower than its peers points at the host or path that served it (a slow CDN
+edge, a rate-limited mirror); a cache miss on the layer that took most of the pull says the
+edge fetched it from the origin first (moby#19916, docker/hub-feedback#1675, containerd#9846).
+Both need real sizes: a blob of a few KiB is all handshake, and its "throughput" says nothing.
+"""
+
+from __future__ import annotations
+
+from statistics import median
+
+from pulltrace.diagnose.base import finding
+from pulltrace.model import Finding, Session, Severity
+from pulltrace.timing import MISS, BlobDelivery, blob_deliveries, session_span_ms
+
+# Below this a layer's time is mostly connection setup and latency, not transfer.
+MIN_LAYER_BYTES = 1024 * 1024
+# "Far slower": under a quarter of the median throughput of the pull's other layers.
+SLOW_FACTOR = 4.0
+# A slow layer worth naming took at least this long; 1 MiB in 40 ms instead of 10 ms is not why a pull is slow.
+MIN_SLOW_MS = 1000.0
+# "Most of the pull": the layer's fetch spanned at least this share of the pull's wall time.
+MOST_OF_PULL = 0.5
+
+
+_MiB = 1024 * 1024
+
+
+def human_bytes(n: int | None) -> str:
+    """`20.0 MiB`: these rules only speak of blobs of MIN_LAYER_BYTES or more (the doctor is
+    core and formats its own numbers; the views have theirs in render.fmt)."""
+    return f"{(n or 0) / _MiB:.1f} MiB"
+
+
+def human_ms(ms: float | None) -> str:
+    ms = ms or 0.0
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+def rate(bps: float) -> str:
+    """`2.4 MiB/s`, `512.0 KiB/s`."""
+    return f"{bps / _MiB:.1f} MiB/s" if bps >= _MiB else f"{bps / 1024:.1f} KiB/s"
+
+
+def _sized(session: Session) -> list[BlobDelivery]:
+    return [d for d in blob_deliveries(session)
+            if d.is_layer and (d.bytes or 0) >= MIN_LAYER_BYTES and d.throughput is not None]
+
+
+def _cache_text(d: BlobDelivery) -> str:
+    if not d.step.exchange.response_headers:
+        return "recorded no response headers, so its cache is unknown"
+    if not d.cache.headers:
+        return "sent no cache headers"
+    said = ", ".join(f"{k}: {v}" for k, v in d.cache.headers if k in ("cf-cache-status", "x-cache", "age"))
+    return f"cache said {said}" if said else f"cache verdict {d.cache.verdict or 'unknown'}"
+
+
+def slow_layer(session: Session, **_: object) -> list[Finding]:
+    """A layer whose throughput is far below the median of the pull's other sizeable layers."""
+    layers = _sized(session)
+    if len(layers) < 3:
+        return []  # a median of one peer is that peer: too little to call anything slow
+    out = []
+    for d in layers:
+        peers = [p.throughput for p in layers if p is not d and p.throughput is not None]
+        typical = median(peers)
+        assert d.throughput is not None
+        if d.throughput * SLOW_FACTOR > typical or (d.time_ms or 0.0) < MIN_SLOW_MS:
+            continue
+        name = f"{d.role} ({human_bytes(d.bytes)})"
+        via = f" after a redirect from {d.redirected_from}" if d.redirected_from else ""
+        out.append(finding(
+            "speed.slow-layer",
+            Severity.WARNING,
+            f"{d.role} came {typical / d.throughput:.0f}× slower than the other layers, from {d.host}",
+            f"{name} arrived at {rate(d.throughput)} from {d.host}{via}, in {human_ms(d.time_ms)}; the pull's "
+            f"other layers of {human_bytes(MIN_LAYER_BYTES)} or more came at a median {rate(typical)}. "
+            f"{d.host} {_cache_text(d)}.",
+            f"Pull again and compare: if {d.host} stays slow for this blob, the path to that host (or a rate limit "
+            "on it) is the bottleneck — try another mirror or region; if it is fast the second time, the first "
+            "fetch filled a cache.",
+            [s for s in (d.redirect, d.step) if s is not None],
+        ))
+    return out
+
+
+def costly_miss(session: Session, **_: object) -> list[Finding]:
+    """A cache MISS on the layer that took the largest share of the pull's time, when that share is most of it."""
+    span = session_span_ms(session)
+    layers = [d for d in blob_deliveries(session) if d.is_layer and (d.bytes or 0) >= MIN_LAYER_BYTES
+              and d.time_ms is not None]
+    if not layers or span <= 0:
+        return []
+    top = max(layers, key=lambda d: d.time_ms or 0.0)
+    share = (top.time_ms or 0.0) / span
+    if top.cache.verdict != MISS or share < MOST_OF_PULL:
+        return []
+    speed = f" at {rate(top.throughput)}" if top.throughput else ""
+    pop = f" (edge {top.cache.pop})" if top.cache.pop else ""
+    return [finding(
+        "speed.cache-miss",
+        Severity.INFO,
+        f"{top.role} missed the cache on {top.host} and took {share:.0%} of the pull",
+        f"{top.role} ({human_bytes(top.bytes)}) took {human_ms(top.time_ms)} of the pull's {human_ms(span)}{speed}; "
+        f"{top.host}{pop} {_cache_text(top)}, so it fetched the blob from its origin before sending it.",
+        "Nothing is broken: the next pull of this layer through the same edge should be a HIT and faster. If "
+        "every pull misses, the blob is too rarely pulled for that edge to keep, or a header in the request "
+        "(a Range, a cookie) makes it uncacheable.",
+        [s for s in (top.redirect, top.step) if s is not None],
+    )]
+
+
+RULES = (slow_layer, costly_miss)
