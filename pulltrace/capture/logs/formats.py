@@ -14,6 +14,14 @@ _ACCESS_CANNOT_SEE = (
     "whether a request carried credentials",
     "requests to other hosts (a token service or CDN elsewhere writes its own log)",
 )
+# What distribution's own log, in either formatter, cannot show.
+_REGISTRY_CANNOT_SEE = (
+    "token requests (a separate token service issues tokens)",
+    "CDN or storage downloads a redirect sends the client to",
+    "response headers other than Content-Type (the challenge, a redirect's Location, the digest)",
+    _NO_BODIES,
+    "the scheme (shown as https)",
+)
 
 
 def _access(layout: str):
@@ -70,13 +78,7 @@ FORMATS: dict[str, LogFormat] = {
             vantage="the registry",
             sniff=distribution.sniff_text,
             parser=distribution.DistributionParser,
-            cannot_see=(
-                "token requests (a separate token service issues tokens)",
-                "CDN or storage downloads a redirect sends the client to",
-                "response headers other than Content-Type (the challenge, a redirect's Location, the digest)",
-                _NO_BODIES,
-                "the scheme (shown as https)",
-            ),
+            cannot_see=_REGISTRY_CANNOT_SEE,
             sample='time="2026-12-01T20:09:24.98Z" level=info msg="response completed" '
                    "http.request.host=hub.pulltrace.test http.request.method=HEAD "
                    "http.request.uri=/v2/library/tiny/manifests/latest http.response.status=200 "
@@ -88,13 +90,7 @@ FORMATS: dict[str, LogFormat] = {
             vantage="the registry",
             sniff=distribution.sniff_json,
             parser=distribution.DistributionParser,
-            cannot_see=(
-                "token requests (a separate token service issues tokens)",
-                "CDN or storage downloads a redirect sends the client to",
-                "response headers other than Content-Type (the challenge, a redirect's Location, the digest)",
-                _NO_BODIES,
-                "the scheme (shown as https)",
-            ),
+            cannot_see=_REGISTRY_CANNOT_SEE,
             sample='{"http.request.method":"GET","http.request.uri":"/v2/","http.response.status":200,'
                    '"level":"info","msg":"response completed","time":"2026-12-01T20:09:24.98Z"}',
         ),
