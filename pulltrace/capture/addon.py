@@ -433,7 +433,10 @@ class PullTrace:
         if flow.response is not None and flow.response.status_code in (301, 302, 303, 307, 308):
             location = flow.response.headers.get("location")
             if location:
-                self.followed.add(urljoin(flow.request.pretty_url, location))
+                try:
+                    self.followed.add(urljoin(flow.request.pretty_url, location))
+                except ValueError:  # a Location no URL parser accepts (`https://[bad`): kept as sent
+                    self.followed.add(location)
         if self.loop is None:
             self.running()  # a script loaded without the running hook: names still go to the loop
         held = self.held.pop(flow.client_conn.id, None)

@@ -510,3 +510,29 @@ def test_every_output_is_masked_unless_secrets_are_asked_for(tmp_path, caplog, s
         console = "\n".join(caplog.messages)
         assert [TOKEN in text for text in written] == [show, show]
         assert TOKEN not in console  # the narrow table shows no header values either way
+
+
+def test_hostile_responses_do_not_cost_the_other_pulls_their_outputs(tmp_path):
+    out = tmp_path / "out"
+    pt = PullTrace()
+    with taddons.context(pt) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(out), pulltrace_outputs="jsonl,json,html,md,text,har")
+        # A registry answering with JSON nested 1,200 deep, a Location no URL parser accepts and
+        # control bytes meant for the terminal, for another repository.
+        deep = "{" + '"a":{' * 1200 + "}" * 1201
+        pt.response(flow("/v2/evil/app/manifests/latest", status=404, content=deep.encode(),
+                         headers=[("Content-Type", "application/json")], t=999.0))
+        pt.response(flow(f"/v2/evil/app/blobs/{DIGEST}", status=307, t=999.2,
+                         headers=[("Location", "https://[bad"), ("X-Note", "\x1b[2J\x07")]))
+        pt.response(manifest_flow(1000.5))
+        stream_through(pt, blob_flow(1001.0), BLOB)
+        trace = finished(pt, out)
+    images = [s.summary.image for s in trace.sessions]
+    assert "hub.pulltrace.test/library/tiny:latest" in images
+    # The hostile exchanges are steps too, not lost.
+    urls = [st.exchange.url for s in trace.sessions for st in s.steps]
+    assert sum("/v2/evil/app/" in u for u in urls) == 2
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "pulltrace.har", "pulltrace.html", "pulltrace.json", "pulltrace.jsonl", "pulltrace.md", "pulltrace.txt"]
+    assert "\x1b" not in (out / "pulltrace.txt").read_text()
+    assert not pt.failed_hooks
