@@ -19,11 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pulltrace.auth import Challenge, ChallengeError, parse_scope, parse_www_authenticate, read_token_request
 from pulltrace.manifest import INDEX_TYPES, MANIFEST_TYPES, ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import Exchange, Link, Step, StepKind
+from pulltrace.urls import join_url
 from pulltrace.v2path import V2Path, digest_in_url, is_digest, netloc, parse_path, registry_of, url_base
 
 __all__ = [
@@ -551,7 +552,7 @@ class Classifier:
                 break
         location = ex.response_header("location")
         if ex.status in REDIRECT_STATUSES and location:
-            target = _join(ex.url, location.strip())
+            target = join_url(ex.url, location.strip())
             blob = None
             if step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD):
                 blob = (step.info.get("registry", ""), step.repository or "", step.reference or "")
@@ -731,11 +732,3 @@ def classify(exchanges: Iterable[Exchange]) -> list[Step]:
     steps = [c.add(ex) for ex in ordered]
     c.flush_retries()
     return steps
-
-
-def _join(base: str, location: str) -> str:
-    """A Location resolved against its request's URL; as sent when it cannot be (`https://[bad`)."""
-    try:
-        return urljoin(base, location)
-    except ValueError:
-        return location

@@ -3,7 +3,7 @@
 `urllib.parse.urlsplit` raises ValueError for an unclosed `[` and for a netloc that
 changes under NFKC normalisation, and `.port` raises for `host:abc` or `host:99999` —
 late, wherever a caller first asks. `split_url` asks everything at once and raises one
-`InvalidURL` with a one-line message; `host_port` never raises. Userinfo
+`InvalidURL` with a one-line message; `host_port` and `join_url` never raise. Userinfo
 (`https://user:pass@host/`) is kept apart from the host so no view shows it by accident.
 This module imports only `errors`.
 """
@@ -11,7 +11,7 @@ This module imports only `errors`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from pulltrace.errors import UserError
 
@@ -67,6 +67,15 @@ def split_url(url: str) -> URLParts:
         query=parts.query,
         fragment=parts.fragment,
     )
+
+
+def join_url(base: str, location: str) -> str:
+    """A Location (or any reference) resolved against the URL it came with; as sent when it
+    cannot be (`https://[bad`), so a hostile redirect is recorded, never a crash."""
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        return location
 
 
 def host_port(url: str) -> str:

@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urljoin
 
 from mitmproxy import command, ctx, exceptions, hooks, http
 
@@ -58,6 +57,7 @@ from pulltrace.render.outputs import FORMATS, write_outputs
 from pulltrace.render.text import render_text  # now, not on the recorder's thread mid-capture
 from pulltrace.sinks.exporters import Exporters
 from pulltrace.sinks.metrics import MetricsError
+from pulltrace.urls import join_url
 
 log = logging.getLogger("pulltrace")
 
@@ -433,10 +433,7 @@ class PullTrace:
         if flow.response is not None and flow.response.status_code in (301, 302, 303, 307, 308):
             location = flow.response.headers.get("location")
             if location:
-                try:
-                    self.followed.add(urljoin(flow.request.pretty_url, location))
-                except ValueError:  # a Location no URL parser accepts (`https://[bad`): kept as sent
-                    self.followed.add(location)
+                self.followed.add(join_url(flow.request.pretty_url, location))
         if self.loop is None:
             self.running()  # a script loaded without the running hook: names still go to the loop
         held = self.held.pop(flow.client_conn.id, None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from pulltrace.diagnose.base import describe, finding, ok, position_of, recovered, status_text
 from pulltrace.diagnose.facts import (
@@ -25,6 +25,7 @@ from pulltrace.diagnose.facts import (
     v2_path,
 )
 from pulltrace.model import Finding, Session, Severity, Step, StepKind
+from pulltrace.urls import join_url
 
 # distribution's storage layout, which a CDN in front of the storage serves as is:
 # /docker/registry/v2/blobs/sha256/<2 hex>/<64 hex>/data
@@ -58,7 +59,7 @@ def _location(step: Step) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _join(base: str, location: str) -> str:
-    return urljoin(base, location)
+    return join_url(base, location)
 
 
 def _strip_query(url: str) -> str:

@@ -31,3 +31,11 @@ def test_broken_urls(url, message):
     assert message in str(e.value)
     assert isinstance(e.value, UserError)
     assert host_port(url) == ""
+
+
+def test_join_url_resolves_a_location_and_keeps_one_it_cannot_parse():
+    from pulltrace.urls import join_url
+
+    assert join_url("https://r.test/v2/a/blobs/x", "/data?sig=1") == "https://r.test/data?sig=1"
+    assert join_url("https://r.test/v2/", "https://cdn.test/b") == "https://cdn.test/b"
+    assert join_url("https://r.test/v2/", "https://[bad") == "https://[bad"
