@@ -1,7 +1,7 @@
 import pytest
 
 from pulltrace.errors import UserError
-from pulltrace.urls import InvalidURL, URLParts, host_port, split_url
+from pulltrace.urls import InvalidURL, URLParts, host_port, join_url, split_url
 
 
 def test_parts_of_a_registry_url():
@@ -34,8 +34,6 @@ def test_broken_urls(url, message):
 
 
 def test_join_url_resolves_a_location_and_keeps_one_it_cannot_parse():
-    from pulltrace.urls import join_url
-
     assert join_url("https://r.test/v2/a/blobs/x", "/data?sig=1") == "https://r.test/data?sig=1"
     assert join_url("https://r.test/v2/", "https://cdn.test/b") == "https://cdn.test/b"
     assert join_url("https://r.test/v2/", "https://[bad") == "https://[bad"
