@@ -338,7 +338,7 @@ class Classifier:
         if v2.endpoint == "ping":
             step.kind = StepKind.LOGIN if auth_scheme(ex) == "basic" else StepKind.PING
             if step.kind is StepKind.LOGIN:
-                step.info["credentials"] = "basic"
+                step.info["credential_kind"] = "basic"
         elif v2.endpoint in ("catalog", "tags"):
             step.kind = StepKind.CATALOG
         elif v2.endpoint == "upload":
@@ -446,7 +446,8 @@ class Classifier:
             realm=url_base(ex.url),
             service=request.service,
             scopes=list(request.scopes),
-            credentials=credentials,
+            # What kind of credential the request carried (a name a masking pass leaves alone).
+            credential_kind=credentials,
         )
         if request.account:
             step.info["account"] = request.account

@@ -684,7 +684,7 @@ def _auth(summary: SessionSummary, steps: list[Step]) -> None:
     tokens = [s for s in steps if kind_of(s) in TOKEN_KINDS and "realm" in s.info]
     schemes = {auth_scheme(s.exchange) for s in steps if kind_of(s) not in TOKEN_KINDS}
     if tokens:
-        with_credentials = any(t.info.get("credentials", "anonymous") != "anonymous" for t in tokens)
+        with_credentials = any(t.info.get("credential_kind", "anonymous") != "anonymous" for t in tokens)
         summary.auth = AUTH_CREDENTIALS if with_credentials else AUTH_ANONYMOUS
     elif "basic" in schemes or any(auth_scheme(s.exchange) == "basic" for s in steps):
         summary.auth = AUTH_BASIC

@@ -314,7 +314,7 @@ def _challenged(step: Step, c: _Context, out: list[str], terms: list[str]) -> No
 
 
 def _credentials(step: Step, t: Translate) -> str:
-    kind = fact(step, "credentials") or "anonymous"
+    kind = fact(step, "credential_kind") or "anonymous"
     if kind == "basic":
         account = fact(step, "account")
         return t("x_cred_basic", account=account) if account else t("x_cred_basic_anonymous")

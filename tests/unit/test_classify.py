@@ -62,7 +62,7 @@ def test_docker_hub_index_chooses_the_platform_manifest_and_token_fields_are_rea
     assert token.info["expires_in"] == 300
     assert token.info["fields"] == ["access_token", "expires_in", "issued_at", "token"]
     assert token.info["claims"]["access"] == [{"type": "repository", "name": "library/alpine", "actions": ["pull"]}]
-    assert token.info["credentials"] == "anonymous"
+    assert token.info["credential_kind"] == "anonymous"
     index = s["001hub-3"]
     assert len(index.info["platforms"]) == 7
     assert ("chooses", "001hub-4", "linux/amd64") in links(index)
@@ -122,7 +122,7 @@ def test_harbor_service_token_with_account_and_blobs_served_directly():
     assert token.info["realm"] == "https://docker.gz.test.cn/service/token"
     assert token.info["account"] == "admin"
     assert token.info["service"] == "harbor-registry"
-    assert token.info["credentials"] == "basic"
+    assert token.info["credential_kind"] == "basic"
     assert [s[f"003-{n}"].role for n in range(5, 10)] == ["config", "layer 1/4", "layer 2/4", "layer 3/4", "layer 4/4"]
     assert all(s[f"003-{n}"].linked("blob-of") == ["003-4"] for n in range(5, 10))
     assert s["003-1"].kind is OTH  # the browser on Harbor's UI API
