@@ -15,11 +15,12 @@ from pathlib import Path
 from pulltrace.commands import gallery as user_gallery
 from pulltrace.commands.main import Exit, fail
 from pulltrace.errors import UserError
+from pulltrace.redact import mask_trace
 from pulltrace.render.gallery import gallery_entry
 from pulltrace.render.gallery import render_gallery as render_traces
-from pulltrace.render.html import page, render_html
+from pulltrace.render.html import page
 from pulltrace.render.i18n import LANGUAGES
-from pulltrace.render.markdown import render_markdown
+from pulltrace.render.outputs import render
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -53,11 +54,12 @@ def explained_files(samples: Path = SAMPLES) -> dict[str, str]:
     files: dict[str, str] = {}
     entries = []
     for name, label, trace in traces:
+        masked = mask_trace(trace)  # the dispatcher's final pass, once for every language and format
         for lang in LANGUAGES:
             stem = f"seeds-{name}.{lang}"
-            files[f"{EXPLAINED}/{stem}.html"] = render_html(trace, lang=lang, explain=True)
-            files[f"{EXPLAINED}/{stem}.md"] = render_markdown(trace, lang=lang, explain=True)
-            entries.append(gallery_entry(stem, f"seeds/{label} ({lang})", trace))
+            files[f"{EXPLAINED}/{stem}.html"] = render(masked, "html", lang=lang, explain=True, show_secrets=True)
+            files[f"{EXPLAINED}/{stem}.md"] = render(masked, "md", lang=lang, explain=True, show_secrets=True)
+            entries.append(gallery_entry(stem, f"seeds/{label} ({lang})", masked))
     files[f"{EXPLAINED}/index.html"] = page("gallery.html", lang="en", entries=entries)
     return files
 

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace, *, http_transport: httpx.BaseTransport | None 
         table = copy.deepcopy(trace)
         for session in table.sessions:
             session.findings = []
-        out.write(render(table, "text", wide=args.wide))
+        out.write(render(table, "text", wide=args.wide, show_secrets=True))  # masked above, unless asked not to
         out.write("\n")
     out.write(format_trace_findings(trace, colour=colour_wanted(args.color, out), extra=extra))
     return Exit.FAILURE if failed else Exit.OK

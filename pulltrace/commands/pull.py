@@ -113,9 +113,12 @@ def _write_outputs(args: argparse.Namespace, puller, error: str | None) -> None:
     if not (args.save_trace or args.save_report):
         return
     trace = puller.trace(show_secrets=args.show_secrets, error=error)
+    from pulltrace.redact import mask_trace
     from pulltrace.render.outputs import render
 
+    if not args.show_secrets:
+        trace = mask_trace(trace)  # the dispatcher's final pass, once for both files
     if args.save_trace:
-        write_atomically(args.save_trace, render(trace, "json", show_secrets=args.show_secrets))
+        write_atomically(args.save_trace, render(trace, "json", show_secrets=True))
     if args.save_report:
-        write_atomically(args.save_report, render(trace, "html", show_secrets=args.show_secrets))
+        write_atomically(args.save_report, render(trace, "html", show_secrets=True))

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pulltrace.model import Trace
+from pulltrace.redact import mask_trace
 from pulltrace.render import fmt
-from pulltrace.render.html import page, render_html
-from pulltrace.render.markdown import render_markdown
+from pulltrace.render.html import page
+from pulltrace.render.outputs import render
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,10 @@ def render_gallery(traces: Iterable[tuple[str, str, Trace]], *, lang: str = "en"
     files: dict[str, str] = {}
     entries = []
     for name, label, trace in traces:
-        files[f"{name}.html"] = render_html(trace, lang=lang)
-        files[f"{name}.md"] = render_markdown(trace, lang=lang)
-        entries.append(gallery_entry(name, label, trace))
+        # Through the one dispatcher, so the final masking pass covers a gallery too (once per trace).
+        masked = mask_trace(trace)
+        files[f"{name}.html"] = render(masked, "html", lang=lang, show_secrets=True)
+        files[f"{name}.md"] = render(masked, "md", lang=lang, show_secrets=True)
+        entries.append(gallery_entry(name, label, masked))
     files["index.html"] = page("gallery.html", lang=lang, entries=entries)
     return files
