@@ -1,13 +1,16 @@
 """The final pass: every string of a trace is masked, whatever its flags claim."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
 
+from pulltrace.commands.load import load_trace
 from pulltrace.model import Exchange, Finding, Session, SessionSummary, Severity, Step, StepKind, Trace
 from pulltrace.redact import mask_exchange, mask_trace, mask_value
 from pulltrace.redact.walk import TOO_DEEP
+from pulltrace.render.outputs import render
 
 TOKEN = jwt.encode({"sub": "alice", "access": [{"type": "repository", "name": "team/app", "actions": ["pull"]}]},
                    "k" * 32, algorithm="HS256")
@@ -109,3 +112,13 @@ def test_har_page_titles_lose_their_userinfo_in_the_final_pass():
     trace.sessions[0].summary.image = "https://ci:s3cr3t-pass-w0rd@r.test/team/app:1"
     (page,) = to_har(mask_trace(trace))["log"]["pages"]
     assert page["title"] == "https://ci:…@r.test/team/app:1"
+
+
+def test_the_final_pass_keeps_pulltraces_own_facts_about_credentials():
+    # What kind of credential a token request carried is a fact, not a secret: the
+    # dispatcher's pass must leave it, or the report explains a Basic login as anonymous.
+    seed = Path(__file__).resolve().parents[2] / "samples" / "seeds" / "003-harbor-pull.json"
+    trace = load_trace([seed])
+    kinds = {st.info.get("credential_kind") for s in mask_trace(trace).sessions for st in s.steps} - {None}
+    assert kinds == {"basic"}
+    assert "with the password of account admin (Basic)" in render(trace, "md", explain=True)
