@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         f"alternating blocks after {args.warmup} warm-up pulls each; each pull is ping → token → manifest → per "
         f"blob a 307 and the CDN download ({with_addon.requests // max(pulls, 1)} requests), a fresh connection "
         "pool per pull, a User-Agent per client; httpx clients, mitmdump 11, nginx, the registry and the token "
-        f"service all on this machine (CPython {platform.python_version()}, 2 cores; load average {os.getloadavg()[0]:.1f} at the end). "
+        f"service all on this machine (CPython {platform.python_version()}, 2 cores; load average "
+        f"{os.getloadavg()[0]:.1f} at the end). "
         "Engine: the incremental `pulltrace/engine.py` on the addon's recorder thread (each exchange classified "
         "and grouped once, on arrival; a pull diagnosed, appended to the jsonl and forgotten when it closes)."
     )
