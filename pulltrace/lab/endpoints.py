@@ -8,6 +8,11 @@ from pulltrace.lab import faults
 from pulltrace.lab.settings import LabSettings
 
 HARBOR_SERVICE = "harbor-registry"
+# Self-hosted GitLab's challenge: `service="container_registry"`, realm `https://<gitlab host>/jwt/auth`.
+GITLAB_SERVICE = "container_registry"
+GITLAB_REALM_PATH = "/jwt/auth"
+# registry.k8s.io redirects `/v2/<name>/…` to its backing registry's `/v2/k8s-artifacts-prod/images/<name>/…`.
+K8S_BACKEND_PREFIX = "k8s-artifacts-prod/images"
 
 
 @dataclass(frozen=True)
@@ -64,5 +69,15 @@ def endpoints(s: LabSettings) -> dict[str, Endpoint]:
         ep("loop", "hub whose blobs 307 to loop-cdn, which 307s back here: a redirect loop", service=s.host("hub")),
         ep("loop-cdn", "a CDN whose origin redirect names the registry: 307 back to loop", "/v2/",
            frozenset({307}), registry=False),
+        # Self-hosted GitLab: its own registry process (service container_registry), tokens from
+        # the lab's token service mounted under /jwt/auth on the GitLab host.
+        ep("gitlab", f"GitLab host: the token realm {GITLAB_REALM_PATH} of gitlab-registry", GITLAB_REALM_PATH,
+           frozenset({200}), registry=False),
+        ep("gitlab-registry", f"self-hosted GitLab registry: realm on gitlab.{GITLAB_REALM_PATH}, "
+           f"service={GITLAB_SERVICE}, blobs 200", service=GITLAB_SERVICE),
+        # registry.k8s.io: anonymous; the front answers the ping, the backing registry the rest.
+        ep("k8s", "registry.k8s.io: ping 200, manifests and blobs 307 → k8s-backend"),
+        ep("k8s-backend", f"registry.k8s.io's backing registry: anonymous, images under /v2/{K8S_BACKEND_PREFIX}/",
+           registry=False),
     ]
     return {e.name: e for e in out}

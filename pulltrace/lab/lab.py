@@ -120,7 +120,7 @@ class Lab:
 
     def log(self, name: str) -> Path:
         """A log in `<state>/logs/`: `token-requests` (one JSON line per token request),
-        `token-service`, `registry-<hub|gcr|basic|harbor|plain|mirror>`, `nginx-access`,
+        `token-service`, `registry-<hub|gcr|basic|harbor|plain|gitlab|mirror>`, `nginx-access`,
         `cdn-access`, `mirror-cdn-access`, `expired-cdn-access` and `loop-cdn-access`
         (with auth=present|absent), `nginx-error`,
         `dockerd-<name>`."""
@@ -345,7 +345,7 @@ class Lab:
             if d.stop():
                 stopped.append(f"dockerd-{d.name}")
         names = ["registry-mirror", "nginx", "registry-hub", "registry-gcr", "registry-basic",
-                 "registry-harbor", "registry-plain", "token-service"]
+                 "registry-harbor", "registry-plain", "registry-gitlab", "token-service"]
         for name in names:
             if procs.stop(self.paths.pidfile(name)):
                 stopped.append(name)

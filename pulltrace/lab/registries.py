@@ -14,7 +14,7 @@ from typing import Any
 import bcrypt
 
 from pulltrace.lab import users
-from pulltrace.lab.endpoints import HARBOR_SERVICE
+from pulltrace.lab.endpoints import GITLAB_REALM_PATH, GITLAB_SERVICE, HARBOR_SERVICE
 from pulltrace.lab.settings import LabSettings
 from pulltrace.lab.token_service import ISSUER
 
@@ -103,6 +103,10 @@ def registry_specs(s: LabSettings, signing_cert: Path, htpasswd: Path) -> list[R
 
     plain = _base("plain", f"{loop}:{p.plain}", st, secret)
 
+    # Self-hosted GitLab: the realm is on the GitLab host, not the registry's, under a path.
+    gitlab = _base("gitlab", f"{loop}:{p.gitlab}", st, secret)
+    gitlab["auth"] = _token_auth(f"{s.https_base('gitlab')}{GITLAB_REALM_PATH}", GITLAB_SERVICE, signing_cert)
+
     mirror = _base("mirror", f"{loop}:{p.mirror}", s.paths.mirror_storage, secret)
     mirror["proxy"] = {"remoteurl": s.https_base("hub"), "username": users.ADMIN.name,
                        "password": users.ADMIN.password}
@@ -114,5 +118,6 @@ def registry_specs(s: LabSettings, signing_cert: Path, htpasswd: Path) -> list[R
         RegistrySpec("basic", p.basic, loop, basic),
         RegistrySpec("harbor", p.harbor, loop, harbor),
         RegistrySpec("plain", p.plain, loop, plain),
+        RegistrySpec("gitlab", p.gitlab, loop, gitlab),
         RegistrySpec("mirror", p.mirror, loop, mirror, after_hub=True),
     ]

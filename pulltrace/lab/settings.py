@@ -26,6 +26,10 @@ HOST_NAMES = (
     "auth", "hub", "cdn", "gcr", "basic", "harbor", "mirror", "mirror-cdn", "proxy", "plain",
     # Faults: nginx in front of hub's registry answering as a misbehaving registry or CDN would.
     "quota", "ratelimit", "expired", "expired-cdn", "loop", "loop-cdn",
+    # Self-hosted GitLab: the registry on one host, its token realm under /jwt/auth on another.
+    "gitlab", "gitlab-registry",
+    # registry.k8s.io: a front host that 307s manifests and blobs to a backing registry.
+    "k8s", "k8s-backend",
 )
 
 
@@ -41,11 +45,13 @@ class Ports:
     basic: int = 35103
     harbor: int = 35104
     mirror: int = 35105
+    gitlab: int = 35106
 
     @classmethod
     def from_base(cls, tls: int = 443, plain: int = 5000, base: int = 35100) -> Ports:
-        """Internal ports are `base` + 0 (token service), +1 hub, +2 gcr, +3 basic, +4 harbor, +5 mirror."""
-        return cls(tls, plain, base, base + 1, base + 2, base + 3, base + 4, base + 5)
+        """Internal ports are `base` + 0 (token service), +1 hub, +2 gcr, +3 basic, +4 harbor, +5 mirror,
+        +6 gitlab."""
+        return cls(tls, plain, base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6)
 
 
 @dataclass(frozen=True)
