@@ -45,13 +45,17 @@ class Ports:
     basic: int = 35103
     harbor: int = 35104
     mirror: int = 35105
-    gitlab: int = 35106
+
+    # Derived, not a field: lab.json keeps the fields it had, so every checkout reads it.
+    @property
+    def gitlab(self) -> int:
+        return self.token + 6
 
     @classmethod
     def from_base(cls, tls: int = 443, plain: int = 5000, base: int = 35100) -> Ports:
         """Internal ports are `base` + 0 (token service), +1 hub, +2 gcr, +3 basic, +4 harbor, +5 mirror,
         +6 gitlab."""
-        return cls(tls, plain, base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 6)
+        return cls(tls, plain, base, base + 1, base + 2, base + 3, base + 4, base + 5)
 
 
 @dataclass(frozen=True)
