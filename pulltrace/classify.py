@@ -329,9 +329,11 @@ class Classifier:
         step.reference = v2.reference
         if followed is not None and followed.step.info.get("registry"):
             # A manifest redirected to another registry (registry.k8s.io → its backing
-            # registry) is still a request to the registry the user pulled from.
+            # registry) is still a request to the registry the user pulled from, for the
+            # repository they named (the backing registry files it under its own path).
             step.info["registry"] = followed.step.info["registry"]
             step.info["served_by"] = registry_of(ex.url, v2)
+            step.repository = followed.step.repository or step.repository
         else:
             step.info["registry"] = registry_of(ex.url, v2)
         method = ex.method.upper()
