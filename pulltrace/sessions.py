@@ -147,6 +147,7 @@ class Grouper:
         self.scoped: dict[tuple[str, str], list[_Chain]] = {}  # (client, repository)
         self.heap: list[tuple[float, int, int, object]] = []
         self._tick = 0
+        self.answered: dict[str, list[Step]] = {}  # challenge step id -> tokens answering it
 
     # -- indexes ---------------------------------------------------------------------
     def _index(self, pull: Pull, index: dict[tuple[str, ...], list[Pull]], key: tuple[str, ...]) -> None:
@@ -301,6 +302,31 @@ class Grouper:
     # -- one step --------------------------------------------------------------------
     def add(self, step: Step) -> Pull | None:
         """Attach a step; returns its pull (None while it waits for one, like a ping)."""
+        if kind_of(step) in TOKEN_KINDS:
+            for target in step.linked("answers"):
+                self.answered.setdefault(target, []).append(step)
+        pull = self._attach(step)
+        if pull is not None and step.linked("retries"):
+            self._claim_tokens(pull, step)
+        return pull
+
+    def _claim_tokens(self, pull: Pull, step: Step) -> None:
+        """The token a request was retried with is its pull's: a client that keeps one challenge
+        for many pulls (a pull-through mirror asks a token per upstream request) answers it
+        again for each, and the token joined whichever pull held the challenge."""
+        for challenge in step.linked("retries"):
+            for token in self.answered.get(challenge, ()):
+                if step.id not in token.linked("retried-by"):
+                    continue
+                chain = self.chain_of.get(token.id)
+                holder = self.of_step.get(token.id)
+                if chain is not None and not chain.closed:
+                    self._adopt(pull, chain)
+                elif holder is not None and holder is not pull and not holder.closed:
+                    holder.session.steps[:] = [s for s in holder.session.steps if s is not token]
+                    self._join(pull, token)
+
+    def _attach(self, step: Step) -> Pull | None:
         kind = kind_of(step)
         for rel in ("follows", "retries", "answers"):
             for target in step.linked(rel):
@@ -530,6 +556,13 @@ class Grouper:
         for step in pull.session.steps:
             self.of_step.pop(step.id, None)
             self.pings.discard(step.id)
+            self.answered.pop(step.id, None)
+            for target in step.linked("answers"):
+                tokens = self.answered.get(target)
+                if tokens is not None:
+                    tokens[:] = [t for t in tokens if t is not step]
+                    if not tokens:
+                        del self.answered[target]
         session = pull.session
         session.steps.sort(key=lambda s: s.exchange.started_at)
         for n, s in enumerate(session.steps, start=1):

@@ -84,3 +84,9 @@ def agents(session: Session) -> set[str]:
 
 def hosts(session: Session) -> set[str]:
     return {s.exchange.url.split("/")[2] for s in session.steps}
+
+
+def tokens_with_their_retries(session: Session) -> bool:
+    """Every token of a session was presented by a request of the same session."""
+    ids = {s.id for s in session.steps}
+    return all(set(s.linked("retried-by")) <= ids for s in session.steps if s.linked("answers"))

@@ -12,7 +12,7 @@ import subprocess
 
 import httpx
 import pytest
-from engineclients import Clients, agents, hosts, wait
+from engineclients import Clients, agents, hosts, tokens_with_their_retries, wait
 
 from devtools.mitmdump import free_port
 from pulltrace.lab.endpoints import GITLAB_REALM_PATH, GITLAB_SERVICE, K8S_BACKEND_PREFIX
@@ -165,6 +165,9 @@ def test_a_cold_pull_through_mirror_fetching_through_the_same_proxy_is_its_own_c
     trace = capture.trace()
     hub = lab.host("hub")
     assert not any("transport.proxy-bypass" in _rules(s) for s in trace.sessions)
+    # The mirror keeps one challenge and asks a token per upstream request: each token is in
+    # the pull of the request it was presented with.
+    assert all(tokens_with_their_retries(s) for s in trace.sessions)
     of_mirror = [s for s in _pulls(trace) if s.summary.registry == cold_mirror]
     upstream = [s for s in _pulls(trace) if s.summary.registry == hub]
     assert len(_pulls(trace)) == len(of_mirror) + len(upstream)
@@ -180,8 +183,10 @@ def test_a_cold_pull_through_mirror_fetching_through_the_same_proxy_is_its_own_c
     assert cold.summary.layers_fetched == 1 and cold.findings == []
     assert cold.steps[-1].exchange.started_at < of_mirror[1].steps[0].exchange.started_at
     # Warm: hub is asked about the tag again, no blob comes from upstream.
+    assert warm, "the warm pull asks hub about the tag"
     for session in warm:
         assert _upstream_blob_fetches(session) == [] and session.findings == []
+        assert session.summary.image == f"{hub}/library/tiny:latest"
     assert all(not _upstream_blob_fetches(s) for s in trace.sessions
                if s.steps[0].exchange.started_at > of_mirror[1].steps[0].exchange.started_at)
 
@@ -200,7 +205,9 @@ def test_clients_pulling_from_these_hosts_and_hub_at_once_each_get_their_own_com
         clients.skopeo(f"{hub}/library/three:latest"),
         clients.podman(f"{gitlab}/library/busybox:latest"),
     )
-    by_image = {s.summary.image: s for s in capture.trace().sessions}
+    trace = capture.trace()
+    by_image = {s.summary.image: s for s in trace.sessions}
+    assert all(tokens_with_their_retries(s) for s in trace.sessions)
     assert sorted(by_image) == sorted([
         f"{gitlab}/library/tiny:latest", f"{k8s}/library/tiny-plus:latest", f"{k8s}/library/three:latest",
         f"{hub}/library/busybox:latest", f"{hub}/library/three:latest", f"{gitlab}/library/busybox:latest"])
