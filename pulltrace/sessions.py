@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pulltrace.classify import (
     BLOB_KINDS,
     MANIFEST_KINDS,
+    REDIRECT_STATUSES,
     TOKEN_KINDS,
     auth_scheme,
     client_host,
@@ -83,6 +84,13 @@ def _client_label(step: Step) -> str:
 def _ok(step: Step) -> bool:
     status = step.exchange.status
     return status is not None and 200 <= status < 300
+
+
+def _own_first(chains: list[_Chain], step: Step) -> list[_Chain]:
+    """Waiting chains, those the step's own program sent first, each group oldest first: two
+    programs on one host that ping one registry at once each keep their own ping."""
+    agent = _agent(step)
+    return sorted(chains, key=lambda chain: _agent(chain.steps[0]) != agent)
 
 
 @dataclass(eq=False)
@@ -198,6 +206,11 @@ class Grouper:
                     self._schedule(pull.last + self.grace_s, pull)
 
     def _manifest_facts(self, pull: Pull, step: Step, kind: StepKind, digest: str | None) -> None:
+        if step.exchange.status in REDIRECT_STATUSES:
+            # Sent on to another registry (registry.k8s.io → its backing registry): neither got
+            # nor failed; the hop that answers says. (A tag marked failed would take in another
+            # client's request for it as this pull's retry.)
+            return
         ok = _ok(step)
         ref = step.reference
         pull.last_manifest = step
@@ -257,7 +270,7 @@ class Grouper:
         for chain in linked:
             self._adopt(pull, chain)
         took_ping = any(c.is_ping for c in linked)
-        for chain in list(self.chains.get((pull.client, pull.registry), [])):
+        for chain in _own_first(self.chains.get((pull.client, pull.registry), []), step):
             if chain.repository and pull.repository and chain.repository != pull.repository:
                 continue
             if chain.is_ping:
@@ -266,7 +279,7 @@ class Grouper:
                 took_ping = True
             self._adopt(pull, chain)
         if pull.repository:
-            for chain in list(self.scoped.get((pull.client, pull.repository), [])):
+            for chain in _own_first(self.scoped.get((pull.client, pull.repository), []), step):
                 if chain.is_ping:
                     if took_ping:
                         continue
