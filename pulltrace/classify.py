@@ -636,17 +636,25 @@ class Classifier:
         queue = self.awaiting.get((client_host(ex), netloc(ex.url)))
         if not queue:
             return
-        for waiting in list(queue):
+        # Two programs on one host waiting at once: the token its own program fetched first
+        # (an older crane fetches it with another User-Agent: then any).
+        agent = ex.request_header("user-agent") or ""
+        ordered = sorted(queue, key=lambda w: (w.token.exchange.request_header("user-agent") or "") != agent)
+        for waiting in ordered:
             challenge = waiting.challenge.exchange
             if ex.url == challenge.url and ex.method == challenge.method:
                 self._link_retry(waiting, step)
                 return
-        for waiting in list(queue):
+        for waiting in ordered:
             challenged = parse_v2_path(urlsplit(waiting.challenge.exchange.url).path)
             if challenged is not None and challenged.endpoint == "ping":
-                # A challenge on the ping is retried by whatever the client asks next.
-                self._link_retry(waiting, step)
-                return
+                # A challenge on the ping is retried by whatever the client asks next; by
+                # another program's request only if that opens a pull (its blobs come after
+                # a manifest it already had a token for).
+                own = (waiting.token.exchange.request_header("user-agent") or "") == agent
+                if own or step.kind in MANIFEST_KINDS or step.kind is StepKind.CATALOG:
+                    self._link_retry(waiting, step)
+                    return
         for waiting in list(queue):
             waiting.seen += 1
             if waiting.first is None:

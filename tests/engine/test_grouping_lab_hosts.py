@@ -142,7 +142,7 @@ def cold_mirror(lab, capture, tmp_path):
 
     def answers() -> bool:
         try:  # straight to the mirror, not through the capture
-            with httpx.Client(verify=str(lab.ca_path), trust_env=False, timeout=2) as client:
+            with httpx.Client(verify=lab.ssl_context(), trust_env=False, timeout=2) as client:
                 return client.get(f"https://{host}/v2/").status_code == 200
         except httpx.HTTPError:
             return proc.poll() is not None
