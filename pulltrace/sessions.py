@@ -276,6 +276,10 @@ class Grouper:
             if chain.is_ping:
                 if took_ping:
                     continue
+                if _agent(chain.steps[0]) != _agent(step) and auth_scheme(step.exchange) is None:
+                    # Another program's ping, and this request is a first contact of its own
+                    # (containerd never pings): the ping waits for its own pull, or the nearest.
+                    continue
                 took_ping = True
             self._adopt(pull, chain)
         if pull.repository:

@@ -115,3 +115,27 @@ def test_another_programs_blob_request_is_not_the_retry_of_a_waiting_token():
     assert [s.id for s in first.steps] == ["a1", "a2", "a3", "a4", "a5"]
     assert [s.id for s in second.steps] == ["b1", "b2", "b3", "b4", "b5"]
     assert second.steps[1].linked("retried-by") == ["b3"]
+
+
+def test_a_program_that_never_pings_leaves_another_programs_ping_alone():
+    # containerd starts with an unauthenticated HEAD; skopeo on the same host pinged hub a
+    # moment before and is still fetching its token.
+    reg = "https://hub.example/v2"
+    challenge = [("WWW-Authenticate", 'Bearer realm="https://auth.example/token",service="hub.example"')]
+    body = '{"token":"e30.e30.x","expires_in":300}'
+    token_url = "https://auth.example/token?scope=repository%3Alibrary%2F{}%3Apull&service=hub.example"
+    skopeo, ctr = "skopeo/1.9.3", "containerd/1.6.20"
+    exchanges = [
+        _ex("a1", 1.00, f"{reg}/", skopeo, status=401, headers=challenge),
+        _ex("b1", 1.01, f"{reg}/library/busybox/manifests/latest", ctr, method="HEAD", status=401,
+            headers=[("WWW-Authenticate", challenge[0][1] + ',scope="repository:library/busybox:pull"')]),
+        _ex("b2", 1.02, token_url.format("busybox"), ctr, body=body),
+        _ex("a2", 1.03, token_url.format("three"), skopeo, body=body),
+        _ex("b3", 1.04, f"{reg}/library/busybox/manifests/latest", ctr, method="HEAD", headers=MANIFEST_HEADERS,
+            bearer=True),
+        _ex("a3", 1.05, f"{reg}/library/three/manifests/latest", skopeo, headers=MANIFEST_HEADERS, body=MANIFEST,
+            bearer=True),
+    ]
+    ctr_pull, skopeo_pull = sorted(build_trace(exchanges, "t").sessions, key=lambda s: s.client)
+    assert [s.id for s in ctr_pull.steps] == ["b1", "b2", "b3"]
+    assert [s.id for s in skopeo_pull.steps] == ["a1", "a2", "a3"]
