@@ -33,7 +33,7 @@ RESPONSE_JSON_MAX_BYTES = 8 * 1024 * 1024
 READABLE_VERSIONS = frozenset({1, 2})
 
 Headers = list[tuple[str, str]]
-# A value JSON can hold: what a token's claims and a token body's numbers are made of.
+# A JSON value, as a token's decoded claims hold them.
 JSONValue: TypeAlias = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
 # The claims of a JWT a token service issued, decoded unverified (`sub`, `access`, `exp`, …).
 Claims: TypeAlias = dict[str, JSONValue]
@@ -220,7 +220,8 @@ class StepFacts:
     `credential_kind` to a token request and to a `docker login` ping; `location` to any
     redirect. Grouped, every reader of a digest or a registry would first ask which group
     holds it; flat, `step.facts.digest` is one attribute whatever the kind, and mypy checks
-    each use. Slots keep it as small and fast as the dict it replaces.
+    each use. Slots: every exchange of a capture gets one, so it has no per-instance dict,
+    and reading a fact is an attribute load, cheaper than the dict look-up it replaced.
 
     A trace writes it as the step's `"info"` object, with a key per fact it has (see
     `facts_to_dict`); the field names are those keys.
@@ -274,7 +275,6 @@ def _order(first: tuple[str, ...]) -> tuple[str, ...]:
 
 _FACT_ORDER_TOKEN = _order((*_TOKEN_FACTS, "location", "registry"))
 _FACT_ORDER = _order(_PLACE_FACTS)
-
 
 _FACTS_TOKEN = operator.attrgetter(*_FACT_ORDER_TOKEN)
 _FACTS = operator.attrgetter(*_FACT_ORDER)
