@@ -338,6 +338,9 @@ def test_reverse_proxy_prefix_is_its_own_auth_space():
     assert scopes_for(httpx.URL("https://proxy/docker-registry/v2/library/a/manifests/1")) == [
         "repository:library/a:pull"]
     assert scopes_for(httpx.URL("https://r/v2/")) == []
+    # The one /v2/ grammar: an escaped slash is the same name; gcr's realm is not the API.
+    assert scopes_for(httpx.URL("https://r/v2/team%2Fapp/manifests/1")) == ["repository:team/app:pull"]
+    assert auth_space(httpx.URL("https://r/v2/token")) is None
 
 
 def test_realm_rewritten_through_the_auth_proxy():
