@@ -16,7 +16,6 @@ own challenge is answered with credentials for its own host.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 import time
@@ -26,6 +25,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from pulltrace import jsonbound
 from pulltrace.auth import Challenge, ChallengeError, parse_www_authenticate, repository_scope
 from pulltrace.client.credentials import Credentials
 from pulltrace.client.errors import AuthError
@@ -135,8 +135,8 @@ def basic_header(credentials: Credentials) -> str:
 def read_token_response(response: httpx.Response, now: float) -> Token:
     """A Token from a token service's JSON (`token` or `access_token`, `expires_in`)."""
     try:
-        data = json.loads(response.content)
-    except (ValueError, RecursionError):
+        data = jsonbound.loads(response.content, what="token response")
+    except ValueError:  # JSONBoundError too: malformed, too big or nested too deep
         raise AuthError(f"token service {_where(response)} answered {response.status_code} "
                         "with a body that is not JSON") from None
     if not isinstance(data, dict):
@@ -167,13 +167,15 @@ def _where(response: httpx.Response) -> str:
 
 def _error_detail(response: httpx.Response) -> str:
     try:
-        data = json.loads(response.content)
-        errors = data.get("errors") or []
-        if errors and isinstance(errors[0], dict):
-            return str(errors[0].get("message") or errors[0].get("code") or "")
-        return str(data.get("details") or data.get("detail") or data.get("error") or "")
-    except (ValueError, AttributeError):
+        data = jsonbound.loads(response.content, what="error body")
+    except ValueError:
         return response.text[:120].strip()
+    if not isinstance(data, dict):
+        return ""
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("message") or errors[0].get("code") or "")
+    return str(data.get("details") or data.get("detail") or data.get("error") or "")
 
 
 class RegistryAuth:
