@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=40, help="pulls before the first sample")
     parser.add_argument("--samples", type=int, default=20, help="RSS samples over the run")
+    parser.add_argument("--minutes", type=float, default=0,
+                        help="stop early after this long (the results say how many exchanges were measured)")
     parser.add_argument("--repository", default="library/tiny")
     parser.add_argument("--no-results", action="store_true", help="print, do not write bench/RESULTS.md")
     args = parser.parse_args(argv)
@@ -88,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             proxy.requests = 0
             samples.append((0, tree_rss_mib(proxy.mitmdump.pid)))
             step_pulls = max(1, args.exchanges // per_pull // args.samples)
-            while proxy.requests < args.exchanges:
+            deadline = time.perf_counter() + args.minutes * 60 if args.minutes else float("inf")
+            while proxy.requests < args.exchanges and time.perf_counter() < deadline:
                 run_block(proxy, puller, step_pulls, args.concurrency)  # type: ignore[arg-type]
                 samples.append((proxy.requests, tree_rss_mib(proxy.mitmdump.pid)))
                 print(f"{proxy.requests:,} exchanges: RSS {samples[-1][1]:.1f} MiB", flush=True)
@@ -113,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     bullets = [
         f"RSS (MiB): {curve}.",
-        f"Growth over the {last[0]:,} exchanges: **{last[1] - first[1]:+.1f} MiB** (target ≤ 100 MB); from the "
+        f"Growth over the {last[0]:,} exchanges: **{last[1] - first[1]:+.1f} MiB** (target ≤ 100 MB over "
+        f"100,000{'' if last[0] >= 100_000 else f'; this run was stopped at {args.minutes:.0f} min'}); from the "
         f"third sample on ({settled[0]:,} exchanges, mitmproxy's start-up growth done): "
         f"{last[1] - settled[1]:+.1f} MiB; peak {peak:.0f} MiB.",
         f"The addon saw {summary.get('exchanges', '?')} exchanges and closed {summary.get('pulls', '?')} sessions; "
