@@ -60,7 +60,7 @@ class FlowFileHold:
         save: Any = self.save
         if save is not None and save.__dict__.get("save_flow") == self._save_flow:
             if getattr(self.write, "__self__", None) is save:
-                del save.save_flow  # the class's method again
+                delattr(save, "save_flow")  # the class's method again
             else:
                 save.save_flow = self.write  # another wrapper was there before us
         self.save = self.write = None
