@@ -82,8 +82,10 @@ def test_the_w_flow_file_keeps_each_registry_flows_comment_mark_and_metadata(lab
     assert [(f.marked, f.response.status_code, f.request.path) for f in marked] == [
         (":exclamation:", 404, "/v2/library/multi/manifests/no-such-tag")]
 
-    # mitmproxy's own filters over the file: ~marked, ~comment.
+    # mitmproxy's own filters over the file: ~marked, ~comment, ~meta.
     assert replay_filter(mitm.flows, "~marked") == [f"GET https://{hub}/v2/library/multi/manifests/no-such-tag"]
+    assert replay_filter(mitm.flows, "~meta \"'kind': 'manifest-index'\"") == [
+        f"GET https://{hub}/v2/library/multi/manifests/latest"]
     downloads = replay_filter(mitm.flows, f'~comment "CDN download · layer .* · pull {n} "')
     layers = [st for st in copy.steps if st.kind.value == "cdn-download" and st.role != "config"]
     assert len(downloads) == len(layers) >= 1

@@ -190,3 +190,19 @@ def test_mitmweb_lists_the_comment_column_unless_the_user_chose_columns(tmp_path
         tctx.options.update(web_columns=["path", "status"])
         pt.running()
         assert list(tctx.options.web_columns) == ["path", "status"]
+
+
+def test_the_save_file_command_writes_the_named_flows(tmp_path):
+    """mitmweb's and the console's `save.file`: the flows as they are, named once their pull closed."""
+    pt, save = PullTrace(), Save()
+    with taddons.context(pt, save) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="jsonl")
+        pt.running()
+        flows = pull_flows()
+        for f in flows:
+            respond(pt, save, f)
+        pt.done()
+        save.save(flows, str(tmp_path / "saved.flows"))
+    assert [(f.comment, f.marked, f.metadata["pulltrace"]["step"]) for f in read(tmp_path / "saved.flows")] == [
+        (f"#1 manifest · pull 1 {IMAGE}", "", 1), (f"#2 config blob · config · pull 1 {IMAGE}", "", 2),
+        (f"#3 layer blob · pull 1 {IMAGE}", ":exclamation:", 3)]
