@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from pulltrace.errors import UserError
-from pulltrace.model import SCHEMA_NAME, SCHEMA_VERSION, Exchange, Session, Trace, TraceFormatError
+from pulltrace.model import (
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    Exchange,
+    Session,
+    Step,
+    StepFacts,
+    Trace,
+    TraceFormatError,
+    json_fields,
+)
 
 JSONL_SCHEMA = "pulltrace-jsonl"
 JSONL_VERSION = 1
@@ -105,13 +115,15 @@ class JsonlWriter:
 
 
 def _fields(obj: object) -> dict[str, Any]:
+    if isinstance(obj, (Step, StepFacts)):
+        return json_fields(obj)  # a step's facts are its "info" object, as in a trace
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return vars(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 def session_line(session: Session) -> str:
-    """One session as one JSON line, exactly as `dataclasses.asdict` would give it.
+    """One session as one JSON line, exactly as in a trace's `sessions` (`Trace.to_json`).
 
     json's encoder walks the dataclasses' own attribute dicts (no deep copy first): the
     recorder writes every finished pull, and asdict's copy was a fifth of its time.

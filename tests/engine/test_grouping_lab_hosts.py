@@ -95,7 +95,7 @@ def _assert_k8s_pull(lab, session: Session, image: str, layers: int) -> None:
     for step in served:
         assert f"/v2/{K8S_BACKEND_PREFIX}/{image}/" in step.exchange.url
     manifests = [s for s in served if s.kind in (StepKind.MANIFEST, StepKind.MANIFEST_HEAD, StepKind.MANIFEST_INDEX)]
-    assert manifests and all(s.info.get("served_by") == backend for s in manifests)
+    assert manifests and all(s.facts.served_by == backend for s in manifests)
     assert all(s.repository == image for s in session.steps if s.repository)
     assert session.summary.auth == "none"
     assert session.summary.layers_fetched == layers and session.findings == []
