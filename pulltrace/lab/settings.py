@@ -26,6 +26,8 @@ HOST_NAMES = (
     "auth", "hub", "cdn", "gcr", "basic", "harbor", "mirror", "mirror-cdn", "proxy", "plain",
     # Faults: nginx in front of hub's registry answering as a misbehaving registry or CDN would.
     "quota", "ratelimit", "expired", "expired-cdn", "loop", "loop-cdn",
+    # Slow pulls (pulltrace/lab/slow.py): a caching CDN edge, a rate-limited blob host.
+    "slow", "throttled", "edge", "throttle",
 )
 
 
