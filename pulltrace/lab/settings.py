@@ -50,6 +50,9 @@ class Ports:
         return cls(tls, plain, base, base + 1, base + 2, base + 3, base + 4, base + 5)
 
 
+_PORT_NAMES = frozenset(f.name for f in dataclasses.fields(Ports))
+
+
 @dataclass(frozen=True)
 class LabSettings:
     state_dir: Path = DEFAULT_STATE_DIR
@@ -89,7 +92,8 @@ class LabSettings:
         return cls(
             state_dir=Path(data["state_dir"]),
             domain=data["domain"],
-            ports=Ports(**data["ports"]),
+            # A port this version does not know (a lab.json written by a newer pulltrace) is not ours to use.
+            ports=Ports(**{k: v for k, v in data["ports"].items() if k in _PORT_NAMES}),
             large=bool(data.get("large", False)),
             token_lifetime=int(data.get("token_lifetime", 300)),
             brief_lifetime=int(data.get("brief_lifetime", 4)),
