@@ -108,26 +108,37 @@ def slow_layer(session: Session, **_: object) -> list[Finding]:
     return out
 
 
+def fetch_ms(d: BlobDelivery) -> float | None:
+    """How long a client waited for this blob: from its first request (the redirect, if any) to the
+    download's last byte. Not the sum of the two durations: dockerd through a proxy lets a second
+    pass between the 307 and the CDN request (a new connection, a CONNECT), and it waits all the same."""
+    ex = d.step.exchange
+    if ex.duration_ms is None:
+        return None
+    first = d.redirect.exchange.started_at if d.redirect is not None else ex.started_at
+    return max(0.0, (ex.started_at - first) * 1000.0 + ex.duration_ms)
+
+
 def costly_miss(session: Session, **_: object) -> list[Finding]:
-    """A cache MISS on the layer that took the largest share of the pull's time, when that share is most of it."""
+    """A cache MISS on the layer the pull waited for longest, when that wait spans most of the pull."""
     span = session_span_ms(session)
-    layers = [d for d in blob_deliveries(session) if d.is_layer and (d.bytes or 0) >= MIN_LAYER_BYTES
-              and d.time_ms is not None]
+    layers = [(d, ms) for d in blob_deliveries(session) if d.is_layer and (d.bytes or 0) >= MIN_LAYER_BYTES
+              and (ms := fetch_ms(d)) is not None]
     if not layers or span <= 0:
         return []
-    top = max(layers, key=lambda d: d.time_ms or 0.0)
-    share = (top.time_ms or 0.0) / span
+    top, waited = max(layers, key=lambda pair: pair[1])
+    share = waited / span
     if top.cache.verdict != MISS or share < MOST_OF_PULL:
         return []
-    speed = f" at {rate(top.throughput)}" if top.throughput else ""
+    speed = f", arriving at {rate(top.throughput)}" if top.throughput else ""
     pop = f" (edge {top.cache.pop})" if top.cache.pop else ""
     digest = f"{top.digest}, " if top.digest else ""
     return [finding(
         "speed.cache-miss",
         Severity.INFO,
         f"{_named(top)} missed the cache on {top.host} and took {share:.0%} of the pull",
-        f"{top.role} ({digest}{human_bytes(top.bytes)}) took {human_ms(top.time_ms)} of the pull's "
-        f"{human_ms(span)}{speed}; "
+        f"{top.role} ({digest}{human_bytes(top.bytes)}) took {human_ms(waited)} of the pull's "
+        f"{human_ms(span)} from its first request to its last byte{speed}; "
         f"{top.host}{pop} {_cache_text(top)}, so it fetched the blob from its origin before sending it.",
         "Nothing is broken: the next pull of this layer through the same edge should be a HIT and faster. If "
         "every pull misses, the blob is too rarely pulled for that edge to keep, or a header in the request "
