@@ -121,8 +121,8 @@ class Lab:
     def log(self, name: str) -> Path:
         """A log in `<state>/logs/`: `token-requests` (one JSON line per token request),
         `token-service`, `registry-<hub|gcr|basic|harbor|plain|mirror>`, `nginx-access`,
-        `cdn-access`, `mirror-cdn-access`, `expired-cdn-access`, `loop-cdn-access`, `throttle-access`
-        (with auth=present|absent), `edge-access` (with cache=HIT|MISS), `nginx-error`,
+        `cdn-access`, `mirror-cdn-access`, `expired-cdn-access` and `loop-cdn-access`
+        (with auth=present|absent), `nginx-error`,
         `dockerd-<name>`."""
         return self.paths.log(name)
 

@@ -10,6 +10,9 @@ whose one layer crawls, so "why is my pull slow" is answered on real traffic.
   (over a unix socket) and a host clients reach.
 - `throttled.` is hub's registry whose blob 307s point straight at `throttle.` (no cache).
 
+Logs: `edge-access` (each request with cache=HIT|MISS, from nginx's `$upstream_cache_status`) and
+`throttle-access` in `<state>/logs/`.
+
 Users ask which host or cache served a slow layer (moby#19916, docker/hub-feedback#1675,
 containerd#9846); these hosts let the doctor's speed rules be tested with real clients.
 """
