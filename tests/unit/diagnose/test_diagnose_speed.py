@@ -168,7 +168,8 @@ def test_a_real_cold_docker_pull_names_the_throttled_layer_its_edge_and_the_miss
     assert [(f.rule, f.title) for f in speed] == [
         ("speed.slow-layer", "layer 2/3 (69db334cdc5e) came 57× slower than the other layers, from edge.pulltrace.test "
                              "(cache MISS)"),
-        ("speed.cache-miss", "layer 2/3 (69db334cdc5e) missed the cache on edge.pulltrace.test and took 82% of the pull"),
+        ("speed.cache-miss", "layer 2/3 (69db334cdc5e) missed the cache on edge.pulltrace.test and took 82% of the "
+                             "pull"),
     ]
     assert speed[0].cause.startswith(f"layer 2/3 ({digest}, 1.3 MiB) arrived at ")
     assert speed[0].cause.endswith("edge.pulltrace.test cache said x-cache: MISS.")
