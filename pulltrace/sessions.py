@@ -157,6 +157,7 @@ class Grouper:
         self.heap: list[tuple[float, int, int, object]] = []
         self._tick = 0
         self.answered: dict[str, list[Step]] = {}  # challenge step id -> tokens answering it
+        self._lent: dict[tuple[str, str], list[tuple[Pull, list[Step]]]] = {}  # (client, registry)
 
     # -- indexes ---------------------------------------------------------------------
     def _index(self, pull: Pull, index: dict[tuple[str, ...], list[Pull]], key: tuple[str, ...]) -> None:
@@ -271,6 +272,8 @@ class Grouper:
         for chain in linked:
             self._adopt(pull, chain)
         took_ping = any(c.is_ping for c in linked)
+        if not linked and auth_scheme(step.exchange) == "bearer" and not step.linked("retries"):
+            took_ping = self._take_back(pull, step)
         for chain in _own_first(self.chains.get((pull.client, pull.registry), []), step):
             if chain.repository and pull.repository and chain.repository != pull.repository:
                 continue
@@ -339,10 +342,28 @@ class Grouper:
                 chain = self.chain_of.get(token.id)
                 holder = self.of_step.get(token.id)
                 if chain is not None and not chain.closed:
+                    if kind_of(step) in _BLOB_LIKE:
+                        # Lent, not given: another program on this host with the same
+                        # User-Agent (two skopeo at once) may have been the one that pinged and
+                        # fetched it; its manifest request then takes the chain back.
+                        self._lent.setdefault(chain.key, []).append((pull, list(chain.steps)))
                     self._adopt(pull, chain)
                 elif holder is not None and holder is not pull and not holder.closed:
                     holder.session.steps[:] = [s for s in holder.session.steps if s is not token]
                     self._join(pull, token)
+
+    def _take_back(self, pull: Pull, step: Step) -> bool:
+        """A pull opened with a token and none seen for it: the ping and token a blob request of
+        another pull claimed (the same program name, the same host) were this pull's."""
+        for lender, steps in self._lent.pop((pull.client, pull.registry), []):
+            if lender.closed or lender is pull:
+                continue
+            for moved in steps:
+                if self.of_step.get(moved.id) is lender:
+                    lender.session.steps[:] = [s for s in lender.session.steps if s is not moved]
+                    self._join(pull, moved)
+            return True
+        return False
 
     def _attach(self, step: Step) -> Pull | None:
         kind = kind_of(step)
@@ -563,6 +584,11 @@ class Grouper:
             return pull
         pull.closed = True
         self.open.pop(pull.seq, None)
+        lent = self._lent.get((pull.client, pull.registry))
+        if lent is not None:
+            lent[:] = [entry for entry in lent if entry[0] is not pull]
+            if not lent:
+                del self._lent[(pull.client, pull.registry)]
         for index, key in pull.keys:
             bucket = index.get(key)
             if bucket is not None:
