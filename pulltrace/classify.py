@@ -506,7 +506,9 @@ class Classifier:
         chosen = None
         # The oldest redirect to this URL that nobody followed yet, from this client: two
         # pulls of the same image are sent to the same CDN URL.
-        for redirect in candidates:
+        agent = ex.request_header("user-agent")
+        for redirect in sorted(candidates, key=lambda r: r.step.exchange.request_header("user-agent") != agent):
+            # Its own program's redirect first: two programs on one host fetch the same blob.
             if redirect.client == me and not redirect.followed:
                 chosen = redirect
                 break
@@ -617,6 +619,11 @@ class Classifier:
                 if entry.answers == 0 and entry.scope and entry.scope in scopes:
                     return entry
             again = None
+            # Two programs on one host that pinged at once: its own program's ping first.
+            agent = token.exchange.request_header("user-agent") or ""
+            for entry in pool:
+                if entry.answers == 0 and fits(entry) and entry.step.exchange.request_header("user-agent") == agent:
+                    return entry
             for entry in pool:
                 if not fits(entry):
                     continue
