@@ -14,6 +14,7 @@ The reader is total: any line it cannot use is a UserError naming that line.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -106,8 +107,17 @@ class JsonlWriter:
 
 def _fields(obj: object) -> dict[str, Any]:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return vars(obj)
+        # Fields only: an instance's __dict__ also holds what readers cached on it (an
+        # Exchange's header indexes, once a view has asked for a header).
+        d = vars(obj)
+        names = _field_names(type(obj))
+        return d if len(d) == len(names) else {name: d[name] for name in names}
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+@functools.lru_cache(maxsize=64)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def session_line(session: Session) -> str:
