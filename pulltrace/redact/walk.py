@@ -53,7 +53,7 @@ _STAMP = "_masked_as"
 
 def _stamp(ex: Exchange) -> None:
     d = ex.__dict__
-    d[_STAMP] = (tuple(d[name] for name in _field_names(Exchange)), len(ex.request_headers),
+    d[_STAMP] = (tuple(d[name] for name in _field_names(type(ex))), len(ex.request_headers),
                  len(ex.response_headers))
 
 
@@ -65,7 +65,8 @@ def _stamped(ex: Exchange) -> bool:
     values, requests, responses = stamp
     if len(ex.request_headers) != requests or len(ex.response_headers) != responses:
         return False
-    return all(d[name] is value for name, value in zip(_field_names(Exchange), values, strict=True))
+    names = _field_names(type(ex))
+    return len(names) == len(values) and all(d[name] is value for name, value in zip(names, values, strict=True))
 
 
 def mask_trace(trace: Trace) -> Trace:
@@ -96,7 +97,7 @@ def _walk(value: Any, depth: int, stamp: bool = False) -> Any:
         return TOO_DEEP
     exchange = isinstance(value, Exchange)
     if exchange:
-        value = with_claims(value)
+        return _walk_exchange(with_claims(value), depth, stamp)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = _shallow_copy(value)
         out.__dict__.pop(_STAMP, None)
@@ -104,8 +105,6 @@ def _walk(value: Any, depth: int, stamp: bool = False) -> Any:
             object.__setattr__(out, name, _walk(getattr(value, name), depth + 1, stamp))
         if isinstance(getattr(out, "secrets_masked", None), bool):
             object.__setattr__(out, "secrets_masked", True)
-        if exchange and stamp:
-            _stamp(out)
         return out
     if isinstance(value, tuple):
         if len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], str):
@@ -121,6 +120,33 @@ def _walk(value: Any, depth: int, stamp: bool = False) -> Any:
     if isinstance(value, (set, frozenset)):
         return type(value)(_walk(v, depth + 1, stamp) for v in value)
     return value
+
+
+def _walk_exchange(ex: Exchange, depth: int, stamp: bool) -> Exchange:
+    """The walk of one Exchange, the model's most common value (every flow of a capture,
+    every step of a pull): its strings and header lists masked without the generic
+    dispatch; any field of another shape (a hand-made or loaded trace) takes the walk."""
+    out = _shallow_copy(ex)
+    d = out.__dict__
+    d.pop(_STAMP, None)
+    for name in _field_names(type(ex)):
+        value = d[name]
+        kind = type(value)
+        if kind is str:
+            masked = mask_text(value)
+            if masked != value:
+                d[name] = masked
+        elif kind in _ATOMS:
+            pass
+        elif kind is list and all(type(h) is tuple and len(h) == 2 and type(h[0]) is str and type(h[1]) is str
+                                  for h in value):
+            d[name] = [(mask_text(k), mask_header_value(k, v)) for k, v in value]
+        else:
+            d[name] = _walk(value, depth + 1, stamp)
+    d["secrets_masked"] = True
+    if stamp:
+        _stamp(out)
+    return out
 
 
 def _shallow_copy(value: Any) -> Any:

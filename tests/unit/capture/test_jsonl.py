@@ -1,5 +1,6 @@
 """pulltrace.jsonl: written one finished session per line, read back whole or refused by line."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -131,3 +132,13 @@ def test_the_reader_is_total(tmp_path, lines):
         jsonl.load_trace(path)
     except UserError as e:
         assert "fuzz.jsonl:" in str(e)
+
+
+def test_a_line_holds_the_model_fields_only_after_a_view_read_headers():
+    sessions = _sessions()
+    for s in sessions:
+        for step in s.steps:
+            step.exchange.response_header("www-authenticate")  # caches a header index on the exchange
+    line = json.loads(jsonl.session_line(sessions[0]))
+    assert set(line["steps"][0]["exchange"]) == set(Exchange.__dataclass_fields__)
+    assert line == json.loads(json.dumps(dataclasses.asdict(sessions[0])))
