@@ -16,6 +16,7 @@ from pulltrace.classify import Classifier
 from pulltrace.diagnose import diagnose
 from pulltrace.model import Exchange, Session, Step, StepKind
 from pulltrace.sessions import COMPLETE_GRACE_S, IDLE_GAP_S, Grouper, Pull
+from pulltrace.timing import DELIVERIES_CACHE
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class Engine:
                 ex = step.exchange
                 if len(ex.__dict__) > _EXCHANGE_FIELDS:  # only an exchange something parsed holds caches
                     ex.drop_caches()
-            for key in ("_hops", "_registry_steps"):
+            for key in ("_hops", "_registry_steps", DELIVERIES_CACHE):
                 session.__dict__.pop(key, None)
             out.append(session)
         return out
