@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pulltrace.auth import Challenge, ChallengeError, parse_scope, parse_www_authenticate, read_token_request
 from pulltrace.manifest import INDEX_TYPES, MANIFEST_TYPES, ManifestError, ParsedManifest, parse_manifest
-from pulltrace.model import Exchange, Link, Step, StepKind
+from pulltrace.model import CredentialKind, Exchange, Link, Step, StepKind
 from pulltrace.urls import join_url
 from pulltrace.v2path import V2Path, digest_in_url, is_digest, netloc, parse_path, registry_of, url_base
 
@@ -106,12 +106,7 @@ def auth_scheme(ex: Exchange) -> str | None:
 
 
 def kind_of(step: Step) -> StepKind:
-    """What a step asked for, failed or not (a failed step marked ERROR keeps it in `intended`)."""
-    if step.kind is StepKind.ERROR and step.info.get("intended"):
-        try:
-            return StepKind(step.info["intended"])
-        except ValueError:
-            return step.kind
+    """What a step asked for, failed or not: a failed step keeps its kind (and its `error`)."""
     return step.kind
 
 
@@ -301,11 +296,11 @@ class Classifier:
         query = dict(parse_qsl(parts.query, keep_blank_values=True)) if parts.query else {}
         if "ns" in query:
             # containerd/cri-o mirror convention: `?ns=<upstream registry>` on every URL.
-            step.info["ns"] = query["ns"]
+            step.facts.ns = query["ns"]
         if ex.method.upper() == "CONNECT" or (ex.status is None and ex.error and parts.path in ("", "/")):
             # A connection or TLS failure the proxy saw before any request line.
             step.kind = StepKind.CONNECTION
-            step.info["registry"] = netloc(ex.url)
+            step.facts.registry = netloc(ex.url)
             return
         followed = self._follows(step)
         if followed is not None:
@@ -319,7 +314,7 @@ class Classifier:
                 redirects = ex.status in REDIRECT_STATUSES and bool(ex.response_header("location"))
                 step.kind = StepKind.BLOB_REDIRECT if redirects else StepKind.CDN_DOWNLOAD
                 step.repository, step.reference = repo, digest
-                step.info.update(registry=registry, digest=digest)
+                step.facts.registry, step.facts.digest = registry, digest
                 return
         if self._is_token(ex, v2, query):
             self._token(step)
@@ -329,18 +324,18 @@ class Classifier:
             return
         step.repository = v2.repository
         step.reference = v2.reference
-        if followed is not None and followed.step.info.get("registry"):
+        if followed is not None and followed.step.facts.registry:
             # A manifest redirected to another registry (registry.k8s.io → its backing
             # registry) is still a request to the registry the user pulled from.
-            step.info["registry"] = followed.step.info["registry"]
-            step.info["served_by"] = registry_of(ex.url, v2)
+            step.facts.registry = followed.step.facts.registry
+            step.facts.served_by = registry_of(ex.url, v2)
         else:
-            step.info["registry"] = registry_of(ex.url, v2)
+            step.facts.registry = registry_of(ex.url, v2)
         method = ex.method.upper()
         if v2.endpoint == "ping":
             step.kind = StepKind.LOGIN if auth_scheme(ex) == "basic" else StepKind.PING
             if step.kind is StepKind.LOGIN:
-                step.info["credential_kind"] = "basic"
+                step.facts.credential_kind = "basic"
         elif v2.endpoint in ("catalog", "tags"):
             step.kind = StepKind.CATALOG
         elif v2.endpoint == "upload":
@@ -351,7 +346,7 @@ class Classifier:
             if not is_digest(v2.reference):
                 step.kind = StepKind.OTHER
             else:
-                step.info["digest"] = v2.reference
+                step.facts.digest = v2.reference
                 if method in ("PUT", "POST", "PATCH", "DELETE"):
                     step.kind = StepKind.UPLOAD
                 elif method == "HEAD" and ex.status not in REDIRECT_STATUSES:
@@ -365,11 +360,11 @@ class Classifier:
         challenges = challenges_of(ex)
         if challenges and ex.status == 401:
             c = challenges[0]
-            step.info["challenge"] = {"scheme": c.scheme, **c.params}
+            step.facts.challenge = {"scheme": c.scheme, **c.params}
 
     def _manifest(self, step: Step, method: str) -> None:
         ex = step.exchange
-        step.info["by"] = "digest" if is_digest(step.reference) else "tag"
+        step.facts.by = "digest" if is_digest(step.reference) else "tag"
         if method in ("PUT", "DELETE"):
             step.kind = StepKind.UPLOAD
             return
@@ -387,24 +382,24 @@ class Classifier:
                 head = self._head_for(step)
                 if head is not None:
                     media_type = head.media_type
-                    step.info["media_type_from"] = head.step.id
+                    step.facts.media_type_from = head.step.id
             is_index = (parsed.is_index if parsed else False) or media_type in INDEX_TYPES
             step.kind = StepKind.MANIFEST_INDEX if is_index else StepKind.MANIFEST
             if parsed is not None:
                 if parsed.is_index:
-                    step.info["platforms"] = [str(p) for p in parsed.platforms()]
+                    step.facts.platforms = [str(p) for p in parsed.platforms()]
                 else:
-                    step.info["layers"] = len(parsed.layers)
+                    step.facts.layers = len(parsed.layers)
         if ok:
-            step.info["media_type"] = ex.content_type
+            step.facts.media_type = ex.content_type
             digest = manifest_digest(ex) or (step.reference if is_digest(step.reference) else None)
             if digest:
-                step.info["digest"] = digest
+                step.facts.digest = digest
 
     def _head_key(self, step: Step, reference: str) -> tuple[str, str, str, str]:
         # One program's HEAD then GET (containerd): another program on the same host that
         # asks for the same digest has not seen this HEAD.
-        return (client_key(step.exchange), step.info.get("registry", ""), step.repository or "", reference)
+        return (client_key(step.exchange), step.facts.registry or "", step.repository or "", reference)
 
     def _remember_head(self, step: Step) -> None:
         ex = step.exchange
@@ -439,34 +434,35 @@ class Classifier:
         ex = step.exchange
         request = read_token_request(ex.url, ex.request_body_preview if ex.method.upper() == "POST" else None)
         scheme = auth_scheme(ex)
-        credentials = "anonymous"
+        credentials: CredentialKind = "anonymous"
         if scheme == "basic":
             credentials = "basic"
-        elif request.grant_type in ("password", "refresh_token"):
-            credentials = request.grant_type
-        step.info.update(
-            realm=url_base(ex.url),
-            service=request.service,
-            scopes=list(request.scopes),
-            # What kind of credential the request carried (a name a masking pass leaves alone).
-            credential_kind=credentials,
-        )
-        if request.account:
-            step.info["account"] = request.account
-        if request.client_id:
-            step.info["client_id"] = request.client_id
-        if request.offline_token:
-            step.info["offline_token"] = True
-        if request.grant_type:
-            step.info["grant_type"] = request.grant_type
+        elif request.grant_type == "password":
+            credentials = "password"
+        elif request.grant_type == "refresh_token":
+            credentials = "refresh_token"
+        facts = step.facts
+        facts.realm = url_base(ex.url)
+        facts.service = request.service
+        facts.scopes = list(request.scopes)
+        facts.credential_kind = credentials
+        facts.account = request.account or None
+        facts.client_id = request.client_id or None
+        facts.offline_token = bool(request.offline_token)
+        facts.grant_type = request.grant_type or None
         body = ex.response_json()
         if body:
-            for key in ("expires_in", "issued_at"):
-                if key in body:
-                    step.info[key] = body[key]
-            step.info["fields"] = sorted(k for k, v in body.items() if v not in (None, ""))
+            # The token spec's `expires_in` is seconds and `issued_at` an RFC 3339 time; a
+            # value of another type says nothing a reader can use.
+            expires_in = body.get("expires_in")
+            if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
+                facts.expires_in = expires_in
+            issued_at = body.get("issued_at")
+            if isinstance(issued_at, str):
+                facts.issued_at = issued_at
+            facts.fields = sorted(k for k, v in body.items() if v not in (None, ""))
         if ex.token_claims:
-            step.info["claims"] = ex.token_claims
+            facts.claims = ex.token_claims
         for text in request.scopes:
             try:
                 scope = parse_scope(text)
@@ -558,8 +554,8 @@ class Classifier:
             target = join_url(ex.url, location.strip())
             blob = None
             if step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD):
-                blob = (step.info.get("registry", ""), step.repository or "", step.reference or "")
-            step.info["location"] = target
+                blob = (step.facts.registry or "", step.repository or "", step.reference or "")
+            step.facts.location = target
             redirect = _Redirect(step, client_host(ex), blob)
             self._put(step, self.redirects, target, redirect)
             if blob is not None:
@@ -570,13 +566,13 @@ class Classifier:
             # Location not recorded (a registry log): the download it led to is found by the
             # blob's digest in its path, as for a rewritten Location.
             redirect = _Redirect(step, client_host(ex),
-                                 (step.info.get("registry", ""), step.repository or "", step.reference or ""))
+                                 (step.facts.registry or "", step.repository or "", step.reference or ""))
             self._put(step, self.unfollowed, (redirect.client, step.reference or ""), redirect)
             self._set(step, self.blob_urls, ex.url, redirect)
 
     # -- links -----------------------------------------------------------------------
     def _token_links(self, step: Step) -> None:
-        if step.kind not in TOKEN_KINDS or "realm" not in step.info:
+        if step.kind not in TOKEN_KINDS or step.facts.realm is None:
             return
         entry = self._find_challenge(step)
         if entry is None:
@@ -586,7 +582,9 @@ class Classifier:
         step.links.append(Link("answers", challenge.id))
         if not step.repository and challenge.repository:
             step.repository = challenge.repository
-        step.info.setdefault("registry", challenge.info.get("registry", netloc(challenge.exchange.url)))
+        if step.facts.registry is None:
+            asked = challenge.facts.registry
+            step.facts.registry = asked if asked is not None else netloc(challenge.exchange.url)
         if not _ok(step.exchange):
             return  # a refused token is not presented again
         key = (client_host(step.exchange), netloc(challenge.exchange.url))
@@ -596,9 +594,9 @@ class Classifier:
         self._put(step, self.awaiting, key, _AwaitingRetry(step, challenge, key))
 
     def _find_challenge(self, token: Step) -> _Challenge | None:
-        realm = token.info["realm"]
-        service = token.info.get("service")
-        scopes = set(token.info.get("scopes", []))
+        realm = token.facts.realm or ""
+        service = token.facts.service
+        scopes = set(token.facts.scopes or ())
         me = client_host(token.exchange)
 
         def fits(entry: _Challenge) -> bool:
@@ -665,7 +663,7 @@ class Classifier:
 
     def _manifest_links(self, step: Step) -> None:
         ex = step.exchange
-        registry, repository = step.info.get("registry", ""), step.repository or ""
+        registry, repository = step.facts.registry or "", step.repository or ""
         if step.kind is StepKind.MANIFEST_INDEX:
             parsed = parsed_manifest(ex)
             if parsed is not None:
@@ -673,7 +671,7 @@ class Classifier:
                     platform = str(descriptor.platform) if descriptor.platform else ""
                     self._put(step, self.indexes, (registry, repository, descriptor.digest), (step, platform))
         elif step.kind in (StepKind.MANIFEST, StepKind.MANIFEST_HEAD):
-            digest = step.info.get("digest") or (step.reference if is_digest(step.reference) else None)
+            digest = step.facts.digest or (step.reference if is_digest(step.reference) else None)
             if digest:
                 self._link_index(step, registry, repository, digest)
             if step.kind is StepKind.MANIFEST:
@@ -681,7 +679,7 @@ class Classifier:
                 if parsed is not None and not parsed.is_index:
                     self._register_blobs(step, parsed, registry, repository)
         elif step.kind in BLOB_KINDS or step.kind in (StepKind.BLOB_REDIRECT, StepKind.CDN_DOWNLOAD):
-            digest = step.info.get("digest") or step.reference
+            digest = step.facts.digest or step.reference
             if not digest:
                 return
             role = self._role_of(step, registry, repository, digest)
@@ -689,7 +687,7 @@ class Classifier:
                 return
             step.role = role.name
             step.links.append(Link("blob-of", role.manifest.id, note=role.name))
-            step.info.update(expected_media_type=role.media_type, expected_size=role.size)
+            step.facts.expected_media_type, step.facts.expected_size = role.media_type, role.size
             if role.name == "config" and step.kind is StepKind.LAYER_BLOB:
                 step.kind = StepKind.CONFIG_BLOB
 
@@ -713,7 +711,7 @@ class Classifier:
         step.links.append(Link("chosen-from", index.id, note=platform))
         index.links.append(Link("chooses", step.id, note=platform))
         if platform:
-            step.info["platform"] = platform
+            step.facts.platform = platform
 
     def _register_blobs(self, step: Step, parsed: ParsedManifest, registry: str, repository: str) -> None:
         entries = []

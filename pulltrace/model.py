@@ -10,14 +10,16 @@ sources and views depend on it, never the other way round.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import operator
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from pulltrace import jsonbound
 from pulltrace.errors import UserError
@@ -31,6 +33,16 @@ RESPONSE_JSON_MAX_BYTES = 8 * 1024 * 1024
 READABLE_VERSIONS = frozenset({1, 2})
 
 Headers = list[tuple[str, str]]
+# A JSON value, as a token's decoded claims hold them.
+JSONValue: TypeAlias = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+# The claims of a JWT a token service issued, decoded unverified (`sub`, `access`, `exp`, …).
+Claims: TypeAlias = dict[str, JSONValue]
+# What credential a request carried: none, Basic credentials (a token request's or a
+# `docker login` ping's), or an OAuth2 password or refresh-token grant.
+CredentialKind: TypeAlias = Literal["anonymous", "basic", "password", "refresh_token"]
+CREDENTIAL_KINDS: dict[str, CredentialKind] = {
+    "anonymous": "anonymous", "basic": "basic", "password": "password", "refresh_token": "refresh_token",
+}
 
 
 class TraceFormatError(UserError, ValueError):
@@ -197,9 +209,90 @@ class Link:
     note: str = ""
 
 
+@dataclass(slots=True)
+class StepFacts:
+    """What the classifier learnt about one step, each fact a typed field; None (False,
+    for `offline_token`) where the step does not have it.
+
+    One flat value rather than a group per kind, because the protocol's facts cross kinds:
+    a digest names a manifest, a blob, a redirect hop and a CDN download alike; `registry`
+    belongs to every /v2/ step and to the token that answered its challenge;
+    `credential_kind` to a token request and to a `docker login` ping; `location` to any
+    redirect. Grouped, every reader of a digest or a registry would first ask which group
+    holds it; flat, `step.facts.digest` is one attribute whatever the kind, and mypy checks
+    each use. Slots: every exchange of a capture gets one, so it has no per-instance dict,
+    and reading a fact is an attribute load, cheaper than the dict look-up it replaced.
+
+    A trace writes it as the step's `"info"` object, with a key per fact it has (see
+    `facts_to_dict`); the field names are those keys.
+    """
+
+    # -- where: which registry, and what the wire said about places
+    registry: str | None = None  # host[:port][/prefix] the user pulled from (`registry_of`)
+    served_by: str | None = None  # the registry that answered a manifest redirected to it
+    ns: str | None = None  # containerd/cri-o mirrors: `?ns=<upstream registry>`
+    location: str | None = None  # a redirect's Location, made absolute
+    # -- what: manifests and blobs
+    digest: str | None = None  # of the manifest or blob the step is about
+    by: Literal["tag", "digest"] | None = None  # how a manifest request named its manifest
+    media_type: str | None = None  # of a manifest the registry returned (its Content-Type)
+    media_type_from: str | None = None  # id of the manifest HEAD that said it (the GET got none)
+    platforms: list[str] | None = None  # an index's platforms (`linux/arm64/v8`)
+    layers: int | None = None  # how many layers a manifest lists
+    platform: str | None = None  # the platform a manifest was chosen for from its index
+    expected_media_type: str | None = None  # of a blob, as its manifest lists it
+    expected_size: int | None = None  # of a blob, as its manifest lists it
+    # -- auth: the challenge, and the token request and its answer
+    challenge: dict[str, str] | None = None  # a 401's first challenge: scheme and parameters
+    credential_kind: CredentialKind | None = None
+    realm: str | None = None  # set on every token request (the URL it went to, no query)
+    service: str | None = None  # the token request's `service`
+    scopes: list[str] | None = None  # the scopes it asked for (none for a `docker login`)
+    account: str | None = None
+    client_id: str | None = None
+    offline_token: bool = False  # asked for a refresh token (`docker login`)
+    grant_type: str | None = None  # an OAuth2 POST's grant
+    expires_in: int | float | None = None  # the token body's lifetime, seconds
+    issued_at: str | None = None  # the token body's RFC 3339 time
+    fields: list[str] | None = None  # the token body's non-empty fields, sorted
+    claims: Claims | None = None  # the issued JWT's claims (decoded before it was masked)
+
+
+# The order a trace writes a step's facts in: the order the classifier learns them, so traces
+# written before the facts were typed read back byte for byte. A token request's come first,
+# then where it went; any other step's start with its registry.
+_TOKEN_FACTS = ("realm", "service", "scopes", "credential_kind", "account", "client_id", "offline_token",
+                "grant_type", "expires_in", "issued_at", "fields", "claims")
+_PLACE_FACTS = ("registry", "served_by", "credential_kind", "by", "media_type_from", "platforms", "layers",
+                "media_type", "digest", "challenge", "location", "expected_media_type", "expected_size", "platform")
+
+
+def _order(first: tuple[str, ...]) -> tuple[str, ...]:
+    names = [f.name for f in dataclasses.fields(StepFacts)]
+    seen = ("ns", *first)
+    return (*dict.fromkeys(seen), *(n for n in names if n not in seen))
+
+
+_FACT_ORDER_TOKEN = _order((*_TOKEN_FACTS, "location", "registry"))
+_FACT_ORDER = _order(_PLACE_FACTS)
+
+_FACTS_TOKEN = operator.attrgetter(*_FACT_ORDER_TOKEN)
+_FACTS = operator.attrgetter(*_FACT_ORDER)
+
+
+def facts_to_dict(facts: StepFacts) -> dict[str, Any]:
+    """A step's facts as the trace's `"info"` object: a key per fact the step has. A token
+    request always says its `service`, null when it named none."""
+    if facts.realm is None:
+        return {name: value for name, value in zip(_FACT_ORDER, _FACTS(facts), strict=True)
+                if value is not None and value is not False}
+    return {name: value for name, value in zip(_FACT_ORDER_TOKEN, _FACTS_TOKEN(facts), strict=True)
+            if (value is not None and value is not False) or name == "service"}
+
+
 @dataclass
 class Step:
-    """An exchange plus what it means: its kind, its links and its role."""
+    """An exchange plus what it means: its kind, its links, its role and its facts."""
 
     exchange: Exchange
     kind: StepKind = StepKind.OTHER
@@ -208,7 +301,8 @@ class Step:
     reference: str | None = None
     role: str | None = None
     links: list[Link] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
+    # Written as the step's "info" object (the name traces have always used).
+    facts: StepFacts = field(default_factory=StepFacts, metadata={"json": "info"})
     # What failed, in one line (`404 GET /v2/x/manifests/1: MANIFEST_UNKNOWN`); None when the
     # step did what it asked. A failed manifest request is still a manifest request.
     error: str | None = None
@@ -285,11 +379,13 @@ class Trace:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        body = dataclasses.asdict(self)
-        return {"schema": SCHEMA_NAME, "version": SCHEMA_VERSION, **body}
+        """The trace's JSON form as plain dicts and lists (what `to_json` writes)."""
+        data: dict[str, Any] = json.loads(self.to_json(indent=None))
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return json.dumps({"schema": SCHEMA_NAME, "version": SCHEMA_VERSION, **json_fields(self)},
+                          default=json_fields, indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, data: Any) -> Trace:
@@ -330,6 +426,22 @@ class Trace:
             yield from session.steps
 
 
+def json_fields(obj: object) -> dict[str, Any]:
+    """A model value's JSON object, for `json.dumps(default=json_fields)`: its fields under
+    their JSON names (a step's facts as `"info"`, with a key per fact it has), values as
+    they are. No deep copy first: the encoder walks the model itself."""
+    if isinstance(obj, StepFacts):
+        return facts_to_dict(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {key: getattr(obj, name) for key, name in _json_names(type(obj))}
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+@functools.lru_cache(maxsize=64)
+def _json_names(cls: type) -> tuple[tuple[str, str], ...]:
+    return tuple((f.metadata.get("json", f.name), f.name) for f in dataclasses.fields(cls))
+
+
 def exchange_from_dict(d: dict[str, Any]) -> Exchange:
     """An Exchange from its JSON form (as in a trace's steps, or a list of recorded exchanges);
     TraceFormatError when a field is missing or of the wrong type."""
@@ -345,6 +457,54 @@ def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= 200 else text[:199] + "…"
 
+
+def _want_text(value: Any) -> str | None:
+    return None if isinstance(value, str) else "not a string"
+
+
+def _want_int(value: Any) -> str | None:
+    return None if isinstance(value, int) and not isinstance(value, bool) else "not an integer"
+
+
+def _want_number(value: Any) -> str | None:
+    return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "not a number"
+
+
+def _want_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "not true or false"
+
+
+def _want_texts(value: Any) -> str | None:
+    ok = isinstance(value, list) and all(isinstance(x, str) for x in value)
+    return None if ok else "not a list of strings"
+
+
+def _want_text_map(value: Any) -> str | None:
+    ok = isinstance(value, dict) and all(isinstance(x, str) for x in value.values())
+    return None if ok else "not an object of strings"
+
+
+def _want_object(value: Any) -> str | None:
+    return None if isinstance(value, dict) else "not an object"
+
+
+def _want_one_of(*allowed: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"not one of {', '.join(allowed)}"
+    return check
+
+
+# How each fact of StepFacts is checked when a trace is read (tests check every field has one).
+_FACT_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "registry": _want_text, "served_by": _want_text, "ns": _want_text, "location": _want_text,
+    "digest": _want_text, "by": _want_one_of("tag", "digest"), "media_type": _want_text,
+    "media_type_from": _want_text, "platforms": _want_texts, "layers": _want_int, "platform": _want_text,
+    "expected_media_type": _want_text, "expected_size": _want_int, "challenge": _want_text_map,
+    "credential_kind": _want_one_of(*CREDENTIAL_KINDS), "realm": _want_text, "service": _want_text,
+    "scopes": _want_texts, "account": _want_text, "client_id": _want_text, "offline_token": _want_bool,
+    "grant_type": _want_text, "expires_in": _want_number, "issued_at": _want_text, "fields": _want_texts,
+    "claims": _want_object,
+}
 
 _EXCHANGE_STR = ("id", "method", "url")
 _EXCHANGE_OPT_STR = ("reason", "http_version", "client", "server", "request_body_preview",
@@ -441,8 +601,7 @@ class _Reader:
         error = self.opt_text(d, "error", where)
         if self.version == 1 and kind is StepKind.ERROR:
             # Version 1 hid a failed step's kind in info["intended"]: restore it.
-            info = dict(info)
-            intended = info.pop("intended", None)
+            intended = info.get("intended")
             if isinstance(intended, str) and intended in StepKind._value2member_map_:
                 kind = StepKind(intended)
             error = error or "failed"
@@ -457,7 +616,29 @@ class _Reader:
             raise self.fail(f"{where}.index", "not an integer")
         return Step(exchange=self.exchange(d.get("exchange"), f"{where}.exchange"), kind=kind, index=index,
                     repository=self.opt_text(d, "repository", where), reference=self.opt_text(d, "reference", where),
-                    role=self.opt_text(d, "role", where), links=links, info=dict(info), error=error)
+                    role=self.opt_text(d, "role", where), links=links, facts=self.facts(info, f"{where}.info"),
+                    error=error)
+
+    def facts(self, info: dict[str, Any], where: str) -> StepFacts:
+        """A step's facts from its "info" object, each checked for its type. A key this code
+        does not know is left out (version 1's `intended`, a fact a newer pulltrace adds): the
+        views read only the facts they know."""
+        facts = StepFacts()
+        for key, value in info.items():
+            check = _FACT_CHECKS.get(key)
+            if check is None:
+                continue
+            if value is None:
+                continue  # written for a token request that named no service; absent otherwise
+            what = check(value)
+            if what:
+                raise self.fail(f"{where}.{key}", what)
+            setattr(facts, key, value)
+        # The fact was named `credentials` before the final masking pass took that for a secret.
+        legacy = info.get("credentials")
+        if facts.credential_kind is None and isinstance(legacy, str):
+            facts.credential_kind = CREDENTIAL_KINDS.get(legacy)
+        return facts
 
     def finding(self, value: Any, where: str) -> Finding:
         d = self.obj(value, where)

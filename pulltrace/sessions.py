@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pulltrace.classify import (
     BLOB_KINDS,
@@ -65,7 +66,7 @@ def _end(step: Step) -> float:
 
 
 def _registry(step: Step) -> str:
-    return step.info.get("registry") or netloc(step.exchange.url)
+    return step.facts.registry or netloc(step.exchange.url)
 
 
 def _agent(step: Step) -> str:
@@ -179,7 +180,7 @@ class Grouper:
         pull.agents.add(_agent(step))
         self.of_step[step.id] = pull
         kind = kind_of(step)
-        digest = step.info.get("digest") or (step.reference if is_digest(step.reference) else None)
+        digest = step.facts.digest or (step.reference if is_digest(step.reference) else None)
         if kind in MANIFEST_KINDS:
             self._manifest_facts(pull, step, kind, digest)
         elif kind in _BLOB_LIKE and digest:
@@ -393,7 +394,7 @@ class Grouper:
                 pull = self._latest([p for p in self.by_place.get((client, registry, repository), [])
                                      if not p.blobs_asked and not p.manifests_got and p.last_manifest is not None
                                      and ((p.last_manifest.kind is StepKind.MANIFEST_HEAD
-                                           and not p.last_manifest.info.get("digest"))
+                                           and not p.last_manifest.facts.digest)
                                           or (p.last_manifest.reference == reference
                                               and p.last_manifest.exchange.status == 401))], step)
         else:
@@ -431,7 +432,7 @@ class Grouper:
         return None
 
     def _blob(self, step: Step, client: str, registry: str) -> Pull:
-        digest = step.info.get("digest") or step.reference or ""
+        digest = step.facts.digest or step.reference or ""
         candidates = [p for p in self.by_digest.get((client, digest), []) if not p.closed and digest in p.expected]
         if candidates:
             # The pull on this registry that still waits for this blob, then any.
@@ -597,7 +598,7 @@ def fetched_blobs(session: Session) -> set[str]:
     for step in session.steps:
         status = step.exchange.status or 0
         if step.kind in _FETCH_KINDS and 200 <= status < 300:
-            digest = step.info.get("digest") or step.reference
+            digest = step.facts.digest or step.reference
             if digest:
                 out.add(digest)
     return out
@@ -606,7 +607,7 @@ def fetched_blobs(session: Session) -> set[str]:
 def requested_blobs(session: Session) -> set[str]:
     out = set()
     for step in session.steps:
-        digest = step.info.get("digest")
+        digest = step.facts.digest
         if digest and kind_of(step) in _BLOB_LIKE:
             out.add(digest)
     return out
@@ -625,7 +626,7 @@ def summarize(session: Session, registries: list[str] | None = None) -> SessionS
         return summary
     registries = registries or [_registry(steps[0])]
     registry = registries[0]
-    ns = next((s.info["ns"] for s in steps if s.info.get("ns")), None)
+    ns = next((s.facts.ns for s in steps if s.facts.ns), None)
     if ns:
         summary.mirror, summary.registry = registry, ns
     elif len(registries) > 1:
@@ -636,10 +637,10 @@ def summarize(session: Session, registries: list[str] | None = None) -> SessionS
     summary.duration_ms = round((max(_end(s) for s in steps) - start) * 1000.0, 3)
     if session.action == "pull":
         summary.image = _image(session, summary.registry)
-    summary.platform = next((s.info["platform"] for s in steps if s.info.get("platform")), None)
+    summary.platform = next((s.facts.platform for s in steps if s.facts.platform), None)
     manifest = image_manifest_step(session)
     if manifest is not None:
-        summary.manifest_digest = manifest.info.get("digest")
+        summary.manifest_digest = manifest.facts.digest
         parsed = parsed_manifest(manifest.exchange)
         summary.layers = len(parsed.layers) if parsed else 0
     _auth(summary, steps)
@@ -650,7 +651,7 @@ def summarize(session: Session, registries: list[str] | None = None) -> SessionS
         if step.kind in _FETCH_KINDS and 200 <= status < 300:
             summary.bytes += step.exchange.response_bytes or 0
             if (step.role or "").startswith("layer"):
-                layer_digests.add(step.info.get("digest") or step.reference)
+                layer_digests.add(step.facts.digest or step.reference)
     summary.layers_fetched = len(layer_digests)
     requested = requested_blobs(session)
     # A blob never asked for was skipped (the client had it) only if every blob that was
@@ -681,10 +682,10 @@ def _image(session: Session, registry: str) -> str:
 
 
 def _auth(summary: SessionSummary, steps: list[Step]) -> None:
-    tokens = [s for s in steps if kind_of(s) in TOKEN_KINDS and "realm" in s.info]
+    tokens = [s for s in steps if kind_of(s) in TOKEN_KINDS and s.facts.realm is not None]
     schemes = {auth_scheme(s.exchange) for s in steps if kind_of(s) not in TOKEN_KINDS}
     if tokens:
-        with_credentials = any(t.info.get("credential_kind", "anonymous") != "anonymous" for t in tokens)
+        with_credentials = any((t.facts.credential_kind or "anonymous") != "anonymous" for t in tokens)
         summary.auth = AUTH_CREDENTIALS if with_credentials else AUTH_ANONYMOUS
     elif "basic" in schemes or any(auth_scheme(s.exchange) == "basic" for s in steps):
         summary.auth = AUTH_BASIC
@@ -693,10 +694,10 @@ def _auth(summary: SessionSummary, steps: list[Step]) -> None:
     else:
         summary.auth = AUTH_NONE
     for token in tokens:
-        for scope in token.info.get("scopes", []):
+        for scope in token.facts.scopes or []:
             if scope not in summary.scopes_requested:
                 summary.scopes_requested.append(scope)
-        claims = token.info.get("claims") or token.exchange.token_claims
+        claims: dict[str, Any] | None = token.facts.claims or token.exchange.token_claims
         if claims:
             summary.token_claims = claims
             for entry in claims.get("access") or []:

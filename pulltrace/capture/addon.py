@@ -37,6 +37,7 @@ from mitmproxy import command, ctx, exceptions, hooks, http
 
 from pulltrace import __version__
 from pulltrace.capture import contentview, jsonl
+from pulltrace.capture.flowfile import FlowFileHold
 from pulltrace.capture.flows import (
     CONNECT_ERROR,
     DEFAULT_PREVIEW_LIMIT,
@@ -266,6 +267,9 @@ class PullTrace:
         # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
         # no flows) frees them as usual; touched only on the event loop.
         self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
+        # Names from the recorder's thread, applied on the event loop; flows held from `-w` until named.
+        self.names: queue.SimpleQueue[list[FlowName]] = queue.SimpleQueue()
+        self.flowfile = FlowFileHold()
         # Client connections opening a CONNECT tunnel, and failures an HTTP flow may yet report.
         self.tunnels: set[str] = set()
         self.held: dict[str, Exchange] = {}
@@ -361,6 +365,7 @@ class PullTrace:
             self.loop = asyncio.get_running_loop()
         except RuntimeError:
             self.loop = None
+        self._prepare_names()
 
     # -- hooks -----------------------------------------------------------------------
     def wanted(self, flow: http.HTTPFlow) -> bool:
@@ -459,7 +464,8 @@ class PullTrace:
         if len(self.live) > LIVE_FLOWS:
             self.live.popitem(last=False)  # a flow whose pull never closed (dropped exchanges)
         # The digest is read on the recorder's thread: the hash may still be finishing.
-        self.thread.submit(ex, hasher)
+        if self.thread.submit(ex, hasher):
+            self.flowfile.hold(flow)  # out of a `-w` file until named (Save's hook runs after ours)
         self._timed(began)
 
     # -- connections that never became an HTTP flow ----------------------------------
@@ -564,6 +570,8 @@ class PullTrace:
         self.held.clear()
         if not self.thread.stop():
             log.warning("pulltrace: the recorder did not finish in time; the last pulls may be missing")
+        self._apply_pending_names()  # the last pulls' names, before Save closes a `-w` file
+        self.flowfile.detach()
         self.exporters.close()
         self._close_writer()
         written = self.write_reports()
@@ -610,13 +618,38 @@ class PullTrace:
                                             node=settings.node, max_bytes=settings.jsonl_max_bytes)
         self.writer.write(session)
 
+    # -- names in mitmproxy: comment, mark, metadata; kept in `-w` files (capture/flowfile) --
+    def _prepare_names(self) -> None:
+        """Hold flows back from `-w` until named; show the names in mitmweb's flow list."""
+        master = getattr(ctx, "master", None)
+        if master is None:
+            return
+        if not self.flowfile.attach(master.addons) and "save_stream_file" in ctx.options \
+                and not self.flowfile.told:
+            self.flowfile.told = True
+            log.warning("pulltrace: this mitmproxy's save addon cannot be held back, so -w files carry no "
+                        "pulltrace names; save named flows with the save.file command once their pulls closed")
+        # mitmweb lists flows without their comments unless asked (web_columns); a user's own choice stays.
+        if "web_columns" in ctx.options and not ctx.options.has_changed("web_columns"):
+            columns = list(ctx.options.web_columns)
+            if "comment" not in columns:
+                ctx.options.update(web_columns=[*columns, "comment"])
+
     def _name(self, session: Session, number: int) -> None:
         """Hand the pull's flow names back to the event loop, the only thread that may touch flows."""
-        names = flow_names(session, number)
+        self.names.put(flow_names(session, number))
         if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._apply_names, names)
+            self.loop.call_soon_threadsafe(self._apply_pending_names)
         else:
-            self._apply_names(names)  # no running proxy (mitmproxy's test harness)
+            self._apply_pending_names()  # no running proxy (mitmproxy's test harness)
+
+    def _apply_pending_names(self) -> None:
+        while True:
+            try:
+                names = self.names.get_nowait()
+            except queue.Empty:
+                return
+            self._apply_names(names)
 
     def _apply_names(self, names: list[FlowName]) -> None:
         changed = []
@@ -628,6 +661,7 @@ class PullTrace:
             flow.comment = name.comment
             flow.marked = ":exclamation:" if name.marked else ""
             flow.metadata["pulltrace"] = name.metadata
+            self.flowfile.release(flow)  # into a `-w` file, named
             changed.append(flow)
         if changed:
             try:

@@ -22,7 +22,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from pulltrace.errors import UserError
-from pulltrace.model import SCHEMA_NAME, SCHEMA_VERSION, Exchange, Session, Trace, TraceFormatError
+from pulltrace.model import (
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    Exchange,
+    Session,
+    Step,
+    StepFacts,
+    Trace,
+    TraceFormatError,
+    json_fields,
+)
 
 JSONL_SCHEMA = "pulltrace-jsonl"
 JSONL_VERSION = 1
@@ -106,6 +116,8 @@ class JsonlWriter:
 
 
 def _fields(obj: object) -> dict[str, Any]:
+    if isinstance(obj, (Step, StepFacts)):
+        return json_fields(obj)  # a step's facts are its "info" object, as in a trace
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         # Fields only: an instance's __dict__ also holds what readers cached on it (an
         # Exchange's header indexes, once a view has asked for a header).
@@ -121,7 +133,7 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 def session_line(session: Session) -> str:
-    """One session as one JSON line, exactly as `dataclasses.asdict` would give it.
+    """One session as one JSON line, exactly as in a trace's `sessions` (`Trace.to_json`).
 
     json's encoder walks the dataclasses' own attribute dicts (no deep copy first): the
     recorder writes every finished pull, and asdict's copy was a fifth of its time.

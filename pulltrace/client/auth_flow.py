@@ -16,7 +16,6 @@ own challenge is answered with credentials for its own host.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 import time
@@ -26,9 +25,11 @@ from urllib.parse import urlencode
 
 import httpx
 
+from pulltrace import jsonbound
 from pulltrace.auth import Challenge, ChallengeError, parse_www_authenticate, repository_scope
 from pulltrace.client.credentials import Credentials
 from pulltrace.client.errors import AuthError
+from pulltrace.v2path import parse_path
 
 # docker (distribution's token handler) treats a token as living at least this long.
 MINIMUM_TOKEN_LIFETIME = 60
@@ -37,22 +38,20 @@ MAXIMUM_TOKEN_LIFETIME = 86400
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 DEFAULT_CLIENT_ID = "pulltrace"
 
-# The registry API grammar: `<prefix>/v2/` (the ping) and `<prefix>/v2/<name>/(manifests|blobs|tags)/<ref>`.
-# Storage paths such as distribution's `/docker/registry/v2/blobs/sha256/ab/<hex>/data` (what a
-# CDN serves after a 307) also hold `/v2/` and must not match.
-_PING_RE = re.compile(r"^(?P<prefix>.*?)/v2/?$")
-_API_RE = re.compile(r"^(?P<prefix>.*?)/v2/(?P<name>[a-z0-9._/-]+?)/(?:manifests|blobs|tags)/(?:[^/]+|uploads/.*)$")
-
 AuthFlow = Generator[httpx.Request, httpx.Response, None]
 CredentialsFor = Callable[[httpx.URL], "Credentials | None"]
 
 
 def auth_space(url: httpx.URL) -> str | None:
-    """`https://host:443/prefix` for a registry API URL, else None (a CDN, a token realm)."""
-    m = _PING_RE.match(url.path) or _API_RE.match(url.path)
-    if not m:
+    """`https://host:443/prefix` for a registry API URL, else None (a CDN, a token realm).
+
+    The path is read by pulltrace's one /v2/ grammar (`pulltrace.v2path`): a prefix before
+    `/v2/` belongs to the registry, distribution's storage layout on a CDN is not the API.
+    """
+    v2 = parse_path(url.path)
+    if v2 is None or v2.endpoint == "other":
         return None
-    return f"{url.scheme}://{url.host}:{url.port or _default_port(url.scheme)}{m.group('prefix')}"
+    return f"{url.scheme}://{url.host}:{url.port or _default_port(url.scheme)}{v2.prefix}"
 
 
 def _default_port(scheme: str) -> int:
@@ -60,9 +59,11 @@ def _default_port(scheme: str) -> int:
 
 
 def scopes_for(url: httpx.URL) -> list[str]:
-    """The pull scope a registry API URL needs; none for the ping."""
-    m = _API_RE.match(url.path)
-    return [repository_scope(m.group("name"), "pull")] if m else []
+    """The pull scope a registry API URL needs; none for the ping or a name outside the grammar."""
+    v2 = parse_path(url.path)
+    if v2 is None or v2.endpoint not in ("manifest", "blob", "tags", "upload") or not v2.valid_name:
+        return []
+    return [repository_scope(v2.repository or "", "pull")]
 
 
 @dataclass
@@ -134,8 +135,8 @@ def basic_header(credentials: Credentials) -> str:
 def read_token_response(response: httpx.Response, now: float) -> Token:
     """A Token from a token service's JSON (`token` or `access_token`, `expires_in`)."""
     try:
-        data = json.loads(response.content)
-    except (ValueError, RecursionError):
+        data = jsonbound.loads(response.content, what="token response")
+    except ValueError:  # JSONBoundError too: malformed, too big or nested too deep
         raise AuthError(f"token service {_where(response)} answered {response.status_code} "
                         "with a body that is not JSON") from None
     if not isinstance(data, dict):
@@ -166,13 +167,15 @@ def _where(response: httpx.Response) -> str:
 
 def _error_detail(response: httpx.Response) -> str:
     try:
-        data = json.loads(response.content)
-        errors = data.get("errors") or []
-        if errors and isinstance(errors[0], dict):
-            return str(errors[0].get("message") or errors[0].get("code") or "")
-        return str(data.get("details") or data.get("detail") or data.get("error") or "")
-    except (ValueError, AttributeError):
+        data = jsonbound.loads(response.content, what="error body")
+    except ValueError:
         return response.text[:120].strip()
+    if not isinstance(data, dict):
+        return ""
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("message") or errors[0].get("code") or "")
+    return str(data.get("details") or data.get("detail") or data.get("error") or "")
 
 
 class RegistryAuth:

@@ -7,7 +7,6 @@ Requests go out in the order dockerd sends them (seed 004's Harbor log): `GET /v
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from pulltrace import jsonbound
 from pulltrace.client.digests import check_digest
 from pulltrace.client.endpoints import Endpoint
 from pulltrace.client.errors import (
@@ -46,8 +46,8 @@ class ManifestBytes:
 def error_codes(body: bytes | str | None) -> list[tuple[str, str]]:
     """The `errors[].code/message` pairs of a registry error body (spec'd JSON), if any."""
     try:
-        data = json.loads(body or b"")
-    except (ValueError, TypeError):
+        data = jsonbound.loads(body or b"", what="error body")
+    except ValueError:  # JSONBoundError too: a hostile body nested too deep is no error list
         return []
     errors = data.get("errors") if isinstance(data, dict) else None
     if not isinstance(errors, list):

@@ -108,8 +108,8 @@ def _cdn_steps(session: Session) -> list[tuple[Step, Hop | None]]:
 
 
 def _expected_digest(step: Step, hop: Hop | None) -> str | None:
-    if isinstance(step.info.get("digest"), str):
-        return _digest(step.info["digest"])
+    if step.facts.digest is not None:
+        return _digest(step.facts.digest)
     if hop is not None:
         ref = reference_of(hop.redirect)
         if ref and ref.startswith("sha256:"):

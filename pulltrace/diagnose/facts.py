@@ -1,7 +1,7 @@
 """Facts the diagnosis rules share, read off the model only.
 
 Every rule works from what a trace keeps: statuses, headers, error bodies and the
-claims the classifier stores in `Step.info`. Tokens are masked by default, so a JWT is
+claims the classifier stores in `Step.facts`. Tokens are masked by default, so a JWT is
 decoded only when it is still whole; nothing here needs the secret itself.
 """
 
@@ -72,15 +72,7 @@ def reference_of(step: Step) -> str | None:
 
 
 def kind_of(step: Step) -> StepKind:
-    """The step's kind, or for a failed step the kind it was meant to be (the classifier
-    marks failures ERROR and keeps the meaning in `info["intended"]`)."""
-    if step.kind is not StepKind.ERROR:
-        return step.kind
-    if step.info.get("intended"):
-        try:
-            return StepKind(step.info["intended"])
-        except ValueError:
-            return step.kind
+    """What the step asked for: a failed step keeps its kind (and says what failed in `error`)."""
     return step.kind
 
 
@@ -272,16 +264,11 @@ def _jwt_from(value: str | None) -> str | None:
     return candidate if candidate.count(".") == 2 and "…" not in candidate else None
 
 
-# Keys under which the classifier may keep a token's claims in Step.info.
-_CLAIM_KEYS = ("claims", "token_claims", "jwt_claims", "jwt")
-
-
 def token_claims(step: Step) -> dict[str, Any] | None:
-    """Claims of the token a token step returned: from Step.info, else the unmasked body."""
-    for key in _CLAIM_KEYS:
-        value = step.info.get(key)
-        if isinstance(value, dict) and value:
-            return value
+    """Claims of the token a token step returned: as the classifier kept them, else the
+    unmasked body."""
+    if step.facts.claims:
+        return step.facts.claims
     # Decoded where the exchange entered the model, before the token was masked.
     kept = getattr(step.exchange, "token_claims", None)
     if isinstance(kept, dict) and kept:
@@ -297,10 +284,6 @@ def token_claims(step: Step) -> dict[str, Any] | None:
 
 def request_claims(step: Step) -> dict[str, Any] | None:
     """Claims of the bearer token a request carried, when it is still whole."""
-    for key in ("request_claims", "bearer_claims"):
-        value = step.info.get(key)
-        if isinstance(value, dict) and value:
-            return value
     return decode_claims(_jwt_from(step.exchange.request_header("authorization")))
 
 
@@ -341,7 +324,7 @@ def _http_date(value: str) -> float | None:
 def token_expires_in(step: Step) -> float | None:
     """The lifetime the token service told the client (`expires_in`), in seconds."""
     body = json_body(step.exchange) or {}
-    for value in (body.get("expires_in"), step.info.get("expires_in")):
+    for value in (body.get("expires_in"), step.facts.expires_in):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
@@ -357,7 +340,7 @@ def token_lifetime(step: Step) -> tuple[float | None, float | None]:
     body = json_body(step.exchange) or {}
     expires_in = body.get("expires_in")
     if not isinstance(expires_in, (int, float)):
-        expires_in = step.info.get("expires_in")
+        expires_in = step.facts.expires_in
     if not isinstance(expires_in, (int, float)):
         return None, None
     issued = _iso_time(body.get("issued_at")) or server_time(step.exchange) or step.exchange.started_at

@@ -193,13 +193,13 @@ def _tag_of(session: Session, step: Step) -> str:
 
 
 def _index_platforms(step: Step) -> list[Platform] | None:
-    listed = step.info.get("platforms")
-    if isinstance(listed, list) and listed:
+    listed = step.facts.platforms
+    if listed:
         out = []
         for item in listed:
             try:
-                out.append(Platform.parse(item) if isinstance(item, str) else Platform(**item))
-            except (TypeError, ValueError):
+                out.append(Platform.parse(item))
+            except ValueError:
                 continue
         return out
     if not step.exchange.response_body_preview:

@@ -23,13 +23,11 @@ def counts(findings: list[Finding]) -> str:
 
 
 def step_labels(session: Session, ids: list[str]) -> str:
-    """`#2 token, #3 error (manifest)`: step numbers as the step table shows them."""
+    """`#2 token, #3 manifest`: step numbers as the step table shows them."""
     labels = []
     for position, step in enumerate(session.steps, start=1):
         if step.id in ids:
-            kind = step.kind.value
-            intended = step.info.get("intended")
-            labels.append(f"#{position} {kind}" + (f" ({intended})" if intended and intended != kind else ""))
+            labels.append(f"#{position} {step.kind.value}")
     return ", ".join(labels)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pulltrace.auth import parse_www_authenticate
@@ -65,11 +64,6 @@ SIGNATURE_PARAMS = frozenset({"signature", "x-amz-signature", "x-goog-signature"
 EXPIRY_PARAMS = ("x-amz-expires", "x-goog-expires")
 
 
-def fact(step: Step, key: str) -> Any:
-    """One classified fact of a step (`realm`, `scopes`, `digest`, …), None when absent."""
-    return step.info.get(key)
-
-
 def status_of(step: Step) -> int | None:
     return step.exchange.status
 
@@ -96,9 +90,9 @@ def failure_of(step: Step) -> str | None:
 
 def challenge_of(step: Step) -> dict[str, str] | None:
     """The first challenge of a 401/403: scheme and parameters (realm, service, scope, error)."""
-    found = fact(step, "challenge")
-    if isinstance(found, dict):
-        return {str(k): str(v) for k, v in found.items()}
+    found = step.facts.challenge
+    if found is not None:
+        return dict(found)
     values = step.exchange.response_header_all("www-authenticate")
     try:
         challenges = parse_www_authenticate(values) if values else []
@@ -117,13 +111,16 @@ def sent_authorization(step: Step) -> str | None:
 
 def token_grants(step: Step) -> list[tuple[str, list[str]]] | None:
     """(name, actions) per access entry of the token the step received, from its decoded claims."""
-    claims = fact(step, "claims") or step.exchange.token_claims
-    if not isinstance(claims, dict) or not isinstance(claims.get("access"), list):
+    claims = step.facts.claims or step.exchange.token_claims
+    access = claims.get("access") if isinstance(claims, dict) else None
+    if not isinstance(access, list):
         return None
     out = []
-    for entry in claims["access"]:
+    for entry in access:
         if isinstance(entry, dict):
-            out.append((str(entry.get("name", "")), [str(a) for a in entry.get("actions") or []]))
+            # Claims are the token service's JSON: `actions` that is not a list grants nothing.
+            actions = entry.get("actions")
+            out.append((str(entry.get("name", "")), [str(a) for a in actions] if isinstance(actions, list) else []))
     return out
 
 
@@ -160,7 +157,7 @@ def registry_error(step: Step) -> tuple[str, str] | None:
 
 
 def location_of(step: Step) -> str | None:
-    return fact(step, "location") or step.exchange.response_header("location")
+    return step.facts.location or step.exchange.response_header("location")
 
 
 def linked(step: Step, rel: str) -> list[str]:
@@ -314,9 +311,9 @@ def _challenged(step: Step, c: _Context, out: list[str], terms: list[str]) -> No
 
 
 def _credentials(step: Step, t: Translate) -> str:
-    kind = fact(step, "credential_kind") or "anonymous"
+    kind = step.facts.credential_kind or "anonymous"
     if kind == "basic":
-        account = fact(step, "account")
+        account = step.facts.account
         return t("x_cred_basic", account=account) if account else t("x_cred_basic_anonymous")
     if kind in ("password", "refresh_token"):
         return t(f"x_cred_{kind}")
@@ -324,7 +321,7 @@ def _credentials(step: Step, t: Translate) -> str:
 
 
 def _scope(step: Step, t: Translate) -> str:
-    scopes = [str(s) for s in fact(step, "scopes") or []]
+    scopes = step.facts.scopes or []
     return t("x_with_scope", scope=t("x_list_sep").join(scopes)) if scopes else t("x_no_scope")
 
 
@@ -339,7 +336,7 @@ def _grants(step: Step, t: Translate) -> str:
 
 def _token(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
     t = c.t
-    realm = _strip_scheme(str(fact(step, "realm") or step.exchange.url.partition("?")[0]))
+    realm = _strip_scheme(step.facts.realm or step.exchange.url.partition("?")[0])
     answered = c.number(next(iter(linked(step, "answers")), None))
     fields = {"realm": realm, "scope": _scope(step, t), "credentials": _credentials(step, t)}
     if answered:
@@ -348,7 +345,7 @@ def _token(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
         out.append(t("x_token_ask", **fields))
     terms += ["token", "realm", "scope"]
     if ok(step):
-        expires = fact(step, "expires_in")
+        expires = step.facts.expires_in
         valid = t("x_valid_for", seconds=expires) if isinstance(expires, (int, float)) else ""
         out.append(t("x_token_ok", status=_status(step), valid=valid, grants=_grants(step, t)))
         retry = c.first(step, "retried-by")
@@ -358,8 +355,8 @@ def _token(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
 
 def _login(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
     t = c.t
-    if fact(step, "realm"):
-        out.append(t("x_login_ask", realm=_strip_scheme(str(fact(step, "realm"))), scope=_scope(step, t),
+    if step.facts.realm:
+        out.append(t("x_login_ask", realm=_strip_scheme(step.facts.realm), scope=_scope(step, t),
                      credentials=_credentials(step, t)))
         terms.append("token")
     else:
@@ -369,7 +366,7 @@ def _login(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
 
 
 def _manifest_ask(step: Step, c: _Context, out: list[str], head: bool) -> None:
-    by = "digest" if (step.reference or "").startswith("sha256:") or fact(step, "by") == "digest" else "tag"
+    by = "digest" if (step.reference or "").startswith("sha256:") or step.facts.by == "digest" else "tag"
     ref = fmt.short_digest(step.reference or "") if by == "digest" else (step.reference or "")
     key = ("x_head_ask_" if head else "x_manifest_ask_") + by
     out.append(c.t(key, host=host_of(step), repo=step.repository or "", ref=ref))
@@ -392,7 +389,7 @@ def _head(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
     t = c.t
     _manifest_ask(step, c, out, head=True)
     _retried(step, c, out)
-    digest = fact(step, "digest")
+    digest = step.facts.digest
     if ok(step) and digest:
         out.append(t("x_head_ok", status=_status(step), digest=fmt.short_digest(str(digest)),
                      media=_media(step.exchange.content_type, t)))
@@ -443,7 +440,7 @@ def _manifest(step: Step, c: _Context, out: list[str], terms: list[str]) -> None
     total = layers + (1 if parsed.config else 0)
     named = c.blobs_of.get(step.id, [])
     asked = sorted({c.numbers[s.id] for s in named if not linked(s, "follows")})
-    digests = {fact(s, "digest") for s in named}
+    digests = {s.facts.digest for s in named}
     if asked and len(digests) >= total:
         out.append(t("x_manifest_next_all", total=total, n=asked[0]))
     elif asked:
@@ -455,9 +452,9 @@ def _manifest(step: Step, c: _Context, out: list[str], terms: list[str]) -> None
 def _blob(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
     t = c.t
     role = _role(step.role, t)
-    digest = fmt.short_digest(str(fact(step, "digest") or step.reference or ""))
+    digest = fmt.short_digest(step.facts.digest or step.reference or "")
     if role:
-        size = fact(step, "expected_size")
+        size = step.facts.expected_size
         size_text = t("x_size", size=fmt.human_bytes(size)) if isinstance(size, int) else ""
         out.append(t("x_blob_ask", host=host_of(step), role=role, digest=digest, size=size_text))
     else:
@@ -500,7 +497,7 @@ def _cdn(step: Step, c: _Context, out: list[str], terms: list[str]) -> None:
     fields = {"host": host_of(step), "token": token, "status": _status(step),
               "bytes": fmt.human_bytes(step.exchange.response_bytes)}
     role = _role(step.role, t)
-    digest = fmt.short_digest(str(fact(step, "digest") or ""))
+    digest = fmt.short_digest(step.facts.digest or "")
     if not ok(step):
         # Nothing was downloaded: say what was asked; the failure says why not.
         if previous is not None and role:
@@ -565,7 +562,7 @@ def _failure(step: Step, c: _Context, out: list[str]) -> None:
         elif status == 403:
             out.append(t("x_fail_403"))
         elif status == 404:
-            digest = fact(step, "digest") or step.reference or ""
+            digest = step.facts.digest or step.reference or ""
             if step.kind in (StepKind.MANIFEST, StepKind.MANIFEST_HEAD, StepKind.MANIFEST_INDEX):
                 ref = fmt.short_digest(step.reference or "")
                 out.append(t("x_fail_404_manifest", ref=ref, repo=step.repository or "?"))
@@ -596,7 +593,7 @@ def explain_step(step: Step, c: _Context) -> StepExplanation:
     terms: list[str] = []
     if c.again_of.get(step.id) and not linked(step, "retries"):
         out.append(c.t("x_again", n=c.number(c.again_of[step.id])))
-    ns = fact(step, "ns")
+    ns = step.facts.ns
     if ns and not c.ns_told:
         out.append(c.t("x_ns", ns=ns, host=host_of(step)))
         terms.append("mirror")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from pulltrace import redact
 from pulltrace.manifest import ManifestError, ParsedManifest, parse_manifest
-from pulltrace.model import Exchange, Finding, Headers, Session, Step, StepKind, Trace
+from pulltrace.model import Exchange, Finding, Headers, Session, Step, StepKind, Trace, facts_to_dict
 from pulltrace.render import fmt
 from pulltrace.render.i18n import Translate, translator
 from pulltrace.render.speed import DeliveryRow, delivery_rows, rate
@@ -250,7 +250,8 @@ def step_rows(
                 response_body=fmt.pretty_body(ex.response_body_preview),
                 body_sha256=ex.body_sha256,
                 error=ex.error,
-                info=[(str(k), _info_value(v)) for k, v in sorted(step.info.items())],
+                # The facts by the names a trace gives them.
+                info=[(k, _info_value(v)) for k, v in sorted(facts_to_dict(step.facts).items())],
                 phases=_phases(ex),
                 # Decoded before the token was masked: what the token service granted.
                 token_claims=json.dumps(ex.token_claims, indent=2, sort_keys=True, ensure_ascii=False)
@@ -350,7 +351,7 @@ def _login_user(session: Session) -> str:
     registry itself (htpasswd) shows it only inside the masked credentials."""
     for _, step in reversed(_login_steps(session)):
         claims = step.exchange.token_claims or {}
-        user = step.info.get("account") or claims.get("sub")
+        user = step.facts.account or claims.get("sub")
         if user:
             return str(user)
     return str(session.summary.token_claims.get("sub") or "")
@@ -360,9 +361,9 @@ def _token_service(session: Session) -> str:
     # Only when the credentials went to a token service (Harbor's /service/token,
     # Docker Hub's auth.docker.io), not to the registry's own /v2/.
     for _, step in _login_steps(session):
-        realm = step.info.get("realm")
+        realm = step.facts.realm
         if realm:
-            return str(realm)
+            return realm
         path = fmt.path_of(step.exchange.url).partition("?")[0]
         if path != "/v2/":
             return step.exchange.url.partition("?")[0]

@@ -174,9 +174,8 @@ def layer_positions(session: Session) -> dict[str, int]:
 
 
 def step_digest(step: Step) -> str | None:
-    digest = step.info.get("digest")
-    if isinstance(digest, str):
-        return digest
+    if step.facts.digest is not None:
+        return step.facts.digest
     if step.reference and step.reference.startswith("sha256:"):
         return step.reference
     return None

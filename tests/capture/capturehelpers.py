@@ -34,6 +34,6 @@ def assert_downloads_follow_redirects(session: Session) -> None:
     for cdn in downloads:
         (origin,) = cdn.linked("follows")
         assert steps[origin].kind.value == "blob-redirect"
-        assert steps[origin].reference == cdn.info["digest"]
+        assert steps[origin].reference == cdn.facts.digest
         assert cdn.id in steps[origin].linked("redirects-to")
-        assert cdn.exchange.body_sha256 == cdn.info["digest"]  # hashed while streaming
+        assert cdn.exchange.body_sha256 == cdn.facts.digest  # hashed while streaming

@@ -34,7 +34,7 @@ def test_docker_pull_tiny(lab, mitm, daemon):
     assert kinds(s) == HEAD_START + ["manifest"] + ["blob-redirect"] * 2 + ["cdn-download"] * 2
     ping, token, head, manifest = s.steps[:4]
     assert token.linked("answers") == [ping.id] and token.linked("retried-by") == [head.id]
-    assert head.info["digest"] == lab.images["library/tiny"].digest
+    assert head.facts.digest == lab.images["library/tiny"].digest
     assert manifest.reference == lab.images["library/tiny"].digest
     assert _roles(s, "blob-redirect") == _roles(s, "cdn-download") == ["config", "layer 1/1"]
     assert all(r.linked("blob-of") == [manifest.id] for r in by_kind(s, "blob-redirect"))
@@ -177,8 +177,8 @@ def test_ctr_pull_through_dockerds_containerd(lab, mitm, daemon, tmp_path, image
     start = ["manifest-head", "token", "manifest-head", what, "token"] + got_by_digest
     assert kinds(s)[: len(start)] == start
     head, unauthorized = s.steps[2], s.steps[3]
-    assert unauthorized.exchange.status == 401 and unauthorized.info["media_type_from"] == head.id
-    assert unauthorized.reference == head.info["digest"] == lab.images[image].digest
+    assert unauthorized.exchange.status == 401 and unauthorized.facts.media_type_from == head.id
+    assert unauthorized.reference == head.facts.digest == lab.images[image].digest
     first_token, second_token = by_kind(s, "token")
     assert first_token.linked("answers") == [s.steps[0].id] and first_token.linked("retried-by") == [s.steps[2].id]
     assert second_token.linked("answers") == [s.steps[3].id] and second_token.linked("retried-by") == [s.steps[5].id]
@@ -211,7 +211,7 @@ def test_podman_pull(lab, mitm, tmp_path, image, manifests):
     # podman, like skopeo, GETs the manifest by tag (no HEAD); an index, then the platform's by digest.
     assert kinds(s)[: 2 + len(manifests)] == ["ping", "token"] + manifests
     assert sorted(kinds(s)[2 + len(manifests):]) == ["blob-redirect"] * 2 + ["cdn-download"] * 2
-    assert s.steps[2].info["by"] == "tag" and s.steps[-1].exchange.method == "GET"
+    assert s.steps[2].facts.by == "tag" and s.steps[-1].exchange.method == "GET"
     if len(manifests) == 2:
         assert s.steps[3].linked("chosen-from") == [s.steps[2].id] and s.summary.platform == "linux/amd64"
     assert _roles(s, "cdn-download") == ["config", "layer 1/1"]

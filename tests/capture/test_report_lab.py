@@ -104,7 +104,7 @@ def test_report_keeps_no_blob_body_from_a_buffered_flow_file(lab, mitm, daemon, 
     for d in downloads:
         # Hashed and counted from the recorded body, but not kept.
         assert d.exchange.response_body_preview is None
-        assert d.exchange.body_sha256 == d.info["digest"]
+        assert d.exchange.body_sha256 == d.facts.digest
     assert sorted(d.exchange.response_bytes for d in downloads) == sorted([info.config_size, layer.size])
     kept = [st for st in s.steps if st.exchange.response_body_preview is not None]
     assert kept and all("json" in (st.exchange.content_type or "") for st in kept)

@@ -53,4 +53,4 @@ def assert_downloads_follow_redirects(session: Session) -> None:
     for cdn in downloads:
         (origin,) = cdn.linked("follows")
         assert steps[origin].kind.value == "blob-redirect"
-        assert steps[origin].reference == cdn.info["digest"]
+        assert steps[origin].reference == cdn.facts.digest

@@ -48,7 +48,7 @@ def test_docker_pull_seen_by_nginx_by_the_registry_and_by_the_cdn(lab, daemon, t
     assert manifest.reference == lab.images[IMAGE].digest  # dockerd: HEAD by tag, then GET by digest
     assert {st.reference for st in s.steps[4:]} == _digests(lab)
     assert s.steps[0].exchange.status == 401 and s.findings == []
-    assert s.steps[1].info["scopes"] == [f"repository:{IMAGE}:pull"]
+    assert s.steps[1].facts.scopes == [f"repository:{IMAGE}:pull"]
 
     # The registry's own log: no token request (another service issues it); the CDN's log adds
     # the downloads each redirect led to, found by the digest in the storage path.
@@ -115,7 +115,7 @@ def test_ctr_pull_seen_by_its_own_debug_log_and_by_the_registry(lab, daemon, tmp
     (s,) = pulls_of(report(client_log), image, "containerd/")
     assert kinds(s) == ["manifest-head", "manifest-head", "manifest", "manifest"] + ["layer-blob"] * 4
     assert [st.exchange.status for st in s.steps] == [401, 200, 401, 200, 200, 200, 200, 200]
-    assert s.steps[0].info["challenge"]["realm"] == lab.url("auth") + "/token"
+    assert s.steps[0].facts.challenge["realm"] == lab.url("auth") + "/token"
     assert {st.reference for st in s.steps[4:]} == _digests(lab)
     assert s.findings == []
 

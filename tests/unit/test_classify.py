@@ -47,37 +47,37 @@ def test_seed_kinds_in_order(name, kinds):
 def test_daocloud_links_token_to_its_challenge_and_redirect_to_its_download():
     s = {step.id: step for step in steps_of("000-daocloud-busybox")}
     assert links(s["000-2"]) == [("answers", "000-1", ""), ("retried-by", "000-3", "")]
-    assert s["000-2"].info["realm"] == "https://daohub-auth.daocloud.io/auth"
-    assert s["000-2"].info["scopes"] == ["repository:busybox:pull"]
+    assert s["000-2"].facts.realm == "https://daohub-auth.daocloud.io/auth"
+    assert s["000-2"].facts.scopes == ["repository:busybox:pull"]
     assert ("redirects-to", "000-5", "") in links(s["000-4"])
     assert links(s["000-5"]) == [("follows", "000-4", ""), ("blob-of", "000-3", "config")]
     assert s["000-5"].role == "config"
-    assert s["000-5"].info["expected_size"] == 1497
-    assert s["000-5"].info["expected_media_type"] == "application/vnd.docker.container.image.v1+json"
+    assert s["000-5"].facts.expected_size == 1497
+    assert s["000-5"].facts.expected_media_type == "application/vnd.docker.container.image.v1+json"
 
 
 def test_docker_hub_index_chooses_the_platform_manifest_and_token_fields_are_read():
     s = {step.id: step for step in steps_of("001-dockerhub-alpine")}
     token = s["001hub-2"]
-    assert token.info["expires_in"] == 300
-    assert token.info["fields"] == ["access_token", "expires_in", "issued_at", "token"]
-    assert token.info["claims"]["access"] == [{"type": "repository", "name": "library/alpine", "actions": ["pull"]}]
-    assert token.info["credential_kind"] == "anonymous"
+    assert token.facts.expires_in == 300
+    assert token.facts.fields == ["access_token", "expires_in", "issued_at", "token"]
+    assert token.facts.claims["access"] == [{"type": "repository", "name": "library/alpine", "actions": ["pull"]}]
+    assert token.facts.credential_kind == "anonymous"
     index = s["001hub-3"]
-    assert len(index.info["platforms"]) == 7
+    assert len(index.facts.platforms) == 7
     assert ("chooses", "001hub-4", "linux/amd64") in links(index)
     assert links(s["001hub-4"]) == [("chosen-from", "001hub-3", "linux/amd64")]
-    assert s["001hub-4"].info["platform"] == "linux/amd64"
+    assert s["001hub-4"].facts.platform == "linux/amd64"
     assert links(s["001hub-6"]) == [("follows", "001hub-5", ""), ("blob-of", "001hub-4", "config")]
     # The CDN host appears nowhere in the classifier: the 307's Location made it a download.
-    assert s["001hub-6"].info["digest"] == "sha256:a24bb4013296f61e89ba57005a7b3e52274d8edd3ae2077d04395f806b63d83e"
+    assert s["001hub-6"].facts.digest == "sha256:a24bb4013296f61e89ba57005a7b3e52274d8edd3ae2077d04395f806b63d83e"
 
 
 def test_gcr_realm_on_the_registry_host_and_302s_with_json_bodies():
     steps = steps_of("001-gcr-kube-controller-manager")
     s = {step.id: step for step in steps}
-    assert s["001gcr-2"].info["realm"] == "https://gcr.io/v2/token"
-    assert "claims" not in s["001gcr-2"].info  # gcr.io tokens are opaque
+    assert s["001gcr-2"].facts.realm == "https://gcr.io/v2/token"
+    assert s["001gcr-2"].facts.claims is None  # gcr.io tokens are opaque
     # Redirects went out in order layer 1, layer 2, config; downloads came back 2, config, 1.
     assert [(x.id, x.role) for x in steps if x.kind is RED] == [
         ("001gcr-5", "layer 1/2"), ("001gcr-6", "layer 2/2"), ("001gcr-7", "config")]
@@ -91,7 +91,7 @@ def test_gcr_realm_on_the_registry_host_and_302s_with_json_bodies():
 def test_quay_html_challenge_body_and_html_redirects():
     s = {step.id: step for step in steps_of("001-quay-alpine-curl")}
     assert s["001quay-1"].exchange.response_body_preview == "true"
-    assert s["001quay-1"].info["challenge"]["realm"] == "https://quay.io/v2/auth"
+    assert s["001quay-1"].facts.challenge["realm"] == "https://quay.io/v2/auth"
     assert links(s["001quay-6"]) == [("follows", "001quay-4", ""), ("blob-of", "001quay-3", "layer 2/2")]
     assert links(s["001quay-7"]) == [("follows", "001quay-5", ""), ("blob-of", "001quay-3", "config")]
 
@@ -105,7 +105,7 @@ def test_aliyun_mirror_without_auth():
 
 def test_path_prefix_and_rewritten_token_and_blob_urls():
     s = {step.id: step for step in steps_of("002-reverse-proxy-alpine")}
-    assert s["002-1"].info["registry"] == "registry-proxy.example.com/docker-registry"
+    assert s["002-1"].facts.registry == "registry-proxy.example.com/docker-registry"
     # The token request went to the proxy's /docker-auth/, not to the challenge's realm:
     # it is still a token request (scope + service + a token back) answering that challenge.
     assert s["002-2"].linked("answers") == ["002-1"]
@@ -119,10 +119,10 @@ def test_path_prefix_and_rewritten_token_and_blob_urls():
 def test_harbor_service_token_with_account_and_blobs_served_directly():
     s = {step.id: step for step in steps_of("003-harbor-pull")}
     token = s["003-3"]
-    assert token.info["realm"] == "https://docker.gz.test.cn/service/token"
-    assert token.info["account"] == "admin"
-    assert token.info["service"] == "harbor-registry"
-    assert token.info["credential_kind"] == "basic"
+    assert token.facts.realm == "https://docker.gz.test.cn/service/token"
+    assert token.facts.account == "admin"
+    assert token.facts.service == "harbor-registry"
+    assert token.facts.credential_kind == "basic"
     assert [s[f"003-{n}"].role for n in range(5, 10)] == ["config", "layer 1/4", "layer 2/4", "layer 3/4", "layer 4/4"]
     assert all(s[f"003-{n}"].linked("blob-of") == ["003-4"] for n in range(5, 10))
     assert s["003-1"].kind is OTH  # the browser on Harbor's UI API
@@ -130,9 +130,9 @@ def test_harbor_service_token_with_account_and_blobs_served_directly():
 
 def test_harbor_head_by_tag_then_get_by_digest():
     s = {step.id: step for step in steps_of("004-harbor-pull")}
-    assert s["004pull-3"].info["digest"] == "sha256:62ffc2ed7554e4c6d360bce40bbcf196573dd27c4ce080641a2c59867e732dee"
-    assert s["004pull-3"].info["by"] == "tag"
-    assert s["004pull-4"].info["by"] == "digest"
+    assert s["004pull-3"].facts.digest == "sha256:62ffc2ed7554e4c6d360bce40bbcf196573dd27c4ce080641a2c59867e732dee"
+    assert s["004pull-3"].facts.by == "tag"
+    assert s["004pull-4"].facts.by == "digest"
     assert links(s["004pull-2"]) == [("answers", "004pull-1", ""), ("retried-by", "004pull-3", "")]
     assert s["004pull-5"].linked("blob-of") == ["004pull-4"]
 
@@ -140,9 +140,9 @@ def test_harbor_head_by_tag_then_get_by_digest():
 def test_harbor_login_is_a_token_with_credentials_and_no_scope():
     s = {step.id: step for step in steps_of("004-harbor-login")}
     login = s["004login-2"]
-    assert login.info["client_id"] == "docker"
-    assert login.info["offline_token"] is True
-    assert login.info["scopes"] == []
+    assert login.facts.client_id == "docker"
+    assert login.facts.offline_token is True
+    assert login.facts.scopes == []
     assert links(login) == [("answers", "004login-1", ""), ("retried-by", "004login-3", "")]
     assert links(s["004login-6"]) == [("answers", "004login-5", ""), ("retried-by", "004login-7", "")]
 
@@ -202,7 +202,7 @@ def test_mirror_ns_parameter_is_recorded():
     steps = classify([_ex(1, "GET", "https://m.test/v2/library/x/manifests/1?ns=docker.io", 200,
                           resp=[("Content-Type", "application/vnd.oci.image.manifest.v1+json")])])
     assert steps[0].kind is MAN
-    assert steps[0].info["ns"] == "docker.io"
+    assert steps[0].facts.ns == "docker.io"
 
 
 @pytest.mark.parametrize(
@@ -252,8 +252,8 @@ def test_ctr_index_got_by_digest_before_its_token_is_an_index():
     assert (unauthorized.exchange.method, unauthorized.exchange.status) == ("GET", 401)
     assert unauthorized.reference == head.exchange.response_header("docker-content-digest")
     assert [s.kind for s in steps[:7]] == [HEAD, T, HEAD, IDX, T, IDX, MAN]
-    assert unauthorized.info["media_type_from"] == head.id
-    assert "media_type_from" not in index.info  # its body says what it is
+    assert unauthorized.facts.media_type_from == head.id
+    assert index.facts.media_type_from is None  # its body says what it is
     assert steps[6].linked("chosen-from") == [index.id]
 
 
@@ -277,7 +277,7 @@ def test_a_bodiless_manifest_get_takes_its_kind_from_the_same_clients_head_only(
     ])
     assert [s.kind for s in steps] == [HEAD, IDX, IDX, MAN, MAN]
     assert steps[2].error == "503 GET /v2/x/manifests/1"
-    assert "media_type_from" not in steps[3].info and "media_type_from" not in steps[4].info
+    assert steps[3].facts.media_type_from is None and steps[4].facts.media_type_from is None
 
 
 def test_redirect_loop_hops_are_redirects_each_following_the_last():
@@ -292,7 +292,7 @@ def test_redirect_loop_hops_are_redirects_each_following_the_last():
     for before, hop in pairwise(hops):
         assert hop.linked("follows") == [before.id]
         assert before.linked("redirects-to") == [hop.id]
-        assert hop.reference == hops[0].reference and hop.info["registry"] == "loop.pulltrace.test"
+        assert hop.reference == hops[0].reference and hop.facts.registry == "loop.pulltrace.test"
     # Every hop is still the config blob's, by the manifest that named it.
     assert {s.role for s in hops} == {"config"}
     assert not any(s.kind is CDN for s in steps)

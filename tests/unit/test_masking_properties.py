@@ -73,8 +73,12 @@ def _plant_in_the_trace(rnd, plant: Plant, trace: Trace) -> None:
             session.findings.append(Finding(rule="planted", severity=Severity.ERROR, title=f"Bearer {secret}",
                                             cause=f"token {secret} expired", fix="pull again"))
         else:
-            rnd.choice(session.steps).info[rnd.choice(["location", "token", "refreshToken", "note"])] = (
-                f"https://cdn.test/{jwt_secret(rnd)}/?sig={secret}")
+            planted = f"https://cdn.test/{jwt_secret(rnd)}/?sig={secret}"
+            facts = rnd.choice(session.steps).facts
+            if rnd.random() < 0.5:
+                setattr(facts, rnd.choice(["location", "account", "media_type"]), planted)
+            else:  # a claims object under any key
+                facts.claims = {rnd.choice(["token", "refreshToken", "note"]): planted}
 
 
 @OUTPUTS

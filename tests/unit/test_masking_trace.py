@@ -7,7 +7,7 @@ from typing import Any
 import jwt
 
 from pulltrace.commands.load import load_trace
-from pulltrace.model import Exchange, Finding, Session, SessionSummary, Severity, Step, StepKind, Trace
+from pulltrace.model import Exchange, Finding, Session, SessionSummary, Severity, Step, StepFacts, StepKind, Trace
 from pulltrace.redact import mask_exchange, mask_trace, mask_value
 from pulltrace.redact.walk import TOO_DEEP
 from pulltrace.render.outputs import render
@@ -26,8 +26,8 @@ def _trace() -> Trace:
     redirect = Exchange(id="3", method="GET", url="https://r.test/v2/team/app/blobs/sha256:" + "a" * 64,
                         started_at=2.0, status=307, request_headers=[("Authorization", f"Bearer {TOKEN}")],
                         response_headers=[("Location", SIGNED), ("X-Docker-Token", "signature=abc123,access=read")])
-    steps = [Step(exchange=token, kind=StepKind.TOKEN, info={"claims": {"sub": "alice"}, "token": TOKEN}),
-             Step(exchange=redirect, kind=StepKind.BLOB_REDIRECT, info={"location": SIGNED})]
+    steps = [Step(exchange=token, kind=StepKind.TOKEN, facts=StepFacts(claims={"sub": "alice", "token": TOKEN})),
+             Step(exchange=redirect, kind=StepKind.BLOB_REDIRECT, facts=StepFacts(location=SIGNED))]
     summary = SessionSummary(image="r.test/team/app", auth="bearer-credentials",
                              scopes_granted=["repository:team/app:pull"],
                              errors=[f"GET {SIGNED} failed: 403 for Bearer {TOKEN}"])
@@ -44,9 +44,9 @@ def test_every_string_of_a_trace_is_masked_whatever_its_flags_claim():
     token, redirect = session.steps
     assert token.exchange.request_headers == [("Authorization", "Basic YWxp…")]
     assert token.exchange.response_body_preview == '{"token":"eyJhbGci…","expires_in":300}'
-    assert token.info["token"] == "eyJhbGci…"
+    assert token.facts.claims == {"sub": "alice", "token": "eyJhbGci…"}
     signed = "https://cdn.test/blobs/data?Expires=…&Signature=…&Key-Pair-Id=…"
-    assert redirect.info["location"] == signed
+    assert redirect.facts.location == signed
     assert redirect.exchange.response_headers == [("Location", signed), ("X-Docker-Token", "sign…")]
     assert redirect.exchange.request_headers == [("Authorization", "Bearer eyJhbGci…")]
     assert session.summary.errors == [f"GET {signed} failed: 403 for Bearer eyJhbGci…"]
@@ -59,7 +59,7 @@ def test_every_string_of_a_trace_is_masked_whatever_its_flags_claim():
     assert token.exchange.token_claims == jwt.decode(TOKEN, options={"verify_signature": False})
     assert token.exchange.secrets_masked is True and redirect.exchange.secrets_masked is True
     # A deep copy: the trace given is untouched.
-    assert trace.sessions[0].steps[0].info["token"] == TOKEN
+    assert trace.sessions[0].steps[0].facts.claims == {"sub": "alice", "token": TOKEN}
     assert trace.notes[0].endswith(TOKEN)
     assert mask_trace(masked) == masked
 
@@ -119,6 +119,6 @@ def test_the_final_pass_keeps_pulltraces_own_facts_about_credentials():
     # dispatcher's pass must leave it, or the report explains a Basic login as anonymous.
     seed = Path(__file__).resolve().parents[2] / "samples" / "seeds" / "003-harbor-pull.json"
     trace = load_trace([seed])
-    kinds = {st.info.get("credential_kind") for s in mask_trace(trace).sessions for st in s.steps} - {None}
+    kinds = {st.facts.credential_kind for s in mask_trace(trace).sessions for st in s.steps} - {None}
     assert kinds == {"basic"}
     assert "with the password of account admin (Basic)" in render(trace, "md", explain=True)

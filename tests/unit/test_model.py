@@ -10,6 +10,7 @@ from pulltrace.model import (
     SessionSummary,
     Severity,
     Step,
+    StepFacts,
     StepKind,
     Timings,
     Trace,
@@ -33,7 +34,7 @@ def _trace() -> Trace:
     steps = [
         Step(exchange=ping, kind=StepKind.PING, index=1),
         Step(exchange=token, kind=StepKind.TOKEN, index=2, links=[Link("answers", "x1", "challenge")],
-             info={"scopes": ["repository:library/tiny:pull"], "claims": {"access": []}}),
+             facts=StepFacts(scopes=["repository:library/tiny:pull"], claims={"access": []})),
     ]
     session = Session(
         id="s1", client="127.0.0.1", steps=steps,
@@ -153,7 +154,7 @@ def test_a_version_1_trace_is_read_with_failed_steps_keeping_their_kind():
     del step["error"]
     trace = Trace.from_dict(data)
     first = trace.sessions[0].steps[0]
-    assert (first.kind, first.error, first.info) == (StepKind.MANIFEST, "failed", {})
+    assert (first.kind, first.error, first.facts) == (StepKind.MANIFEST, "failed", StepFacts())
 
 
 @pytest.mark.parametrize("version", [0, 3, "2", True, None])

@@ -196,7 +196,7 @@ def test_ctr_pull_multi_oci():
     # HEAD by tag said so, for that digest.
     assert_shape(s, ["manifest-head", "token", "manifest-head", "manifest-index", "token", "manifest-index",
                      "manifest"], {"blob-redirect": 2, "cdn-download": 2})
-    assert s.steps[3].exchange.status == 401 and s.steps[3].info["media_type_from"] == s.steps[2].id
+    assert s.steps[3].exchange.status == 401 and s.steps[3].facts.media_type_from == s.steps[2].id
     assert s.steps[0].exchange.method == "HEAD" and s.steps[0].exchange.status == 401
     first, second = by_kind(s, "token")
     assert first.linked("answers") == [s.steps[0].id] and first.linked("retried-by") == [s.steps[2].id]
@@ -214,7 +214,7 @@ def test_podman_pull_multi():
     # digest, then one blob at a time, each a redirect and its CDN download.
     assert kinds(s) == ["ping", "token", "manifest-index", "manifest"] + ["blob-redirect", "cdn-download"] * 2
     index, manifest = s.steps[2], s.steps[3]
-    assert (index.exchange.method, index.info["by"]) == ("GET", "tag")
+    assert (index.exchange.method, index.facts.by) == ("GET", "tag")
     assert manifest.linked("chosen-from") == [index.id] and s.summary.platform == "linux/amd64"
     assert [(link.target, link.note) for link in index.links if link.rel == "chooses"] == [(manifest.id, "linux/amd64")]
     assert roles(s, "cdn-download") == ["config", "layer 1/1"]

@@ -53,14 +53,12 @@ def test_round_trip_keeps_every_session_as_the_trace_json_has_it(tmp_path):
 
 
 def test_a_session_line_is_the_trace_jsons_session_form():
-    import dataclasses
-
-    from pulltrace.model import load_trace
+    from pulltrace.model import Trace, load_trace
 
     samples = [s for path in sorted((ROOT / "samples" / "lab").glob("*.json")) for s in load_trace(path).sessions]
     assert any(s.findings for s in samples) and any(st.links for s in samples for st in s.steps)
     for session in _sessions() + samples:
-        assert json.loads(jsonl.session_line(session)) == json.loads(json.dumps(dataclasses.asdict(session)))
+        assert json.loads(jsonl.session_line(session)) == Trace(sessions=[session]).to_dict()["sessions"][0]
         assert "\n" not in jsonl.session_line(session)
 
 

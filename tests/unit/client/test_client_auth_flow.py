@@ -13,6 +13,7 @@ from pulltrace.auth import parse_challenges
 from pulltrace.client.auth_flow import (
     MINIMUM_TOKEN_LIFETIME,
     RegistryAuth,
+    _error_detail,
     auth_space,
     read_token_response,
     scopes_for,
@@ -20,6 +21,7 @@ from pulltrace.client.auth_flow import (
 )
 from pulltrace.client.credentials import Credentials
 from pulltrace.client.errors import AuthError
+from pulltrace.client.registry import error_codes
 
 HUB_CHALLENGE = ('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
                  'scope="repository:library/alpine:pull"')
@@ -338,6 +340,9 @@ def test_reverse_proxy_prefix_is_its_own_auth_space():
     assert scopes_for(httpx.URL("https://proxy/docker-registry/v2/library/a/manifests/1")) == [
         "repository:library/a:pull"]
     assert scopes_for(httpx.URL("https://r/v2/")) == []
+    # The one /v2/ grammar: an escaped slash is the same name; gcr's realm is not the API.
+    assert scopes_for(httpx.URL("https://r/v2/team%2Fapp/manifests/1")) == ["repository:team/app:pull"]
+    assert auth_space(httpx.URL("https://r/v2/token")) is None
 
 
 def test_realm_rewritten_through_the_auth_proxy():
@@ -347,3 +352,13 @@ def test_realm_rewritten_through_the_auth_proxy():
     next(flow)
     token_req = flow.send(reply(req, 401, {"WWW-Authenticate": 'Bearer realm="https://auth.docker.io/token",service="s"'}))
     assert str(token_req.url).startswith("https://proxy/docker-auth/token?service=s")
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000 + b"]" * 5000, b'{"errors": 5}', b'"just a string"', b"\xff\xfe"])
+def test_a_hostile_error_or_token_body_is_one_clear_error_not_a_traceback(body):
+    request = httpx.Request("GET", "https://auth.example/token")
+    response = httpx.Response(401, content=body, request=request)
+    assert isinstance(_error_detail(response), str)
+    assert error_codes(body) == []
+    with pytest.raises(AuthError, match="token service https://auth.example/token answered"):
+        read_token_response(httpx.Response(200, content=body, request=request), now=0.0)

@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from pulltrace.model import Exchange, Link, Session, SessionSummary, Step, StepKind
+from pulltrace.model import Exchange, Link, Session, SessionSummary, Step, StepFacts, StepKind
 
 HUB = "hub.pulltrace.test"
 AUTH = "auth.pulltrace.test"
@@ -100,7 +100,7 @@ class Recorder:
             response_headers: list[tuple[str, str]] | None = None,
             body: str | None = None, body_sha256: str | None = None, response_bytes: int | None = None,
             error: str | None = None, repository: str | None = None, reference: str | None = None,
-            links: list[Link] | None = None, info: dict[str, Any] | None = None,
+            links: list[Link] | None = None, facts: StepFacts | None = None,
             date_offset: float = 0.0, at: float | None = None) -> Step:
         if at is not None:
             self.now = at
@@ -121,7 +121,7 @@ class Recorder:
             body_sha256=body_sha256, duration_ms=50.0, error=error,
         )
         step = Step(exchange=ex, kind=kind, index=len(self.steps), repository=repository, reference=reference,
-                    links=links or [], info=info or {})
+                    links=links or [], facts=facts or StepFacts())
         self.steps.append(step)
         return step
 
@@ -179,7 +179,7 @@ def healthy_hub_pull(*, token: str | None = None, repo: str = "library/tiny", ta
         r.add(StepKind.CDN_DOWNLOAD, "GET", cdn_url, 200,
               response_headers=[("Content-Type", "application/octet-stream")],
               body_sha256=sha(data), response_bytes=len(data), links=[Link("follows", redirect.id)],
-              info={"digest": digest})
+              facts=StepFacts(digest=digest))
     return r
 
 

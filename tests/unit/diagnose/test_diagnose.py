@@ -10,6 +10,7 @@ import pytest
 from diagnose_recorded import CHALLENGE, healthy_hub_pull, make_token, step_by_kind
 
 import pulltrace.diagnose as doctor
+from pulltrace.classify import error_text
 from pulltrace.diagnose import diagnose
 from pulltrace.model import Severity, StepKind, Trace, load_trace
 
@@ -23,9 +24,10 @@ def broken_pull():
     download.exchange.request_headers.append(("Authorization", "Bearer eyJ…"))
     layer = step_by_kind(r.session(), StepKind.BLOB_REDIRECT, 1)
     r.steps = r.steps[: layer.index]
-    r.add(StepKind.ERROR, "GET", layer.exchange.url, 404, request_headers=layer.exchange.request_headers,
-          body='{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}')
-    r.steps[-1].info["intended"] = "blob-redirect"
+    failed = r.add(StepKind.BLOB_REDIRECT, "GET", layer.exchange.url, 404,
+                   request_headers=layer.exchange.request_headers,
+                   body='{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}')
+    failed.error = error_text(failed.exchange)  # a failed step keeps its kind
     return r
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from diagnose_recorded import CDN, HUB, LAYER_DIGEST, healthy_hub_pull, sha, step_by_kind
 
 from pulltrace.diagnose import diagnose
-from pulltrace.model import Link, Severity, StepKind
+from pulltrace.model import Link, Severity, StepFacts, StepKind
 
 
 def test_blob_unknown():
@@ -34,7 +34,7 @@ def test_cdn_bytes_do_not_hash_to_the_digest():
 def test_digest_is_read_from_the_storage_path_when_nothing_links_it():
     r = healthy_hub_pull()
     download = step_by_kind(r.session(), StepKind.CDN_DOWNLOAD, 1)
-    download.info = {}
+    download.facts = StepFacts()
     download.links = []
     download.exchange.body_sha256 = sha("other bytes")
     assert diagnose(r.session())[0].rule == "blob.digest-mismatch"

@@ -20,7 +20,7 @@ def with_failed_mirror(status: int | None, **kw) -> Recorder:
               request_headers=step.exchange.request_headers[1:], response_headers=[
                   h for h in step.exchange.response_headers if h[0] != "Date"],
               body=step.exchange.response_body_preview, body_sha256=step.exchange.body_sha256,
-              response_bytes=step.exchange.response_bytes, links=step.links, info=step.info)
+              response_bytes=step.exchange.response_bytes, links=step.links, facts=step.facts)
     return r
 
 

@@ -149,7 +149,7 @@ def test_empty_basic_credentials_are_anonymous():
         return with_request_header(ex, "Authorization", "Basic Og==") if "/token" in ex.url else ex
     (session,) = build_trace(replay(SKOPEO, at=100.0, tag="s", edit=empty_basic), "t").sessions
     token = next(s for s in session.steps if s.kind is StepKind.TOKEN)
-    assert token.info["credential_kind"] == "anonymous"
+    assert token.facts.credential_kind == "anonymous"
     assert session.summary.auth == AUTH_ANONYMOUS
     assert "auth.wrong-credentials" not in rules(session)
 

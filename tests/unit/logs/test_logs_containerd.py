@@ -29,5 +29,5 @@ def test_ctr_pull_is_one_session_with_its_challenge_read_from_the_log():
     (s,) = trace.sessions
     assert s.summary.image == "hub.pulltrace.test/library/three:latest"
     assert [st.kind.value for st in s.steps] == ["manifest-head", "manifest-head"] + ["layer-blob"] * 5
-    assert s.steps[0].info["challenge"]["realm"] == "https://auth.pulltrace.test/token"
+    assert s.steps[0].facts.challenge["realm"] == "https://auth.pulltrace.test/token"
     assert s.findings == []

@@ -29,9 +29,9 @@ def test_seed_003_table_from_the_harbor_log(harbor_log):
     assert [s.exchange.status for s in pull.steps] == [401, 200, 200, 200, 200, 200, 200, 200]
     assert [s.exchange.response_bytes for s in pull.steps][3:] == [6196, 9441203, 7011088, 38996911, 60791498]
     assert [s.exchange.duration_ms for s in pull.steps] == [3.0, 32.0, 25.0, 5.0, 62.0, 143.0, 518.0, 697.0]
-    assert pull.steps[1].info["scopes"] == ["repository:ccloud/ccloud-server:pull"]
-    assert pull.steps[1].info["service"] == "harbor-registry"
-    assert pull.steps[1].info["account"] == "admin"
+    assert pull.steps[1].facts.scopes == ["repository:ccloud/ccloud-server:pull"]
+    assert pull.steps[1].facts.service == "harbor-registry"
+    assert pull.steps[1].facts.account == "admin"
     # The blobs came straight from Harbor: no redirect, and the 401 is a challenge, not a failure.
     assert pull.findings == [] and pull.summary.errors == []
     assert [s.id for s in pull.steps] == [f"003-harbor-proxy.log:{n}" for n in range(2, 10)]

@@ -78,7 +78,7 @@ def test_registry_token_and_cdn_logs_merge_into_one_pull():
     redirects = {s.id: s for s in pull.steps if s.kind.value == "blob-redirect"}
     for cdn in (s for s in pull.steps if s.kind.value == "cdn-download"):
         (origin,) = cdn.linked("follows")
-        assert redirects[origin].reference == cdn.info["digest"]
+        assert redirects[origin].reference == cdn.facts.digest
     assert pull.summary.scopes_granted == ["repository:library/three:pull"]  # what the token service logged
     assert pull.findings == []
     assert [n.split(":")[0] for n in trace.notes if "seen from" in n] == [

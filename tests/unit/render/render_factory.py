@@ -13,6 +13,7 @@ from pulltrace.model import (
     SessionSummary,
     Severity,
     Step,
+    StepFacts,
     StepKind,
     Timings,
     Trace,
@@ -134,7 +135,7 @@ def seed000_trace() -> Trace:
             e4, StepKind.BLOB_REDIRECT, 3, repository="busybox", reference=CONFIG_000,
             links=[Link("blob-of", "x3"), Link("redirects-to", "x5")],
         ),
-        Step(e5, StepKind.CDN_DOWNLOAD, 4, links=[Link("follows", "x4")], info={"digest": CONFIG_000}),
+        Step(e5, StepKind.CDN_DOWNLOAD, 4, links=[Link("follows", "x4")], facts=StepFacts(digest=CONFIG_000)),
     ]
     summary = SessionSummary(
         image="daocloud.io/busybox:latest",
@@ -228,7 +229,8 @@ def hostile_trace() -> Trace:
         reason=PAYLOAD,
     )
     e2 = ex(2, "GET", f"https://auth.evil.test/{PAYLOAD}", 200, at=0.01, ms=5, body='{"token": "…"}')
-    steps = [Step(e, StepKind.ERROR, 0, links=[Link("retried-by", "x2", note=PAYLOAD)], info={"x": PAYLOAD}),
+    steps = [Step(e, StepKind.ERROR, 0, links=[Link("retried-by", "x2", note=PAYLOAD)],
+                  facts=StepFacts(location=PAYLOAD)),
              Step(e2, StepKind.TOKEN, 1)]
     summary = SessionSummary(image=PAYLOAD, registry="evil.test", auth=PAYLOAD, errors=[PAYLOAD])
     finding = Finding("evil", Severity.ERROR, PAYLOAD, PAYLOAD, PAYLOAD, ["x1"])

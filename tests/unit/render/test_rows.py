@@ -1,6 +1,6 @@
 from render_factory import ex, hostile_trace, hub_alpine_trace, seed000_trace
 
-from pulltrace.model import Session, SessionSummary, Step, StepKind, Trace
+from pulltrace.model import Session, SessionSummary, Step, StepFacts, StepKind, Trace
 from pulltrace.render.rows import step_rows, summary_rows, trace_view
 
 
@@ -100,7 +100,7 @@ def _harbor_login(status: int) -> Session:
     login = ex(2, "GET", "https://harbor.example/service/token?account=admin&client_id=docker&offline_token=true"
                          "&service=harbor-registry", status, at=0.1, ms=20, req=[("Authorization", "Basic YWRt…")])
     steps = [Step(ping, StepKind.PING, 0),
-             Step(login, StepKind.LOGIN, 1, info={"account": "admin", "realm": "https://harbor.example/service/token"})]
+             Step(login, StepKind.LOGIN, 1, facts=StepFacts(account="admin", realm="https://harbor.example/service/token"))]
     return Session("login", action="login", client="docker/20.10.17 (192.0.2.1)", steps=steps,
                    summary=SessionSummary(registry="harbor.example", auth="bearer-credentials", duration_ms=23.0))
 
