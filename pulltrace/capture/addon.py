@@ -398,7 +398,7 @@ class PullTrace:
             return
         existing = flow.response.stream
         length = flow.response.headers.get("content-length")
-        small = bool(length) and length.isdigit() and int(length) <= INLINE_HASH_BYTES
+        small = length is not None and length.isdigit() and int(length) <= INLINE_HASH_BYTES
         hasher = BlobHasher(existing if callable(existing) else None, inline=small)
         self.hashers[flow.id] = hasher
         flow.response.stream = hasher  # set last: nothing above can leave the flow half-changed

@@ -53,7 +53,7 @@ _STAMP = "_masked_as"
 
 def _stamp(ex: Exchange) -> None:
     d = ex.__dict__
-    d[_STAMP] = (tuple(d[name] for name in _field_names(type(ex))), len(ex.request_headers),
+    d[_STAMP] = (tuple(d[name] for name in _names_of(ex)), len(ex.request_headers),
                  len(ex.response_headers))
 
 
@@ -65,7 +65,7 @@ def _stamped(ex: Exchange) -> bool:
     values, requests, responses = stamp
     if len(ex.request_headers) != requests or len(ex.response_headers) != responses:
         return False
-    names = _field_names(type(ex))
+    names = _names_of(ex)
     return len(names) == len(values) and all(d[name] is value for name, value in zip(names, values, strict=True))
 
 
@@ -100,7 +100,6 @@ def _walk(value: Any, depth: int, stamp: bool = False) -> Any:
         return _walk_exchange(with_claims(value), depth, stamp)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = _shallow_copy(value)
-        out.__dict__.pop(_STAMP, None)
         for name in _field_names(type(value)):
             object.__setattr__(out, name, _walk(getattr(value, name), depth + 1, stamp))
         if isinstance(getattr(out, "secrets_masked", None), bool):
@@ -129,7 +128,7 @@ def _walk_exchange(ex: Exchange, depth: int, stamp: bool) -> Exchange:
     out = _shallow_copy(ex)
     d = out.__dict__
     d.pop(_STAMP, None)
-    for name in _field_names(type(ex)):
+    for name in _names_of(ex):
         value = d[name]
         kind = type(value)
         if kind is str:
@@ -155,6 +154,10 @@ def _shallow_copy(value: Any) -> Any:
     if hasattr(value, "__dict__"):
         out.__dict__.update(value.__dict__)
     return out
+
+
+def _names_of(obj: Any) -> tuple[str, ...]:
+    return _field_names(obj.__class__)
 
 
 @lru_cache(maxsize=256)
