@@ -13,8 +13,6 @@ The reader is total: any line it cannot use is a UserError naming that line.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import os
 from collections.abc import Iterator
@@ -27,8 +25,6 @@ from pulltrace.model import (
     SCHEMA_VERSION,
     Exchange,
     Session,
-    Step,
-    StepFacts,
     Trace,
     TraceFormatError,
     json_fields,
@@ -115,30 +111,13 @@ class JsonlWriter:
             self._out = None
 
 
-def _fields(obj: object) -> dict[str, Any]:
-    if isinstance(obj, (Step, StepFacts)):
-        return json_fields(obj)  # a step's facts are its "info" object, as in a trace
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        # Fields only: an instance's __dict__ also holds what readers cached on it (an
-        # Exchange's header indexes, once a view has asked for a header).
-        d = vars(obj)
-        names = _field_names(type(obj))
-        return d if len(d) == len(names) else {name: d[name] for name in names}
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-@functools.lru_cache(maxsize=64)
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
 def session_line(session: Session) -> str:
     """One session as one JSON line, exactly as in a trace's `sessions` (`Trace.to_json`).
 
     json's encoder walks the dataclasses' own attribute dicts (no deep copy first): the
     recorder writes every finished pull, and asdict's copy was a fifth of its time.
     """
-    return json.dumps(session, default=_fields, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(session, default=json_fields, ensure_ascii=False, separators=(",", ":"))
 
 
 def rotated_parts(path: str | os.PathLike[str]) -> list[Path]:

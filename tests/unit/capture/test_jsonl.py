@@ -1,6 +1,5 @@
 """pulltrace.jsonl: written one finished session per line, read back whole or refused by line."""
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from referencing import Registry, Resource
 
 from pulltrace.capture import jsonl
 from pulltrace.errors import UserError
-from pulltrace.model import Exchange
+from pulltrace.model import Exchange, Trace
 from pulltrace.pipeline import build_trace
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -139,4 +138,4 @@ def test_a_line_holds_the_model_fields_only_after_a_view_read_headers():
             step.exchange.response_header("www-authenticate")  # caches a header index on the exchange
     line = json.loads(jsonl.session_line(sessions[0]))
     assert set(line["steps"][0]["exchange"]) == set(Exchange.__dataclass_fields__)
-    assert line == json.loads(json.dumps(dataclasses.asdict(sessions[0])))
+    assert line == Trace(sessions=[sessions[0]]).to_dict()["sessions"][0]  # as in a trace
