@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pulltrace.lab import faults
+from pulltrace.lab import faults, images, slow
 from pulltrace.lab.settings import LabSettings
 
 HARBOR_SERVICE = "harbor-registry"
@@ -64,5 +64,12 @@ def endpoints(s: LabSettings) -> dict[str, Endpoint]:
         ep("loop", "hub whose blobs 307 to loop-cdn, which 307s back here: a redirect loop", service=s.host("hub")),
         ep("loop-cdn", "a CDN whose origin redirect names the registry: 307 back to loop", "/v2/",
            frozenset({307}), registry=False),
+        # Slow pulls (pulltrace/lab/slow.py).
+        ep("slow", "hub whose blobs 307 to edge, a caching CDN in front of throttle", service=s.host("hub")),
+        ep("throttled", "hub whose blobs 307 straight to throttle", service=s.host("hub")),
+        ep("edge", "a CDN edge with a real cache (X-Cache: MISS, then HIT; Via, X-Served-By), origin throttle",
+           "/", frozenset({404}), registry=False),
+        ep("throttle", f"the registry's storage; limit_rate {slow.SLOW_RATE} on layer {images.SLOW_LAYER} "
+           f"of {images.SLOW_REPOSITORY}", "/", frozenset({404}), registry=False),
     ]
     return {e.name: e for e in out}

@@ -226,6 +226,26 @@ def build_large() -> BuiltImage:
                       layers=tuple(layers))
 
 
+# library/slow (issue 13, pulltrace/lab/slow.py): random bytes, so gzip cannot hide the size, a
+# little over a MiB per layer (the doctor only judges layers of 1 MiB or more); throttle.
+# rate-limits layer SLOW_LAYER.
+SLOW_REPOSITORY = "library/slow"
+SLOW_LAYER_BYTES = (1280 * 1024, 1280 * 1024, 1280 * 1024)
+SLOW_LAYER = 2  # 1-based, as reports number layers
+
+
+@functools.cache
+def build_slow() -> BuiltImage:
+    """`library/slow:latest`: three layers of random bytes, the same on every build."""
+    layers = []
+    for i, size in enumerate(SLOW_LAYER_BYTES, 1):
+        data = random.Random(f"pulltrace-lab-slow-{i}").randbytes(size)
+        layers.append(layer([Entry(f"pulltrace/slow/layer-{i}.bin", data)], level=0))
+    config = image_config(layers, note=SLOW_REPOSITORY)
+    return BuiltImage(SLOW_REPOSITORY, image_manifest(config, layers), (config, *layers), config=config,
+                      layers=tuple(layers))
+
+
 _TINY_FILES = text_files("tiny", 10) + [Entry("hello.txt", b"hello from the pulltrace lab\n")]
 
 
@@ -241,6 +261,7 @@ def build_small() -> tuple[BuiltImage, ...]:
         _single("team/app", [text_files("team-app", 5)]),
         _single("private/secret", [text_files("private-secret", 3)]),
         _busybox(),
+        build_slow(),
     )
 
 

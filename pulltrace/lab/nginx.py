@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jinja2
 
-from pulltrace.lab import faults
+from pulltrace.lab import faults, slow
 from pulltrace.lab.pki import Pki
 from pulltrace.lab.settings import HOST_NAMES, LabSettings
 
@@ -29,7 +29,7 @@ def render(s: LabSettings, pki: Pki) -> str:
         hosts={n: s.host(n) for n in HOST_NAMES},
         proxy_base=s.https_base("proxy"), cdn_base=s.https_base("cdn"), cert_digest=cert_digest,
         base={n: s.https_base(n) for n in HOST_NAMES}, cdn_base_re=_regex(s.https_base("cdn")),
-        fault=_fault_values(),
+        fault=_fault_values(), slow=slow.nginx_values(s),
     )
 
 

@@ -26,6 +26,8 @@ HOST_NAMES = (
     "auth", "hub", "cdn", "gcr", "basic", "harbor", "mirror", "mirror-cdn", "proxy", "plain",
     # Faults: nginx in front of hub's registry answering as a misbehaving registry or CDN would.
     "quota", "ratelimit", "expired", "expired-cdn", "loop", "loop-cdn",
+    # Slow pulls (pulltrace/lab/slow.py): a caching CDN edge, a rate-limited blob host.
+    "slow", "throttled", "edge", "throttle",
 )
 
 
@@ -46,6 +48,9 @@ class Ports:
     def from_base(cls, tls: int = 443, plain: int = 5000, base: int = 35100) -> Ports:
         """Internal ports are `base` + 0 (token service), +1 hub, +2 gcr, +3 basic, +4 harbor, +5 mirror."""
         return cls(tls, plain, base, base + 1, base + 2, base + 3, base + 4, base + 5)
+
+
+_PORT_NAMES = frozenset(f.name for f in dataclasses.fields(Ports))
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,8 @@ class LabSettings:
         return cls(
             state_dir=Path(data["state_dir"]),
             domain=data["domain"],
-            ports=Ports(**data["ports"]),
+            # A port this version does not know (a lab.json written by a newer pulltrace) is not ours to use.
+            ports=Ports(**{k: v for k, v in data["ports"].items() if k in _PORT_NAMES}),
             large=bool(data.get("large", False)),
             token_lifetime=int(data.get("token_lifetime", 300)),
             brief_lifetime=int(data.get("brief_lifetime", 4)),

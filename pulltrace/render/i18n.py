@@ -155,6 +155,9 @@ _EN: dict[str, str] = {
     "cache_unknown": "unknown",
     "cache_none": "no cache headers",
     "cache_not_recorded": "not recorded",
+    "time_split": "Where the time went",
+    "flag_slow": "slow",
+    "flag_costly_miss": "cache miss",
 }
 
 _ZH: dict[str, str] = {
@@ -299,6 +302,9 @@ _ZH: dict[str, str] = {
     "cache_unknown": "未知",
     "cache_none": "无缓存头",
     "cache_not_recorded": "未记录",
+    "time_split": "时间分布",
+    "flag_slow": "慢",
+    "flag_costly_miss": "缓存未命中",
 }
 
 # The sentences of `--explain` (issue 16) live in their own catalogue file.

@@ -109,7 +109,8 @@ def _why_slow(session: SessionView, t) -> list[str]:
         number = f"[{d.number}](#{d.anchor})" if d.number else ""
         served = md_text(d.host) + (f"<br>← {md_text(d.redirected_from)}" if d.redirected_from else "")
         cache = md_text(d.cache) + (f"<br>{md_text(d.cache_headers)}" if d.cache_headers else "")
-        cells = [md_text(d.blob), number, served, cache, d.size, d.time, d.connect, d.tls, d.wait, d.transfer,
+        blob = md_text(d.blob) + (f" **({md_text(d.flag)})**" if d.flag else "")
+        cells = [blob, number, served, cache, d.size, d.time, d.connect, d.tls, d.wait, d.transfer,
                  d.throughput]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")

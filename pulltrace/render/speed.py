@@ -1,6 +1,8 @@
 """The "why slow" rows: one per blob body a pull downloaded, with the host that served it, what
 its cache said, and where its time went. Built once from `pulltrace.timing`; the text,
-Markdown and HTML views lay the same rows out."""
+Markdown and HTML views lay the same rows out. A blob the doctor's speed rules named (a layer
+far slower than its peers, a miss that cost most of the pull) carries that finding's mark, so
+every view highlights the same row the findings talk about."""
 
 from __future__ import annotations
 
@@ -10,6 +12,20 @@ from pulltrace.model import Session
 from pulltrace.render import fmt
 from pulltrace.render.i18n import Translate, translator
 from pulltrace.timing import BlobDelivery, blob_deliveries, layer_number
+
+# The doctor's speed rules (diagnose/speed.py) and the mark each puts on the blob it names.
+_FLAGS = {"speed.slow-layer": "flag_slow", "speed.cache-miss": "flag_costly_miss"}
+_PHASES = ("connect", "tls", "wait", "transfer")
+
+
+@dataclass(frozen=True)
+class PhaseRow:
+    """One phase of a download's time, for the split bar: its share of the recorded phases."""
+
+    key: str
+    label: str
+    time: str
+    pct: str
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,16 @@ class DeliveryRow:
     transfer: str
     throughput: str
     is_layer: bool
+    digest: str = ""
+    verdict: str = ""          # hit / miss / bypass / "" (no header said), for styling
+    phases: tuple[PhaseRow, ...] = ()
+    flags: tuple[str, ...] = ()   # "slow", "cache miss": the doctor's speed findings on this blob
+    flag_titles: str = ""         # those findings' titles, for a tooltip
+
+    @property
+    def flag(self) -> str:
+        """The marks as one label (`slow · cache miss`), "" when no speed finding names this blob."""
+        return " · ".join(self.flags)
 
 
 def rate(bps: float | None) -> str:
@@ -58,12 +84,35 @@ def _cache_label(d: BlobDelivery, t: Translate) -> str:
     return f"{label} ({d.cache.pop})" if d.cache.pop else label
 
 
+def _phases(d: BlobDelivery, t: Translate) -> tuple[PhaseRow, ...]:
+    split = d.split
+    values = dict(zip(_PHASES, (split.connect_ms, split.tls_ms, split.wait_ms, split.transfer_ms), strict=True))
+    total = sum(v for v in values.values() if v)
+    if total <= 0:
+        return ()
+    return tuple(PhaseRow(key, t(key), fmt.human_ms(ms), f"{100.0 * ms / total:.1f}")
+                 for key, ms in values.items() if ms is not None)
+
+
+def _flags(session: Session, t: Translate) -> dict[str, list[tuple[str, str]]]:
+    """Step id → (mark, title) of each speed finding naming it."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for f in session.findings:
+        key = _FLAGS.get(f.rule)
+        if key:
+            for step_id in f.steps:
+                out.setdefault(step_id, []).append((t(key), f.title))
+    return out
+
+
 def delivery_rows(session: Session, anchors: dict[str, tuple[str, int]], *, lang: str = "en") -> list[DeliveryRow]:
     """The session's downloaded blobs in step order; `anchors` maps exchange ids to (anchor, step number)."""
     t = translator(lang)
+    flagged = _flags(session, t)
     rows = []
     for d in blob_deliveries(session):
         anchor, number = anchors.get(d.step.id, ("", None))
+        marks = flagged.get(d.step.id, [])
         rows.append(DeliveryRow(
             number=number,
             anchor=anchor,
@@ -80,5 +129,10 @@ def delivery_rows(session: Session, anchors: dict[str, tuple[str, int]], *, lang
             transfer=_ms(d.split.transfer_ms),
             throughput=rate(d.throughput),
             is_layer=d.is_layer,
+            digest=d.digest or "",
+            verdict=d.cache.verdict,
+            phases=_phases(d, t),
+            flags=tuple(dict.fromkeys(mark for mark, _ in marks)),
+            flag_titles=" · ".join(title for _, title in marks),
         ))
     return rows

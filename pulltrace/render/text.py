@@ -166,15 +166,16 @@ def _why_slow(session: SessionView, t, wide: bool) -> list[str]:
     if wide:
         headers = ["#", t("blob"), t("served_by"), t("redirected_from"), t("cache"), t("size"), t("time"),
                    t("connect"), t("tls"), t("wait"), t("transfer"), t("throughput"), t("cache_headers")]
-        rows = [[str(d.number or ""), _s(d.blob), _s(d.host), _s(d.redirected_from), _s(d.cache), d.size, d.time,
-                 d.connect, d.tls, d.wait, d.transfer, d.throughput, _s(d.cache_headers)]
+        rows = [[str(d.number or ""), _marked(_s(d.blob), _s(d.flag), " "), _s(d.host), _s(d.redirected_from),
+                 _s(d.cache), d.size, d.time, d.connect, d.tls, d.wait, d.transfer, d.throughput, _s(d.cache_headers)]
                 for d in session.deliveries]
         out += [tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True), ""]
         return out
     headers = ["#", t("blob"), t("served_by"), t("cache"), t("time"), t("throughput")]
-    cells = [[str(d.number or ""), _s(d.blob), _s(d.host), _s(d.cache), d.time, d.throughput]
+    cells = [[str(d.number or ""), _marked(_s(d.blob), _s(d.flag), "\n"), _s(d.host), _s(d.cache), d.time, d.throughput]
              for d in session.deliveries]
-    widths = [max([fmt.display_width(h) + 2] + [fmt.display_width(row[i]) for row in cells])
+    widths = [max([fmt.display_width(h) + 2]
+                  + [fmt.display_width(line) for row in cells for line in row[i].split("\n")])
               for i, h in enumerate(headers)]
     room = WIDTH - sum(w for i, w in enumerate(widths) if i not in (2, 3)) - _SEP * (len(headers) - 1)
     cache_w = widths[3]
@@ -186,6 +187,11 @@ def _why_slow(session: SessionView, t, wide: bool) -> list[str]:
         row[3] = "\n".join(fmt.wrap(row[3], cache_w))
     out += [tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True), ""]
     return out
+
+
+def _marked(blob: str, flag: str, sep: str) -> str:
+    """`layer 2/3 (slow · cache miss)`: the blob a speed finding names, marked as in the HTML."""
+    return f"{blob}{sep}({flag})" if flag else blob
 
 
 def _whole_labels(host: str, width: int) -> str:

@@ -1,0 +1,65 @@
+"""The "why slow" rows on a recorded cold docker pull of the lab's slow image: the row the doctor's
+speed findings name carries their marks, its digest, its cache verdict and its time split, and the
+terminal, Markdown and HTML views all show that mark on that row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pulltrace.model import load_trace
+from pulltrace.render.html import render_html
+from pulltrace.render.markdown import render_markdown
+from pulltrace.render.rows import anchor_map
+from pulltrace.render.speed import PhaseRow, delivery_rows
+from pulltrace.render.text import render_text
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "speed"
+SLOW = "sha256:69db334cdc5e5298ee94f47d4ceab73e05ab122bf8d41f14e42bb06cd01f28e6"
+
+
+def cold():
+    return load_trace(DATA / "docker-slow-cold.json")
+
+
+def test_the_row_a_speed_finding_names_carries_its_marks_digest_and_split():
+    trace = cold()
+    rows = delivery_rows(trace.sessions[0], anchor_map(trace))
+    assert [(r.blob, r.flags) for r in rows] == [
+        ("config", ()), ("layer 2/3", ("slow", "cache miss")), ("layer 1/3", ()), ("layer 3/3", ())]
+    slow = rows[1]
+    assert (slow.digest, slow.host, slow.verdict, slow.cache) == (SLOW, "edge.pulltrace.test", "miss",
+                                                                  "MISS (cache-lab-edge1)")
+    assert (slow.size, slow.time, slow.throughput) == ("1.3 MiB", "3.40 s", "411.4 KiB/s")
+    assert slow.phases == (PhaseRow("connect", "Connect", "40 ms", "1.2"), PhaseRow("tls", "TLS", "106 ms", "3.1"),
+                           PhaseRow("wait", "Wait", "90 ms", "2.7"), PhaseRow("transfer", "Transfer", "3.14 s", "93.0"))
+    assert slow.flag_titles.startswith("layer 2/3 (69db334cdc5e) came 57× slower than the other layers")
+
+
+def test_chinese_marks():
+    trace = cold()
+    assert delivery_rows(trace.sessions[0], anchor_map(trace), lang="zh")[1].flags == ("慢", "缓存未命中")
+
+
+def test_every_view_marks_the_same_row():
+    trace = cold()
+    text = render_text(trace).splitlines()
+    (at,) = [i for i, line in enumerate(text) if line.split()[:3] == ["10", "layer", "2/3"]]
+    assert text[at].split()[3:5] == ["edge.pulltrace.test", "MISS"]
+    assert text[at + 1].split()[:4] == ["(slow", "·", "cache", "miss)"]
+    wide = render_text(trace, wide=True).split("Why slow:", 1)[1].splitlines()
+    assert [line.split()[:7] for line in wide if line.startswith("10 ")] == [
+        ["10", "layer", "2/3", "(slow", "·", "cache", "miss)"]]
+    md = [line for line in render_markdown(trace).splitlines() if line.startswith("| layer 2/3 ")]
+    assert md[0].startswith("| layer 2/3 **(slow · cache miss)** | [10](#s1-10) | edge.pulltrace.test<br>← "
+                            "slow.pulltrace.test | MISS (cache-lab-edge1)<br>x-cache: MISS · ")
+    html = render_html(trace)
+    assert ('<td class="blob">layer 2/3 <span class="flag">slow</span> <span class="flag">cache miss</span>'
+            f'<div class="digest">{SLOW}</div></td>') in html
+    assert html.count('<tr class="delivery flagged"') == 1
+
+
+def test_a_pull_without_a_speed_finding_marks_nothing():
+    trace = load_trace(DATA / "docker-slow-warm.json")
+    rows = delivery_rows(trace.sessions[0], anchor_map(trace))
+    assert {(r.flags, r.verdict) for r in rows} == {((), "hit")}
+    assert "flagged" not in render_html(trace).split("</style>", 1)[1]
