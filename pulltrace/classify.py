@@ -248,10 +248,12 @@ class Classifier:
             for index, key, value in entries.items:
                 current = index.get(key)
                 if isinstance(current, list):
-                    try:
-                        current.remove(value)
-                    except ValueError:
-                        pass
+                    # By identity: `list.remove` compares entries with ==, and a dataclass
+                    # entry's == walks the steps and exchanges it holds (bench/pipeline.py).
+                    for i, entry in enumerate(current):
+                        if entry is value:
+                            del current[i]
+                            break
                     if not current:
                         del index[key]
                 elif index is self.realms:

@@ -9,14 +9,19 @@ forgotten, so memory follows the pulls in flight, not the length of the capture.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from pulltrace.classify import Classifier
 from pulltrace.diagnose import diagnose
 from pulltrace.model import Exchange, Session, Step, StepKind
 from pulltrace.sessions import COMPLETE_GRACE_S, IDLE_GAP_S, Grouper, Pull
+from pulltrace.timing import DELIVERIES_CACHE
 
 log = logging.getLogger(__name__)
+
+# An Exchange's __dict__ holds its fields, and beyond them only what readers cached on it.
+_EXCHANGE_FIELDS = len(dataclasses.fields(Exchange))
 
 
 class Engine:
@@ -81,8 +86,10 @@ class Engine:
             self._classifier.forget(session.steps)
             session.findings = diagnose(session, wanted_platform=self.wanted_platform)
             for step in session.steps:
-                step.exchange.drop_caches()
-            for key in ("_hops", "_registry_steps"):
+                ex = step.exchange
+                if len(ex.__dict__) > _EXCHANGE_FIELDS:  # only an exchange something parsed holds caches
+                    ex.drop_caches()
+            for key in ("_hops", "_registry_steps", DELIVERIES_CACHE):
                 session.__dict__.pop(key, None)
             out.append(session)
         return out

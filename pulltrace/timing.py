@@ -164,7 +164,22 @@ def _carries_blob(step: Step) -> bool:
 
 def blob_deliveries(session: Session) -> list[BlobDelivery]:
     """Every blob body the session downloaded, in step order. One pass over the steps plus a
-    lookup by id, so a long pull costs no more per blob than a short one."""
+    lookup by id, so a long pull costs no more per blob than a short one. Built once per
+    session's list of steps: the speed rules and the speed view each ask for it."""
+    cached = session.__dict__.get(DELIVERIES_CACHE)
+    if cached is not None and cached[0] is session.steps and cached[1] == len(session.steps):
+        return list(cached[2])
+    found = _deliveries(session)
+    session.__dict__[DELIVERIES_CACHE] = (session.steps, len(session.steps), found)
+    return list(found)
+
+
+# Where blob_deliveries keeps its answer on a Session (never a field, so never serialised;
+# a copy of the session has another list of steps, so it never reads its original's).
+DELIVERIES_CACHE = "_blob_deliveries"
+
+
+def _deliveries(session: Session) -> list[BlobDelivery]:
     by_id = {s.id: s for s in session.steps}
     out = []
     for step in session.steps:

@@ -132,21 +132,33 @@ class _HashWorker:
 _WORKER = _HashWorker()
 
 
-class BlobHasher:
-    """A `flow.response.stream` callable: counts and hashes chunks, returns them unchanged."""
+# A body announced at most this large is hashed on the loop as it streams (a few tens of
+# microseconds): handing each chunk to the hash thread costs more than hashing it.
+INLINE_HASH_BYTES = 256 * 1024
 
-    def __init__(self, chain: Callable[[bytes], Any] | None = None) -> None:
+
+class BlobHasher:
+    """A `flow.response.stream` callable: counts and hashes chunks, returns them unchanged.
+
+    `inline` hashes on the caller's thread (small blobs: a config, a tiny layer); otherwise
+    the hash thread does it, on another core, while the bytes go on to the client."""
+
+    def __init__(self, chain: Callable[[bytes], Any] | None = None, *, inline: bool = False) -> None:
         self.sha256 = hashlib.sha256()
         self.bytes = 0
         self.ended = False
         self.finished = threading.Event()
         self.broken = False
         self.chain = chain
+        self.inline = inline
 
     def __call__(self, chunk: bytes) -> Any:
         if not self.broken:
             try:
-                if chunk:
+                if chunk and self.inline:
+                    self.bytes += len(chunk)
+                    self.sha256.update(chunk)
+                elif chunk:
                     self.bytes += len(chunk)
                     if _WORKER.busy():
                         # Keep chunk order: drain what is queued first. A worker that cannot
@@ -159,7 +171,8 @@ class BlobHasher:
                         _WORKER.submit(functools.partial(self.sha256.update, chunk))
                 elif not self.ended:
                     self.ended = True  # mitmproxy calls with b"" at the end of the body
-                    _WORKER.submit(self.finished.set)
+                    if not self.inline:
+                        _WORKER.submit(self.finished.set)
             except Exception:  # noqa: BLE001 - never break the stream for a statistic
                 self.broken = True
         return self.chain(chunk) if self.chain is not None else chunk
@@ -172,7 +185,7 @@ class BlobHasher:
 
     def digest(self, timeout: float = 5.0) -> str | None:
         """The body's sha256 once every chunk is hashed; None for a body that never ended."""
-        if self.broken or not self.ended or not self.finished.wait(timeout):
+        if self.broken or not self.ended or not (self.inline or self.finished.wait(timeout)):
             return None
         return "sha256:" + self.sha256.hexdigest()
 
@@ -384,7 +397,9 @@ class PullTrace:
         if not self.should_stream(flow):
             return
         existing = flow.response.stream
-        hasher = BlobHasher(existing if callable(existing) else None)
+        length = flow.response.headers.get("content-length")
+        small = length is not None and length.isdigit() and int(length) <= INLINE_HASH_BYTES
+        hasher = BlobHasher(existing if callable(existing) else None, inline=small)
         self.hashers[flow.id] = hasher
         flow.response.stream = hasher  # set last: nothing above can leave the flow half-changed
 

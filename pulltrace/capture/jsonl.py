@@ -13,7 +13,6 @@ The reader is total: any line it cannot use is a UserError naming that line.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -26,8 +25,6 @@ from pulltrace.model import (
     SCHEMA_VERSION,
     Exchange,
     Session,
-    Step,
-    StepFacts,
     Trace,
     TraceFormatError,
     json_fields,
@@ -114,21 +111,13 @@ class JsonlWriter:
             self._out = None
 
 
-def _fields(obj: object) -> dict[str, Any]:
-    if isinstance(obj, (Step, StepFacts)):
-        return json_fields(obj)  # a step's facts are its "info" object, as in a trace
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return vars(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
 def session_line(session: Session) -> str:
     """One session as one JSON line, exactly as in a trace's `sessions` (`Trace.to_json`).
 
     json's encoder walks the dataclasses' own attribute dicts (no deep copy first): the
     recorder writes every finished pull, and asdict's copy was a fifth of its time.
     """
-    return json.dumps(session, default=_fields, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(session, default=json_fields, ensure_ascii=False, separators=(",", ":"))
 
 
 def rotated_parts(path: str | os.PathLike[str]) -> list[Path]:

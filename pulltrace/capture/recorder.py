@@ -9,9 +9,9 @@ follows the pulls in flight, not the length of the capture.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +24,10 @@ from pulltrace.model import Exchange, Session, Step
 log = logging.getLogger("pulltrace")
 
 Sink = Callable[[Session, int], None]
+
+# How often the thread takes what the event loop queued: nobody waits for it, and waking
+# it for each exchange costs the loop a GIL hand-over each time.
+DRAIN_S = 0.1
 
 
 class Digest(Protocol):
@@ -80,18 +84,36 @@ class Recorder:
 _STOP = object()
 
 
+class Backlog:
+    """What waits for the recorder: appended on the event loop without a lock or a wake-up.
+
+    A `queue.Queue` put takes a lock and signals a condition for every exchange, and each
+    signal wakes the recorder's thread to take the GIL from the event loop for one item;
+    a deque the thread drains a few times a second costs the loop one append.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.items: collections.deque[Any] = collections.deque()
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+
 class RecorderThread:
     """Runs a Recorder off the event loop; `submit` never blocks the caller."""
 
     def __init__(self, recorder: Recorder, *, tick_s: float = 1.0, max_backlog: int = 100_000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, drain_s: float = DRAIN_S) -> None:
         self.recorder = recorder
         self.tick_s = tick_s
+        self.drain_s = drain_s
         self.clock = clock
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max_backlog)
+        self.queue = Backlog(max_backlog)
         self.stats = Stats()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Event()
 
     def _ensure_started(self) -> None:
         if self._thread is None:
@@ -103,21 +125,21 @@ class RecorderThread:
     def submit(self, ex: Exchange, hasher: Digest | None = None) -> bool:
         """Queue one exchange; False (and counted) if the thread is this far behind."""
         self._ensure_started()
-        try:
-            self.queue.put_nowait(("exchange", ex, hasher, time.monotonic()))
-        except queue.Full:
+        if len(self.queue.items) >= self.queue.maxsize:
             self.stats.dropped += 1
             if self.stats.dropped == 1:
                 log.warning("pulltrace: %d exchanges waiting; dropping exchanges rather than slowing the proxy",
                             self.queue.maxsize)
             return False
+        self.queue.items.append(("exchange", ex, hasher, time.monotonic()))
         return True
 
     def call(self, job: Callable[[], None]) -> threading.Event:
         """Run `job` on the recorder's thread after everything queued before it; set when done."""
         self._ensure_started()
         done = threading.Event()
-        self.queue.put(("call", job, done))
+        self.queue.items.append(("call", job, done))
+        self._wake.set()
         return done
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -130,22 +152,22 @@ class RecorderThread:
             # Nothing was ever captured: close what the recorder may hold, on this thread.
             self.recorder.finish()
             return True
-        self.queue.put(_STOP)
+        self.queue.items.append(_STOP)
+        self._wake.set()
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        items = self.queue.items
         next_tick = time.monotonic() + self.tick_s
         while True:
-            wait = max(0.0, next_tick - time.monotonic())
-            try:
-                item = self.queue.get(timeout=wait)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                self._guard(self.recorder.finish)
-                return
-            if item is not None:
+            self._wake.wait(max(0.0, min(self.drain_s, next_tick - time.monotonic())))
+            self._wake.clear()
+            while items:
+                item = items.popleft()
+                if item is _STOP:
+                    self._guard(self.recorder.finish)
+                    return
                 self._guard(functools.partial(self._handle, item))
             if time.monotonic() >= next_tick:
                 self._guard(lambda: self.recorder.tick(self.clock()))
@@ -161,7 +183,7 @@ class RecorderThread:
             return
         _, ex, hasher, queued = item
         self.stats.exchanges += 1
-        self.stats.max_backlog = max(self.stats.max_backlog, self.queue.qsize() + 1)
+        self.stats.max_backlog = max(self.stats.max_backlog, len(self.queue.items) + 1)
         self.stats.max_lag_s = max(self.stats.max_lag_s, time.monotonic() - queued)
         if hasher is not None:
             # The blob's last chunks may still be hashing on the hash thread: wait here, not on the loop.

@@ -27,16 +27,46 @@ TOO_DEEP = f"{ELLIPSIS}(nested too deep)"
 
 
 def mask_value(value: T) -> T:
-    """A masked copy of any model value (the input is never changed)."""
-    masked: T = _walk(value, 0)
+    """A masked copy of any model value (the input is never changed).
+
+    Every Exchange of the copy is stamped as this pass's output, so a view that masks
+    again (`mask_exchange`) before rendering it skips the second walk."""
+    masked: T = _walk(value, 0, True)
     return masked
 
 
 def mask_exchange(ex: Exchange) -> Exchange:
-    """A copy of `ex` with every secret masked and token claims kept for display."""
-    masked = mask_value(with_claims(ex))
+    """A copy of `ex` with every secret masked and token claims kept for display; `ex`
+    itself when it is a masking pass's output, unchanged since (nothing left to mask)."""
+    if _stamped(ex):
+        return ex
+    masked = _walk(with_claims(ex), 0, False)
     masked.secrets_masked = True
     return masked
+
+
+# The stamp a masking pass leaves on each Exchange it produced: the field values it
+# wrote, held (so no other object can take their ids) and compared by identity, and the
+# header lists' lengths. A field assigned since, or a header added, fails the check.
+_STAMP = "_masked_as"
+
+
+def _stamp(ex: Exchange) -> None:
+    d = ex.__dict__
+    d[_STAMP] = (tuple(d[name] for name in _names_of(ex)), len(ex.request_headers),
+                 len(ex.response_headers))
+
+
+def _stamped(ex: Exchange) -> bool:
+    d = ex.__dict__
+    stamp = d.get(_STAMP)
+    if stamp is None or not ex.secrets_masked:
+        return False
+    values, requests, responses = stamp
+    if len(ex.request_headers) != requests or len(ex.response_headers) != responses:
+        return False
+    names = _names_of(ex)
+    return len(names) == len(values) and all(d[name] is value for name, value in zip(names, values, strict=True))
 
 
 def mask_trace(trace: Trace) -> Trace:
@@ -51,8 +81,11 @@ def mask_trace(trace: Trace) -> Trace:
 _ATOMS = frozenset({int, float, bool, type(None)})
 
 
-def _walk(value: Any, depth: int) -> Any:
+def _walk(value: Any, depth: int, stamp: bool = False) -> Any:
     kind = type(value)
+    if kind is str:
+        masked = mask_text(value)
+        return value if masked == value else masked
     if kind in _ATOMS:
         return value
     if isinstance(value, str):
@@ -62,29 +95,57 @@ def _walk(value: Any, depth: int) -> Any:
         return value
     if depth > MAX_DEPTH:
         return TOO_DEEP
-    if isinstance(value, Exchange):
-        value = with_claims(value)
+    exchange = isinstance(value, Exchange)
+    if exchange:
+        return _walk_exchange(with_claims(value), depth, stamp)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = _shallow_copy(value)
         for name in _field_names(type(value)):
-            object.__setattr__(out, name, _walk(getattr(value, name), depth + 1))
+            object.__setattr__(out, name, _walk(getattr(value, name), depth + 1, stamp))
         if isinstance(getattr(out, "secrets_masked", None), bool):
             object.__setattr__(out, "secrets_masked", True)
         return out
     if isinstance(value, tuple):
         if len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], str):
             return (mask_text(value[0]), mask_header_value(value[0], value[1]))
-        items = [_walk(v, depth + 1) for v in value]
+        items = [_walk(v, depth + 1, stamp) for v in value]
         return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     if isinstance(value, list):
         if value and all(_is_pair_list(v) for v in value):  # headers as JSON lists
             return [[mask_text(k), mask_header_value(k, v)] for k, v in value]
-        return [_walk(v, depth + 1) for v in value]
+        return [_walk(v, depth + 1, stamp) for v in value]
     if isinstance(value, dict):
-        return {_walk(k, depth + 1): _walk_dict_value(k, v, depth + 1) for k, v in value.items()}
+        return {_walk(k, depth + 1): _walk_dict_value(k, v, depth + 1, stamp) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
-        return type(value)(_walk(v, depth + 1) for v in value)
+        return type(value)(_walk(v, depth + 1, stamp) for v in value)
     return value
+
+
+def _walk_exchange(ex: Exchange, depth: int, stamp: bool) -> Exchange:
+    """The walk of one Exchange, the model's most common value (every flow of a capture,
+    every step of a pull): its strings and header lists masked without the generic
+    dispatch; any field of another shape (a hand-made or loaded trace) takes the walk."""
+    out = _shallow_copy(ex)
+    d = out.__dict__
+    d.pop(_STAMP, None)
+    for name in _names_of(ex):
+        value = d[name]
+        kind = type(value)
+        if kind is str:
+            masked = mask_text(value)
+            if masked != value:
+                d[name] = masked
+        elif kind in _ATOMS:
+            pass
+        elif kind is list and all(type(h) is tuple and len(h) == 2 and type(h[0]) is str and type(h[1]) is str
+                                  for h in value):
+            d[name] = [(mask_text(k), mask_header_value(k, v)) for k, v in value]
+        else:
+            d[name] = _walk(value, depth + 1, stamp)
+    d["secrets_masked"] = True
+    if stamp:
+        _stamp(out)
+    return out
 
 
 def _shallow_copy(value: Any) -> Any:
@@ -95,15 +156,19 @@ def _shallow_copy(value: Any) -> Any:
     return out
 
 
+def _names_of(obj: Any) -> tuple[str, ...]:
+    return _field_names(obj.__class__)
+
+
 @lru_cache(maxsize=256)
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def _walk_dict_value(key: Any, value: Any, depth: int) -> Any:
+def _walk_dict_value(key: Any, value: Any, depth: int, stamp: bool) -> Any:
     if isinstance(key, str) and isinstance(value, str) and value and is_secret_key(key):
         return mask_secret_value(key, value)
-    return _walk(value, depth)
+    return _walk(value, depth, stamp)
 
 
 def _is_pair_list(value: Any) -> bool:

@@ -243,3 +243,20 @@ def test_masking_twice_changes_nothing_and_a_long_value_ending_in_an_ellipsis_is
     # A loaded trace claiming a value is masked because it ends in "…" is not trusted.
     assert mask_authorization("Bearer s3cretlongervalue123…") == "Bearer s3cret…"
     assert mask_text("Bearer s3cretlongervalue123…") == "Bearer s3cret…"
+
+
+def test_a_view_masking_a_masking_pass_output_gets_it_back_and_a_field_set_since_is_masked_again():
+    from pulltrace.redact import mask_value
+
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    ex = Exchange(id="e", method="GET", url="https://hub.pulltrace.test/v2/", started_at=1.0,
+                  request_headers=[("Authorization", f"Bearer {token}")])
+    [masked] = mask_value([ex])
+    assert masked.request_headers == [("Authorization", "Bearer eyJhbGci…")]
+    assert mask_exchange(masked) is masked  # nothing left to mask: no second walk
+    masked.error = f"refused Bearer {token}"
+    again = mask_exchange(masked)
+    assert again is not masked and again.error == "refused Bearer eyJhbGci…"
+    [fresh] = mask_value([ex])
+    fresh.request_headers.append(("X-Registry-Auth", "c2VjcmV0c2VjcmV0c2VjcmV0"))
+    assert mask_exchange(fresh).request_headers[-1] == ("X-Registry-Auth", "c2Vj…")

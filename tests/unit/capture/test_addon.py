@@ -536,3 +536,23 @@ def test_hostile_responses_do_not_cost_the_other_pulls_their_outputs(tmp_path):
         "pulltrace.har", "pulltrace.html", "pulltrace.json", "pulltrace.jsonl", "pulltrace.md", "pulltrace.txt"]
     assert "\x1b" not in (out / "pulltrace.txt").read_text()
     assert not pt.failed_hooks
+
+
+def test_an_inline_hasher_gives_the_digest_of_what_it_passed_on_and_none_before_the_end():
+    h = BlobHasher(inline=True)
+    passed = b"".join(h(BLOB[i : i + 333]) for i in range(0, len(BLOB), 333))
+    assert passed == BLOB and h.digest(timeout=0.1) is None and h.bytes == len(BLOB)
+    h(b"")
+    assert h.digest(timeout=0) == DIGEST
+
+
+def test_a_small_blob_is_hashed_inline_and_a_large_one_on_the_hash_thread():
+    pt = PullTrace()
+    with taddons.context(pt):
+        for size, inline in ((1024, True), (addon_module.INLINE_HASH_BYTES + 1, False)):
+            f = tflow.tflow(resp=True)
+            f.request.url = f"https://hub.pulltrace.test/v2/library/tiny/blobs/{DIGEST}"
+            f.response.headers["content-length"] = str(size)
+            f.response.stream = False
+            pt.responseheaders(f)
+            assert isinstance(f.response.stream, BlobHasher) and f.response.stream.inline is inline

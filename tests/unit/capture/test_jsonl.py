@@ -11,7 +11,7 @@ from referencing import Registry, Resource
 
 from pulltrace.capture import jsonl
 from pulltrace.errors import UserError
-from pulltrace.model import Exchange
+from pulltrace.model import Exchange, Trace
 from pulltrace.pipeline import build_trace
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -129,3 +129,13 @@ def test_the_reader_is_total(tmp_path, lines):
         jsonl.load_trace(path)
     except UserError as e:
         assert "fuzz.jsonl:" in str(e)
+
+
+def test_a_line_holds_the_model_fields_only_after_a_view_read_headers():
+    sessions = _sessions()
+    for s in sessions:
+        for step in s.steps:
+            step.exchange.response_header("www-authenticate")  # caches a header index on the exchange
+    line = json.loads(jsonl.session_line(sessions[0]))
+    assert set(line["steps"][0]["exchange"]) == set(Exchange.__dataclass_fields__)
+    assert line == Trace(sessions=[sessions[0]]).to_dict()["sessions"][0]  # as in a trace
