@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from urllib.parse import unquote
 
 from pulltrace import jsonbound
@@ -188,9 +189,13 @@ def pretty_body(text: str | None) -> str | None:
 
 def display_width(text: str) -> int:
     """Terminal columns text takes: East Asian wide characters take two."""
-    import unicodedata
+    if text.isascii():  # most table cells: one column a character
+        return len(text)
+    # Wide characters start at U+1100 (Hangul Jamo): only those are looked up, "·" and "→" are not.
+    return len(text) + sum(unicodedata.east_asian_width(c) in ("W", "F") for c in _MAYBE_WIDE.findall(text))
 
-    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+_MAYBE_WIDE = re.compile("[\u1100-\U0010ffff]")
 
 
 def wrap(text: str, width: int, first: str = "", rest: str = "") -> list[str]:
