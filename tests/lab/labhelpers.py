@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -44,6 +45,17 @@ def new_lines(path, before: int) -> list[str]:
     with open(path, "rb") as f:
         f.seek(before)
         return f.read().decode(errors="replace").splitlines()
+
+
+def lines_with(path, before: int, *needles: str, timeout: float = 10.0) -> list[str]:
+    """New lines holding every needle, waiting for the first: nginx writes a request's access-log
+    line after it has sent the response, so a fast client can read the log before it is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in new_lines(path, before) if all(n in line for n in needles)]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def size(path) -> int:

@@ -12,7 +12,7 @@ import subprocess
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from labhelpers import bearer, get_manifest, new_lines, sha256, size
+from labhelpers import bearer, get_manifest, lines_with, sha256, size
 
 from pulltrace.auth import parse_challenges
 from pulltrace.lab import faults
@@ -130,7 +130,7 @@ def test_expired_presigned_url_is_refused_by_the_storage_host(lab, token):
     assert f"<Code>{faults.EXPIRED_CODE}</Code><Message>{faults.EXPIRED_MESSAGE}</Message>" in refused.text
     assert "<RequestId>" in refused.text and "$" not in refused.text  # nginx filled its variables
     # The storage host was asked without the registry's token.
-    lines = [line for line in new_lines(log, before) if layer.digest.split(":")[1] in line]
+    lines = lines_with(log, before, layer.digest.split(":")[1])
     assert lines and all("auth=absent" in line and " 403 " in line for line in lines)
 
 
