@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,13 +112,22 @@ class DockerDaemon:
         ids = self.docker("images", "-aq", check=False).stdout.split()
         if ids:
             self.docker("rmi", "-f", *sorted(set(ids)), check=False)
-        for namespace in self.ctr("namespaces", "ls", "-q", check=False).stdout.split():
-            images = self.ctr("-n", namespace, "images", "ls", "-q", check=False).stdout.split()
-            if images:
-                self.ctr("-n", namespace, "images", "rm", *images, check=False)
-            listed = self.ctr("-n", namespace, "content", "ls", "-q", check=False).stdout.split()
-            if listed:
-                self.ctr("-n", namespace, "content", "rm", *listed, check=False)
+        # Content still leased by an operation that is ending (dockerd's pull) refuses removal:
+        # ask again until every namespace is empty, or give up after a few seconds.
+        for _ in range(20):
+            left = False
+            for namespace in self.ctr("namespaces", "ls", "-q", check=False).stdout.split():
+                images = self.ctr("-n", namespace, "images", "ls", "-q", check=False).stdout.split()
+                if images:
+                    self.ctr("-n", namespace, "images", "rm", "--sync", *images, check=False)
+                listed = self.ctr("-n", namespace, "content", "ls", "-q", check=False).stdout.split()
+                if listed:
+                    self.ctr("-n", namespace, "content", "rm", *listed, check=False)
+                    left = left or bool(self.ctr("-n", namespace, "content", "ls", "-q",
+                                                 check=False).stdout.split())
+            if not left:
+                return
+            time.sleep(0.25)
 
     def running(self) -> bool:
         return procs.read_pid(self.pidfile) is not None
