@@ -37,12 +37,13 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results import write_section  # noqa: E402  (bench/, the script's own folder)
+
 from devtools.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
 from pulltrace.lab import Lab  # noqa: E402
 
 ADDON = ROOT / "addons" / "pulltrace.py"
 LOOPLAG = ROOT / "bench" / "looplag.py"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- addon-longrun:begin -->", "<!-- addon-longrun:end -->"
 ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -266,12 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join([BEGIN, "## addon long run (bench/addon_longrun.py)", "", intro, "", head, rows, "",
                          *(f"- {b}" for b in bullets), END])
     if not args.no_results:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        RESULTS.write_text(text)
+        write_section(section, BEGIN, END)
     print(section)
     return 0
 

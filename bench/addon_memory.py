@@ -26,11 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results import write_section  # noqa: E402  (bench/, the script's own folder)
+
 from bench.addon_longrun import ADDON, Puller, addon_summary, run_block  # noqa: E402
 from devtools.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
 from pulltrace.lab import Lab  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- addon-memory:begin -->", "<!-- addon-memory:end -->"
 
 
@@ -126,12 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join([BEGIN, "## addon memory (bench/addon_memory.py)", "", intro, "",
                          *(f"- {b}" for b in bullets), END])
     if not args.no_results:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        RESULTS.write_text(text)
+        write_section(section, BEGIN, END)
     print(section)
     return 0
 

@@ -25,12 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results import write_section  # noqa: E402  (bench/, the script's own folder)
+
 from devtools.mitmdump import Mitmdump, free_port, mitmdump_command  # noqa: E402
 from pulltrace.lab import Lab  # noqa: E402
 from pulltrace.lab.docker import stop_docker  # noqa: E402
 
 ADDON = ROOT / "addons" / "pulltrace.py"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- capture:begin -->", "<!-- capture:end -->"
 
 
@@ -132,12 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {rss_plain:.0f} MiB). Trace JSON written on shutdown: {trace_written}.\n"
         f"{END}"
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(section, BEGIN, END)
     print(section)
     return 0
 

@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+from results import write_section  # noqa: E402  (bench/, the script's own folder)
+
 from pulltrace.lab import Lab  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -117,12 +119,7 @@ def write_results(rows: list[dict[str, float]], total_bytes: int) -> None:
         END,
     ]
     section = "\n".join(lines)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(section, BEGIN, END)
 
 
 def main() -> int:

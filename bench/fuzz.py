@@ -36,6 +36,8 @@ from urllib.parse import parse_qsl, urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results import write_section  # noqa: E402  (bench/, the script's own folder)
+
 from pulltrace import jsonbound  # noqa: E402  (the repository first on sys.path)
 from pulltrace.auth import (  # noqa: E402
     ChallengeError,
@@ -48,13 +50,11 @@ from pulltrace.auth import (  # noqa: E402
 )
 from pulltrace.capture.importers import CaptureFormatError, load_exchanges  # noqa: E402
 from pulltrace.manifest import ManifestError, parse_image_config, parse_manifest  # noqa: E402
-from pulltrace.model import write_atomically  # noqa: E402
 from pulltrace.reference import InvalidReference, parse_reference  # noqa: E402
 from pulltrace.render.fmt import terminal_safe  # noqa: E402
 from pulltrace.urls import InvalidURL, split_url  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- fuzz:begin -->", "<!-- fuzz:end -->"
 SLOW_S = 1.0
 
@@ -614,12 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
     text = section(results, args.inputs, args.seed, time.perf_counter() - started, _baseline())
     if not args.no_write:
-        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
-        if BEGIN in old and END in old:
-            new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: text, old, flags=re.S)
-        else:
-            new = old.rstrip() + "\n\n" + text + "\n"
-        write_atomically(RESULTS, new)
+        write_section(text, BEGIN, END)
     return 1 if any(res.unhandled_count or res.slow for res in results) else 0
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "unit"))
 
+from results import write_section  # noqa: E402  (bench/, the script's own folder)
 from test_masking_plants import (  # noqa: E402 (the generators live beside the property tests)
     any_secret,
     api_key_secret,
@@ -35,12 +36,10 @@ from test_masking_plants import (  # noqa: E402 (the generators live beside the 
     plant_pull,
 )
 
-from pulltrace.model import write_atomically  # noqa: E402
 from pulltrace.pipeline import build_trace  # noqa: E402
 from pulltrace.redact import mask_exchange, mask_json_text, mask_text, mask_trace  # noqa: E402
 from pulltrace.render.outputs import FORMATS, render  # noqa: E402
 
-RESULTS = HERE / "RESULTS.md"
 ROUNDS = ""
 BEGIN, END = "<!-- fuzz_masking:begin -->", "<!-- fuzz_masking:end -->"
 SLOW = 1.0
@@ -331,14 +330,8 @@ def report(tallies: list[Tally], patho: list[tuple[str, float, float, float]], o
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in current:
-        current = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, current, flags=re.S)
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    write_atomically(RESULTS, current)
+def write_results(text: str) -> None:
+    write_section(f"{BEGIN}\n{text}\n{END}", BEGIN, END)
 
 
 def main() -> int:
@@ -356,7 +349,7 @@ def main() -> int:
     text = report(tallies, patho, bench_old_pattern(), bench_final_pass(), args.seed)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_results(text)
     return 0 if all(t.exceptions == t.slow == t.leaks == t.other == 0 for t in tallies) else 1
 
 

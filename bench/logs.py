@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import write_section  # bench/, the script's own folder
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- logs:begin -->", "<!-- logs:end -->"
 LAB_LOGS = Path("/var/lib/pulltrace-lab/logs")
 SOURCES = {"distribution": LAB_LOGS / "registry-hub.log", "pulltrace-lab": LAB_LOGS / "nginx-access.log"}
@@ -69,13 +70,7 @@ def measure(path: Path, fmt: str) -> dict[str, float]:
 
 
 def write_results(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{text.rstrip()}\n{END}"
-    if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + block + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(new)
+    write_section(f"{BEGIN}\n{text.rstrip()}\n{END}", BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

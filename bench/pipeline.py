@@ -16,18 +16,18 @@ import argparse
 import json
 import os
 import platform
-import re
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from results import write_section  # bench/, the script's own folder
+
 from pulltrace.engine import Engine
-from pulltrace.model import Exchange, exchange_from_dict, write_atomically
+from pulltrace.model import Exchange, exchange_from_dict
 from pulltrace.pipeline import build_trace
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "tests" / "data" / "engine"
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- pipeline:begin -->", "<!-- pipeline:end -->"
 RECORDINGS = ("docker-hub-two-pulls", "skopeo-hub-three", "podman-hub-multi", "ctr-hub-multi-oci",
               "docker-mirror-tiny", "docker-basic-login-pull")
@@ -140,12 +140,7 @@ def main() -> None:
     if args.no_write:
         return
     text = section(rows)
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: text, old, flags=re.S)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    write_atomically(RESULTS, new)
+    write_section(text, BEGIN, END)
 
 
 if __name__ == "__main__":

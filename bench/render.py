@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import time
 import tracemalloc
 from pathlib import Path
+
+from results import write_section  # bench/, the script's own folder
 
 from pulltrace.model import Exchange, Link, Session, SessionSummary, Step, StepKind, Timings, Trace, write_atomically
 from pulltrace.render.html import render_html
@@ -22,7 +23,6 @@ from pulltrace.render.markdown import render_markdown
 from pulltrace.render.text import render_text
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 BEGIN, END = "<!-- render:begin -->", "<!-- render:end -->"
 
 
@@ -173,12 +173,7 @@ def main() -> int:
         END,
     ])
     if not args.no_write:
-        old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
-        if BEGIN in old and END in old:
-            new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: section, old, flags=re.S)
-        else:
-            new = old.rstrip() + "\n\n" + section + "\n"
-        write_atomically(RESULTS, new)
+        write_section(section, BEGIN, END)
     return 0
 
 
