@@ -14,6 +14,20 @@ from urllib.parse import parse_qsl
 from pulltrace import jsonbound
 from pulltrace.errors import UserError
 
+# skopeo/containers-image send `Authorization: Basic Og==` (base64 of ":") when they have no
+# credentials: anonymous, not a login, and nothing secret to mask.
+EMPTY_BASIC = frozenset({"og==", "og"})
+
+
+def authorization_scheme(value: str | None) -> str | None:
+    """`bearer`, `basic`, … of an Authorization header (masked or not); skopeo's empty Basic is none."""
+    if not value:
+        return None
+    scheme, _, credential = value.strip().partition(" ")
+    if scheme.lower() == "basic" and credential.strip().lower() in EMPTY_BASIC:
+        return None
+    return scheme.lower() or None
+
 # A token service's JSON answer is a few KiB (a JWT and its expiry); distribution's
 # client reads at most this much of it.
 MAX_TOKEN_BODY = 1024 * 1024

@@ -21,7 +21,14 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pulltrace.auth import Challenge, ChallengeError, parse_scope, parse_www_authenticate, read_token_request
+from pulltrace.auth import (
+    Challenge,
+    ChallengeError,
+    authorization_scheme,
+    parse_scope,
+    parse_www_authenticate,
+    read_token_request,
+)
 from pulltrace.manifest import INDEX_TYPES, MANIFEST_TYPES, ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import CredentialKind, Exchange, Link, Step, StepKind
 from pulltrace.urls import join_url
@@ -37,10 +44,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 BLOB_KINDS = frozenset({StepKind.CONFIG_BLOB, StepKind.LAYER_BLOB})
 MANIFEST_KINDS = frozenset({StepKind.MANIFEST, StepKind.MANIFEST_INDEX, StepKind.MANIFEST_HEAD})
 TOKEN_KINDS = frozenset({StepKind.TOKEN, StepKind.LOGIN})
-
-# skopeo/containers-image send `Authorization: Basic Og==` (base64 of ":") when they have
-# no credentials: anonymous, not a login.
-EMPTY_BASIC = frozenset({"og==", "og"})
 
 # A token's retry is the challenged request asked again; a client that asks other things
 # first (containerd resolves, then fetches) is given this many requests to get to it.
@@ -96,13 +99,7 @@ def challenges_of(ex: Exchange) -> list[Challenge]:
 
 def auth_scheme(ex: Exchange) -> str | None:
     """`bearer`, `basic` or None; the empty Basic credentials of skopeo count as none."""
-    value = ex.request_header("authorization")
-    if not value:
-        return None
-    scheme, _, credential = value.strip().partition(" ")
-    if scheme.lower() == "basic" and credential.strip().lower() in EMPTY_BASIC:
-        return None
-    return scheme.lower() or None
+    return authorization_scheme(ex.request_header("authorization"))
 
 
 def kind_of(step: Step) -> StepKind:

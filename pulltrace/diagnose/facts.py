@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from pulltrace.auth import Challenge, ChallengeError, parse_www_authenticate
+from pulltrace.auth import Challenge, ChallengeError, authorization_scheme, parse_www_authenticate
 from pulltrace.model import Exchange, Session, Step, StepKind
 from pulltrace.redact import decode_claims
 from pulltrace.v2path import V2Path, netloc, parse_url
@@ -246,14 +246,7 @@ def accepted_types(exchange: Exchange) -> list[str] | None:
 
 def auth_scheme(exchange: Exchange) -> str | None:
     """`bearer`, `basic` or None: the scheme of the request's Authorization header (masked or not)."""
-    value = exchange.request_header("authorization")
-    if not value:
-        return None
-    scheme, _, credential = value.strip().partition(" ")
-    # skopeo/containers-image send `Basic Og==` (":" in base64) when they have no login.
-    if scheme.lower() == "basic" and credential.strip().lower() in ("og==", "og"):
-        return None
-    return scheme.lower() or None
+    return authorization_scheme(exchange.request_header("authorization"))
 
 
 def _jwt_from(value: str | None) -> str | None:

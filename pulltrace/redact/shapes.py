@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from pulltrace.auth import EMPTY_BASIC
 from pulltrace.redact.names import (
     AUTH_PARAMS,
     COOKIE_HEADERS,
@@ -46,15 +47,12 @@ def mask_authorization(value: str) -> str:
     scheme, sep, credential = value.strip().partition(" ")
     if not sep or not scheme.isalpha() and "-" not in scheme:
         return mask_secret(value, 4)
-    if scheme.lower() == "basic" and credential.strip().lower() in _EMPTY_BASIC:
-        # skopeo/containers-image send `Basic Og==` (":" in base64) when they have no login:
-        # nothing secret, and masked it would no longer say "anonymous" to a reader of the trace.
+    if scheme.lower() == "basic" and credential.strip().lower() in EMPTY_BASIC:
+        # Nothing secret, and masked it would no longer say "anonymous" to a reader of the trace.
         return value.strip()
     keep = 4 if scheme.lower() == "basic" else 8
     return f"{scheme} {mask_secret(credential.strip(), keep)}"
 
-
-_EMPTY_BASIC = frozenset({"og==", "og"})
 
 
 def looks_like_credential(value: str, min_len: int = 20) -> bool:
