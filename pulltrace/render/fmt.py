@@ -191,11 +191,11 @@ def display_width(text: str) -> int:
     """Terminal columns text takes: East Asian wide characters take two."""
     if text.isascii():  # most table cells: one column a character
         return len(text)
-    # Wide characters start at U+1100 (Hangul Jamo): only those are looked up, "·" and "→" are not.
-    return len(text) + sum(unicodedata.east_asian_width(c) in ("W", "F") for c in _MAYBE_WIDE.findall(text))
+    # Only the characters outside ASCII are looked up: a Unicode table may call any of them wide.
+    return len(text) + sum(unicodedata.east_asian_width(c) in ("W", "F") for c in _NOT_ASCII.findall(text))
 
 
-_MAYBE_WIDE = re.compile("[\u1100-\U0010ffff]")
+_NOT_ASCII = re.compile("[^\x00-\x7f]")
 
 
 def wrap(text: str, width: int, first: str = "", rest: str = "") -> list[str]:

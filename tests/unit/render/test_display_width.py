@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pulltrace.render.fmt import display_width
@@ -22,5 +22,6 @@ def test_wide_and_narrow_characters():
 
 @settings(max_examples=300)
 @given(st.text())
+@example("\u0a77")  # below U+1100, and wide in Python 3.11's Unicode tables
 def test_every_character_is_counted_by_its_east_asian_width(text):
     assert display_width(text) == _columns(text)
