@@ -17,7 +17,7 @@ import signal
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ import httpx
 
 from pulltrace.errors import UserError
 from pulltrace.lab import docker as lab_docker
-from pulltrace.lab import hosts, images, nginx, ports, procs, push
+from pulltrace.lab import hosts, images, nginx, ports, procs, push, slow
 from pulltrace.lab import pki as lab_pki
 from pulltrace.lab.docker import DockerDaemon
 from pulltrace.lab.endpoints import Endpoint, endpoints
@@ -226,7 +226,7 @@ class Lab:
 
     def _ensure(self, name: str, argv: list[str], configs: dict[Path, str], port: int,
                 health: Callable[[], bool], env: dict[str, str] | None = None,
-                reload_signal: int | None = None) -> str:
+                reload_signal: int | None = None, sockets: Sequence[Path] = ()) -> str:
         pidfile, log = self.paths.pidfile(name), self.paths.log(name)
         changed = [write_atomic(path, text) for path, text in configs.items()]
         pid = procs.read_pid(pidfile)
@@ -244,6 +244,9 @@ class Lab:
             raise LabError(
                 f"{holder.describe()}; stop it or give `lab up` other ports (--tls-port, --plain-port, --port-base)"
             )
+        for path in sockets:
+            if (holder := ports.claim_unix_socket(path)) is not None:
+                raise LabError(f"{holder.describe()}; stop it, or set PULLTRACE_LAB_DIR to another state dir")
         pid = procs.start(procs.ProcessSpec(name, argv, log, pidfile, procs.daemon_env(env)))
         healthy = procs.wait_until(lambda: procs.exited(pid) or health(), START_TIMEOUT)
         if not healthy or procs.exited(pid):
@@ -292,6 +295,7 @@ class Lab:
         self._ensure(
             "nginx", nginx.argv(conf, self.paths.root, error_log), {conf: text}, self.settings.ports.tls,
             lambda: self.probe(cdn, timeout=2).healthy, reload_signal=signal.SIGHUP,
+            sockets=[slow.origin_socket(self.settings)],
         )
 
     def _push_images(self) -> None:

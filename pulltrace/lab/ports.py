@@ -1,8 +1,9 @@
-"""Who is listening on a TCP port, read from /proc (no `ss`/`lsof` needed)."""
+"""Who is listening on a TCP port or a unix socket, read from /proc (no `ss`/`lsof` needed)."""
 
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,13 +12,14 @@ _LISTEN = "0A"
 
 @dataclass(frozen=True)
 class Listener:
-    port: int
+    port: int | str  # a TCP port, or a unix socket's path
     pid: int | None
     command: str
 
     def describe(self) -> str:
         who = f"{self.command} (pid {self.pid})" if self.pid else "another process"
-        return f"port {self.port} is already in use by {who}"
+        where = f"port {self.port}" if isinstance(self.port, int) else f"unix socket {self.port}"
+        return f"{where} is already in use by {who}"
 
 
 def _listening_inodes(port: int) -> set[str]:
@@ -61,6 +63,33 @@ def listener(port: int) -> Listener | None:
         return None
     pid, command = _owner(inodes)
     return Listener(port, pid, command)
+
+
+def _unix_inodes(path: Path) -> set[str]:
+    try:
+        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return set()
+    return {fields[6] for fields in (line.split() for line in lines) if len(fields) >= 8 and fields[7] == str(path)}
+
+
+def claim_unix_socket(path: Path) -> Listener | None:
+    """Make `path` free for a server to bind, or say who holds it. A server killed without its
+    shutdown (SIGKILL, a session that ends) leaves its socket file behind, and the next one cannot
+    bind it ("Address already in use") though nothing listens there: such a file is removed."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1)
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # refused or not a socket: nobody is behind it
+        return None
+    finally:
+        probe.close()
+    pid, command = _owner(_unix_inodes(path))
+    return Listener(str(path), pid, command)
 
 
 def pids_of_tree(root: int) -> set[int]:

@@ -1,4 +1,4 @@
-"""What `lab up` says before it starts anything: who holds a port, and that it needs root."""
+"""What `lab up` says before it starts anything: who holds a port or a socket, and that it needs root."""
 
 import os
 import shutil
@@ -29,6 +29,34 @@ def test_a_free_port_has_no_holder():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     assert ports.listener(port) is None
+
+
+def test_a_socket_file_left_by_a_killed_server_is_removed_so_the_next_one_can_bind(tmp_path):
+    path = tmp_path / "origin.sock"
+    with socket.socket(socket.AF_UNIX) as left:
+        left.bind(str(path))
+        left.listen()
+    assert path.exists()  # closing a unix socket leaves its file, as SIGKILL does to nginx's
+    with socket.socket(socket.AF_UNIX) as again, pytest.raises(OSError, match="in use"):
+        again.bind(str(path))
+    assert ports.claim_unix_socket(path) is None
+    with socket.socket(socket.AF_UNIX) as next_server:
+        next_server.bind(str(path))  # what nginx could not do in a fresh CI run
+
+
+def test_a_unix_socket_someone_listens_on_is_named_and_kept(tmp_path):
+    path = tmp_path / "origin.sock"
+    with socket.socket(socket.AF_UNIX) as live:
+        live.bind(str(path))
+        live.listen()
+        holder = ports.claim_unix_socket(path)
+        assert holder is not None
+        assert holder.describe() == f"unix socket {path} is already in use by {holder.command} (pid {os.getpid()})"
+    assert path.exists()
+
+
+def test_a_missing_unix_socket_is_free(tmp_path):
+    assert ports.claim_unix_socket(tmp_path / "none.sock") is None
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to drop to nobody")
