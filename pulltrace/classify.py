@@ -30,14 +30,15 @@ from pulltrace.auth import (
     read_token_request,
 )
 from pulltrace.manifest import INDEX_TYPES, MANIFEST_TYPES, ManifestError, ParsedManifest, parse_manifest
-from pulltrace.model import CredentialKind, Exchange, Link, Step, StepKind
+from pulltrace.model import CredentialKind, CredentialPrints, Exchange, Link, Step, StepKind
+from pulltrace.redact.prints import credential_prints
 from pulltrace.urls import join_url
 from pulltrace.v2path import V2Path, digest_in_url, is_digest, netloc, parse_path, registry_of, url_base
 
 __all__ = [
     "BLOB_KINDS", "Classifier", "REDIRECT_STATUSES", "V2Path", "auth_scheme", "challenges_of", "classify",
     "client_host", "client_key", "digest_in_url", "is_digest", "kind_of", "manifest_digest", "parse_v2_path",
-    "parsed_manifest", "registry_of", "url_base",
+    "parsed_manifest", "prints_of", "registry_of", "url_base",
 ]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -95,6 +96,18 @@ def challenges_of(ex: Exchange) -> list[Challenge]:
         result = []
     ex.__dict__["_challenges"] = (values, result)
     return result
+
+
+def prints_of(ex: Exchange) -> CredentialPrints:
+    """The credential prints a source took before masking; for an exchange none took them
+    (the built-in client's own unmasked record), taken now, once. A masked credential has
+    none: a trace read back falls back to the rules that do without."""
+    if ex.prints is not None:
+        return ex.prints
+    cached = ex.__dict__.get("_prints")
+    if cached is None:
+        cached = ex.__dict__["_prints"] = credential_prints(ex)
+    return cached
 
 
 def auth_scheme(ex: Exchange) -> str | None:
@@ -224,6 +237,7 @@ class Classifier:
         self.indexes: dict[tuple[str, str, str], list[tuple[Step, str]]] = {}
         self.roles: dict[tuple[str, str, str], list[_Role]] = {}
         self.roles_by_digest: dict[str, list[_Role]] = {}
+        self.issuers: dict[str, list[Step]] = {}  # token print -> open token steps that issued it
         self._entries: dict[str, _Entries] = {}
 
     # -- index bookkeeping -----------------------------------------------------------
@@ -588,6 +602,8 @@ class Classifier:
             step.facts.registry = asked if asked is not None else netloc(challenge.exchange.url)
         if not _ok(step.exchange):
             return  # a refused token is not presented again
+        for issued in prints_of(step.exchange).issued:
+            self._put(step, self.issuers, issued, step)
         key = (client_host(step.exchange), netloc(challenge.exchange.url))
         queue = self.awaiting.get(key, [])
         for older in [w for w in queue if w.challenge is challenge]:
@@ -640,6 +656,21 @@ class Classifier:
         queue = self.awaiting.get((client_host(ex), netloc(ex.url)))
         if not queue:
             return
+        presented = prints_of(ex).presented
+        if presented is not None and len(self.issuers.get(presented, ())) == 1:
+            # The token itself says which token response this request retries (two skopeo at
+            # once, one User-Agent, one scope). A token service that hands one token to
+            # several requests (a static token) makes it no link: the rules below decide.
+            for waiting in queue:
+                if presented in prints_of(waiting.token.exchange).issued:
+                    self._link_retry(waiting, step)
+                    return
+        if presented is not None:
+            # A token whose print is known and differs was not presented here, whatever the order.
+            queue = [w for w in queue if not prints_of(w.token.exchange).issued
+                     or presented in prints_of(w.token.exchange).issued]
+            if not queue:
+                return
         # Two programs on one host waiting at once: the token its own program fetched first
         # (an older crane fetches it with another User-Agent: then any).
         agent = ex.request_header("user-agent") or ""

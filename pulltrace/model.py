@@ -90,6 +90,22 @@ class Timings:
     receive_ms: float | None = None
 
 
+@dataclass(frozen=True)
+class CredentialPrints:
+    """Fingerprints of the credentials one exchange carried: the token auth spec's own link
+    between a token response and every request that presents its token. Two programs on one
+    host with one User-Agent asking for one scope (two `skopeo copy` at once, dockerd pulling
+    two tags) differ only here.
+
+    Each print is a keyed hash, truncated, with a key made once per process and never
+    written (`pulltrace.redact.prints`): it links exchanges read by one process and says
+    nothing about the secret, not even whether two traces saw the same token.
+    """
+
+    presented: str | None = None  # the request's Authorization credential (Bearer or Basic)
+    issued: frozenset[str] = frozenset()  # the tokens a token response's body issued
+
+
 @dataclass
 class Exchange:
     """One HTTP request and its response as seen on the wire. Never a blob body."""
@@ -117,6 +133,10 @@ class Exchange:
     # Claims of a JWT this response issued, decoded (unverified) before the token was
     # masked, so scopes granted stay visible when the token itself is not.
     token_claims: dict[str, Any] | None = None
+    # Which credential the request presented and which tokens the response issued, as
+    # fingerprints taken before masking (None: not known, e.g. a trace read back). Only the
+    # engine reads them; no output writes them (`"json": None`).
+    prints: CredentialPrints | None = field(default=None, repr=False, compare=False, metadata={"json": None})
 
     def request_header(self, name: str) -> str | None:
         """First value of a request header, matched case-insensitively."""
@@ -174,6 +194,7 @@ class Exchange:
 # so never serialised): header indexes, the parsed manifest, the parsed challenges.
 _CACHE_KEYS = (
     "_request_headers_index", "_response_headers_index", "_parsed_manifest", "_challenges", "_challenge_read",
+    "_prints",
 )
 
 
@@ -439,7 +460,9 @@ def json_fields(obj: object) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=64)
 def _json_names(cls: type) -> tuple[tuple[str, str], ...]:
-    return tuple((f.metadata.get("json", f.name), f.name) for f in dataclasses.fields(cls))
+    # A field whose JSON name is None stays in memory only (Exchange.prints).
+    return tuple((f.metadata.get("json", f.name), f.name) for f in dataclasses.fields(cls)
+                 if f.metadata.get("json", f.name) is not None)
 
 
 def exchange_from_dict(d: dict[str, Any]) -> Exchange:

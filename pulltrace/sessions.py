@@ -31,11 +31,13 @@ from pulltrace.classify import (
     REDIRECT_STATUSES,
     TOKEN_KINDS,
     auth_scheme,
+    challenges_of,
     client_host,
     error_text,
     is_digest,
     kind_of,
     parsed_manifest,
+    prints_of,
 )
 from pulltrace.model import Session, SessionSummary, Step, StepKind
 from pulltrace.v2path import netloc
@@ -87,6 +89,13 @@ def _ok(step: Step) -> bool:
     return status is not None and 200 <= status < 300
 
 
+def _first_contact(step: Step) -> bool:
+    """A request sent without credentials and answered with a Bearer challenge: how a pull
+    that did not ping begins."""
+    ex = step.exchange
+    return ex.status == 401 and auth_scheme(ex) is None and any(c.is_bearer for c in challenges_of(ex))
+
+
 def _own_first(chains: list[_Chain], step: Step) -> list[_Chain]:
     """Waiting chains, those the step's own program sent first, each group oldest first: two
     programs on one host that ping one registry at once each keep their own ping."""
@@ -113,6 +122,9 @@ class Pull:
     manifests_got: set[str] = field(default_factory=set)
     manifest_of: dict[str, str] = field(default_factory=dict)  # blob digest -> its manifest step
     tags: dict[str, str] = field(default_factory=dict)  # tag -> "head" | "got" | "failed"
+    # Prints of the tokens it was issued and the credentials its manifests presented: the
+    # requests that present one of them are its own (pulltrace.redact.prints).
+    prints: set[str] = field(default_factory=set)
     last_manifest: Step | None = None
     blobs_asked: bool = False
     manifest_ok: bool = False
@@ -152,6 +164,7 @@ class Grouper:
         self.by_repo: dict[tuple[str, ...], list[Pull]] = {}  # (client, repository)
         self.by_digest: dict[tuple[str, ...], list[Pull]] = {}  # (client, digest)
         self.by_host: dict[tuple[str, ...], list[Pull]] = {}  # (client, registry)
+        self.by_print: dict[tuple[str, ...], list[Pull]] = {}  # (client, credential print)
         self.chains: dict[tuple[str, str], list[_Chain]] = {}  # (client, registry)
         self.scoped: dict[tuple[str, str], list[_Chain]] = {}  # (client, repository)
         self.heap: list[tuple[float, int, int, object]] = []
@@ -190,6 +203,7 @@ class Grouper:
         pull.agents.add(_agent(step))
         self.of_step[step.id] = pull
         kind = kind_of(step)
+        self._hold_prints(pull, step, kind)
         digest = step.facts.digest or (step.reference if is_digest(step.reference) else None)
         if kind in MANIFEST_KINDS:
             self._manifest_facts(pull, step, kind, digest)
@@ -206,6 +220,17 @@ class Grouper:
                 pull.fetched.add(digest)
                 if pull.complete:
                     self._schedule(pull.last + self.grace_s, pull)
+
+    def _hold_prints(self, pull: Pull, step: Step, kind: StepKind) -> None:
+        """A token it was issued, a credential its manifest request presented: later requests
+        that present the same one are this pull's."""
+        prints = prints_of(step.exchange)
+        held = set(prints.issued) if kind in TOKEN_KINDS and _ok(step) else set()
+        if kind in MANIFEST_KINDS and prints.presented is not None:
+            held.add(prints.presented)
+        for value in held - pull.prints:
+            pull.prints.add(value)
+            self._index(pull, self.by_print, (pull.client, value))
 
     def _manifest_facts(self, pull: Pull, step: Step, kind: StepKind, digest: str | None) -> None:
         if step.exchange.status in REDIRECT_STATUSES:
@@ -310,14 +335,18 @@ class Grouper:
         self._schedule(chain.last + self.idle_s, chain)
 
     def _latest(self, pulls: Iterable[Pull], step: Step) -> Pull | None:
-        """The most recent open pull, one whose client sent this User-Agent first."""
+        """The most recent open pull: one that holds the credential the step presented
+        first, then one whose client sent this User-Agent."""
         agent = _agent(step)
+        presented = prints_of(step.exchange).presented
         best: Pull | None = None
+        best_rank: tuple[bool, bool, int] | None = None
         for pull in pulls:
             if pull.closed:
                 continue
-            if best is None or (agent in pull.agents, pull.seq) > (agent in best.agents, best.seq):
-                best = pull
+            rank = (presented in pull.prints, agent in pull.agents, pull.seq)
+            if best_rank is None or rank > best_rank:
+                best, best_rank = pull, rank
         return best
 
     # -- one step --------------------------------------------------------------------
@@ -466,6 +495,12 @@ class Grouper:
                 if p.closed or p.blobs_asked:
                     continue
                 state = p.tags.get(reference)
+                if state == "failed" and _first_contact(step) and p.last_manifest is not None \
+                        and _first_contact(p.last_manifest):
+                    # A client retries a challenge with a token, never bare: a second bare
+                    # request challenged for the same tag is another program (two `ctr pull`
+                    # of one image at once; containerd never pings).
+                    continue
                 if state == "failed" or (state == "head" and step.exchange.method.upper() == "GET"
                                          and p.last_manifest is not None
                                          and p.last_manifest.reference == reference):
@@ -502,17 +537,31 @@ class Grouper:
             # The pull on this registry that still waits for this blob, then any.
             # Two pulls of one image at once: the blob goes to the one that has not asked for
             # it yet, the older first.
-            def rank(p: Pull) -> tuple[bool, bool, bool, bool, int]:
-                return (registry in p.registries, digest not in p.requested, digest not in p.fetched,
-                        _agent(step) in p.agents, -p.seq)
+            # The token the request presented says whose it is before any of that (two skopeo
+            # copies of one image at once, one User-Agent: the order they ask in says nothing).
+            presented = prints_of(step.exchange).presented
+
+            def rank(p: Pull) -> tuple[bool, bool, bool, bool, bool, int]:
+                return (presented in p.prints, registry in p.registries, digest not in p.requested,
+                        digest not in p.fetched, _agent(step) in p.agents, -p.seq)
             pull: Pull | None = max(candidates, key=rank)
         else:
-            pull = self._latest(self.by_place.get((client, registry, step.repository or ""), []), step)
+            pull = self._holder(step, client) or self._latest(
+                self.by_place.get((client, registry, step.repository or ""), []), step)
         if pull is None:
             pull = self._new(step, registry, step.repository, "pull")
             self._adopt_preamble(pull, step)
         self._join(pull, step)
         return pull
+
+    def _holder(self, step: Step, client: str) -> Pull | None:
+        """The one open pull that holds the credential this step presented (a blob whose
+        manifest was not seen), None if none or several do (two programs sharing a login)."""
+        presented = prints_of(step.exchange).presented
+        if presented is None:
+            return None
+        holders = [p for p in self.by_print.get((client, presented), []) if not p.closed]
+        return holders[0] if len(holders) == 1 else None
 
     def _adopt_scoped(self, pull: Pull, step: Step) -> None:
         """An open pull takes a ping and token its client asked again for its repository before

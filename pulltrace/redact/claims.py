@@ -11,6 +11,7 @@ import jwt
 
 from pulltrace.model import Exchange
 from pulltrace.redact.names import normalize
+from pulltrace.redact.prints import with_prints
 
 # Token service answers: `token` (distribution token auth), `access_token` (OAuth2).
 _TOKEN_KEYS = ("token", "accesstoken")
@@ -46,7 +47,10 @@ def token_from_body(body: str | None) -> str | None:
 
 
 def with_claims(ex: Exchange) -> Exchange:
-    """`ex` with `token_claims` filled from its token body, secrets left as they are."""
+    """`ex` with `token_claims` filled from its token body and its credential prints
+    (`pulltrace.redact.prints`), secrets left as they are: every source calls this, or
+    `mask_exchange` which does, while the secrets are still there."""
+    ex = with_prints(ex)
     if ex.token_claims is not None:
         return ex
     token = token_from_body(ex.response_body_preview)
