@@ -7,8 +7,14 @@ masked where exchanges enter the model, so each source keeps a fingerprint of it
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 
+import pytest
+from mitmproxy import http, io
+from mitmproxy.test import tflow
+
+from pulltrace.capture.importers import load_exchanges
 from pulltrace.capture.jsonl import session_line
 from pulltrace.model import Exchange, StepKind, Trace
 from pulltrace.pipeline import build_trace
@@ -165,3 +171,69 @@ def test_without_prints_the_same_traffic_is_still_two_pulls_of_one_image_each():
     trace = build_trace([dataclasses.replace(ex, prints=None) for ex in masked], "t")
     assert len(trace.sessions) == 2
     assert [len(s.steps) for s in trace.sessions] == [5, 5]
+
+
+def _as_har(exchanges: list[Exchange]) -> dict[str, object]:
+    def headers(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+        return [{"name": k, "value": v} for k, v in pairs]
+    entries = [{
+        "startedDateTime": datetime.datetime.fromtimestamp(1.8e9 + ex.started_at, datetime.UTC).isoformat(),
+        "time": ex.duration_ms,
+        "request": {"method": ex.method, "url": ex.url, "httpVersion": "HTTP/1.1",
+                    "headers": headers(ex.request_headers), "queryString": [], "cookies": [],
+                    "headersSize": -1, "bodySize": 0},
+        "response": {"status": ex.status, "statusText": "", "httpVersion": "HTTP/1.1",
+                     "headers": headers(ex.response_headers), "cookies": [], "redirectURL": "",
+                     "headersSize": -1, "bodySize": len(ex.response_body_preview or ""),
+                     "content": {"size": len(ex.response_body_preview or ""),
+                                 "mimeType": "application/json" if ex.response_body_preview else "",
+                                 **({"text": ex.response_body_preview} if ex.response_body_preview else {})}},
+        "cache": {}, "timings": {"send": 0, "wait": 5, "receive": 0},
+        "_pulltrace": {"id": ex.id, "client": ex.client},
+    } for ex in exchanges]
+    return {"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}}
+
+
+def _headers(pairs: list[tuple[str, str]]) -> http.Headers:
+    return http.Headers([(k.encode(), v.encode()) for k, v in pairs])
+
+
+def _as_flows(exchanges: list[Exchange]) -> list[http.HTTPFlow]:
+    flows = []
+    for ex in exchanges:
+        host, port = ex.client.rsplit(":", 1)
+        flow = tflow.tflow(client_conn=tflow.tclient_conn(), resp=True)
+        flow.client_conn.peername = (host, int(port))
+        flow.request = http.Request.make(ex.method, ex.url, b"", _headers(ex.request_headers))
+        flow.request.timestamp_start, flow.request.timestamp_end = 1.8e9 + ex.started_at, 1.8e9 + ex.started_at
+        body = (ex.response_body_preview or "").encode()
+        kind = [("Content-Type", "application/json")] if body and ex.status == 200 and "token" in ex.url else []
+        flow.response = http.Response.make(ex.status or 0, body, _headers(ex.response_headers + kind))
+        flow.response.timestamp_start = flow.response.timestamp_end = 1.8e9 + ex.started_at + 0.005
+        flows.append(flow)
+    return flows
+
+
+@pytest.mark.parametrize("kind", ["har", "flow"])
+def test_a_har_or_flow_file_keeps_each_request_with_the_pull_whose_token_it_presented(tmp_path, kind):
+    # Both files hold the real token; the importer masks it and keeps its print on the way in.
+    raw = _skopeo_pair()
+    path = tmp_path / f"pair.{kind}"
+    if kind == "har":
+        path.write_text(json.dumps(_as_har(raw)))
+    else:
+        with path.open("wb") as f:
+            writer = io.FlowWriter(f)
+            for flow in _as_flows(raw):
+                writer.add(flow)
+    exchanges = load_exchanges(path)
+    assert all(TOKENS["a"] not in json.dumps(ex.request_headers) for ex in exchanges)
+    trace = build_trace(exchanges, str(path))
+    assert len(trace.sessions) == 2
+    for session in trace.sessions:
+        # The program is its connection's port (a flow file names flows by ids of its own).
+        assert len({step.exchange.client for step in session.steps if step.kind is not StepKind.PING}) == 1
+        assert [step.kind for step in session.steps].count(StepKind.PING) == 1
+        assert session.summary.layers_fetched == 1 and len(session.steps) == 5
+    if kind == "har":
+        assert _ids(trace, but=StepKind.PING) == [["a2", "a3t", "a4t", "a5t"], ["b2", "b3t", "b4t", "b5t"]]
