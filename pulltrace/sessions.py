@@ -5,6 +5,10 @@ joins it through the protocol's own links, whatever the User-Agent says:
 
 - the ping and the token before it: the token answers the ping's (or the manifest's)
   challenge, and the manifest request retries it with that token;
+- every request that presents a token the pull was issued: the token is the protocol's own
+  link, and its print (taken before masking, `pulltrace.redact.prints`) tells apart two
+  identical programs on one host pulling one repository at once; without prints (a trace
+  read back, a log) address, User-Agent, scope and order decide;
 - the manifests it leads to: a digest its tag resolved to (HEAD, then GET by digest), a
   platform manifest its index lists;
 - the blobs its manifest lists, by digest; the redirects they get and the CDN downloads
