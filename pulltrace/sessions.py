@@ -168,7 +168,6 @@ class Grouper:
         self.by_repo: dict[tuple[str, ...], list[Pull]] = {}  # (client, repository)
         self.by_digest: dict[tuple[str, ...], list[Pull]] = {}  # (client, digest)
         self.by_host: dict[tuple[str, ...], list[Pull]] = {}  # (client, registry)
-        self.by_print: dict[tuple[str, ...], list[Pull]] = {}  # (client, credential print)
         self.chains: dict[tuple[str, str], list[_Chain]] = {}  # (client, registry)
         self.scoped: dict[tuple[str, str], list[_Chain]] = {}  # (client, repository)
         self.heap: list[tuple[float, int, int, object]] = []
@@ -228,13 +227,23 @@ class Grouper:
     def _hold_prints(self, pull: Pull, step: Step, kind: StepKind) -> None:
         """A token it was issued, a credential its manifest request presented: later requests
         that present the same one are this pull's."""
-        prints = prints_of(step.exchange)
-        held = set(prints.issued) if kind in TOKEN_KINDS and _ok(step) else set()
-        if kind in MANIFEST_KINDS and prints.presented is not None:
-            held.add(prints.presented)
-        for value in held - pull.prints:
-            pull.prints.add(value)
-            self._index(pull, self.by_print, (pull.client, value))
+        if kind in TOKEN_KINDS:
+            held = prints_of(step.exchange).issued if _ok(step) else frozenset()
+        elif kind in MANIFEST_KINDS:
+            presented = prints_of(step.exchange).presented
+            held = frozenset((presented,)) if presented is not None else frozenset()
+        else:
+            return
+        pull.prints.update(held)
+
+    @staticmethod
+    def _release(pull: Pull, step: Step) -> None:
+        """A step leaves the pull it joined first (it was another pull's): so do its prints."""
+        pull.session.steps[:] = [s for s in pull.session.steps if s is not step]
+        if kind_of(step) in TOKEN_KINDS:
+            pull.prints.difference_update(prints_of(step.exchange).issued)
+        elif kind_of(step) in MANIFEST_KINDS:
+            pull.prints.discard(prints_of(step.exchange).presented or "")
 
     def _manifest_facts(self, pull: Pull, step: Step, kind: StepKind, digest: str | None) -> None:
         if step.exchange.status in REDIRECT_STATUSES:
@@ -382,7 +391,7 @@ class Grouper:
                         self._lent.setdefault(chain.key, []).append((pull, list(chain.steps)))
                     self._adopt(pull, chain)
                 elif holder is not None and holder is not pull and not holder.closed:
-                    holder.session.steps[:] = [s for s in holder.session.steps if s is not token]
+                    self._release(holder, token)
                     self._join(pull, token)
 
     def _take_back(self, pull: Pull, step: Step) -> bool:
@@ -393,7 +402,7 @@ class Grouper:
                 continue
             for moved in steps:
                 if self.of_step.get(moved.id) is lender:
-                    lender.session.steps[:] = [s for s in lender.session.steps if s is not moved]
+                    self._release(lender, moved)
                     self._join(pull, moved)
             return True
         return False
@@ -550,22 +559,12 @@ class Grouper:
                         digest not in p.fetched, _agent(step) in p.agents, -p.seq)
             pull: Pull | None = max(candidates, key=rank)
         else:
-            pull = self._holder(step, client) or self._latest(
-                self.by_place.get((client, registry, step.repository or ""), []), step)
+            pull = self._latest(self.by_place.get((client, registry, step.repository or ""), []), step)
         if pull is None:
             pull = self._new(step, registry, step.repository, "pull")
             self._adopt_preamble(pull, step)
         self._join(pull, step)
         return pull
-
-    def _holder(self, step: Step, client: str) -> Pull | None:
-        """The one open pull that holds the credential this step presented (a blob whose
-        manifest was not seen), None if none or several do (two programs sharing a login)."""
-        presented = prints_of(step.exchange).presented
-        if presented is None:
-            return None
-        holders = [p for p in self.by_print.get((client, presented), []) if not p.closed]
-        return holders[0] if len(holders) == 1 else None
 
     def _adopt_scoped(self, pull: Pull, step: Step) -> None:
         """An open pull takes a ping and token its client asked again for its repository before

@@ -9,8 +9,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mitmproxy import http, io
 from mitmproxy.test import tflow
 
@@ -18,8 +21,8 @@ from pulltrace.capture.importers import load_exchanges
 from pulltrace.capture.jsonl import session_line
 from pulltrace.model import Exchange, StepKind, Trace
 from pulltrace.pipeline import build_trace
-from pulltrace.redact import mask_exchange
-from pulltrace.redact.prints import credential_prints
+from pulltrace.redact import mask_authorization, mask_exchange
+from pulltrace.redact.prints import credential_prints, fingerprint, presented_print
 
 CONFIG = "sha256:" + "c" * 64
 LAYER = "sha256:" + "d" * 64
@@ -237,3 +240,18 @@ def test_a_har_or_flow_file_keeps_each_request_with_the_pull_whose_token_it_pres
         assert session.summary.layers_fetched == 1 and len(session.steps) == 5
     if kind == "har":
         assert _ids(trace, but=StepKind.PING) == [["a2", "a3t", "a4t", "a5t"], ["b2", "b3t", "b4t", "b5t"]]
+
+
+_TOKEN68_FULL = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_CREDENTIAL = st.text(alphabet=st.sampled_from("ABCabc019-._~+/="), min_size=1, max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(scheme=st.sampled_from(["Bearer", "Basic", "bearer"]), credential=_CREDENTIAL, noise=st.text(max_size=40))
+def test_a_print_is_taken_of_a_clear_credential_only_never_of_its_mask(scheme, credential, noise):
+    header = f"{scheme} {credential}"
+    assert presented_print(mask_authorization(header)) is None
+    assert presented_print(noise) is None or noise.split(" ", 1)[0].lower() in ("bearer", "basic")
+    if _TOKEN68_FULL.fullmatch(credential) and credential.lower() not in ("og==", "og"):
+        assert presented_print(header) == fingerprint(scheme, credential)
+        assert len(presented_print(header) or "") == 12
