@@ -11,6 +11,7 @@ import datetime
 import json
 import re
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,8 @@ from mitmproxy.test import tflow
 
 from pulltrace.capture.importers import load_exchanges
 from pulltrace.capture.jsonl import session_line
+from pulltrace.classify import prints_of
+from pulltrace.client.recorder import Recorder
 from pulltrace.model import Exchange, StepKind, Trace
 from pulltrace.pipeline import build_trace
 from pulltrace.redact import mask_authorization, mask_exchange
@@ -255,3 +258,24 @@ def test_a_print_is_taken_of_a_clear_credential_only_never_of_its_mask(scheme, c
     if _TOKEN68_FULL.fullmatch(credential) and credential.lower() not in ("og==", "og"):
         assert presented_print(header) == fingerprint(scheme, credential)
         assert len(presented_print(header) or "") == 12
+
+
+def test_the_built_in_clients_record_keeps_the_print_of_the_token_it_presented():
+    # The client records its requests unmasked and masks them when the pull ends; shown
+    # unmasked (--show-secrets) the engine takes the print itself.
+    recorder = Recorder()
+    token_ex, _ = recorder.begin(httpx.Request("GET", TOKEN_URL))
+    body = json.dumps({"token": TOKENS["a"]}).encode()
+    recorder.response(token_ex, httpx.Response(200, headers={"Content-Type": "application/json"}))
+    recorder.finish(token_ex, body=body)
+    blob, _ = recorder.begin(httpx.Request("GET", f"{REG}/team/tiny/blobs/{CONFIG}",
+                                           headers={"Authorization": f"Bearer {TOKENS['a']}"}))
+    recorder.response(blob, httpx.Response(200))
+    recorder.finish(blob, body=b"{}")
+    masked_token, masked_blob = recorder.exchanges(mask_exchange)
+    assert masked_blob.prints is not None and masked_token.prints is not None
+    assert masked_blob.prints.presented in masked_token.prints.issued
+    assert TOKENS["a"] not in json.dumps(masked_blob.request_headers)
+    clear_token, clear_blob = recorder.exchanges()
+    assert prints_of(clear_blob).presented == masked_blob.prints.presented
+    assert prints_of(clear_token).issued == masked_token.prints.issued
