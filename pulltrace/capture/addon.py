@@ -245,7 +245,8 @@ class PullTrace:
         # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
         # no flows) frees them as usual; touched only on the event loop.
         self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
-        # Names from the recorder's thread, applied on the event loop; flows held from `-w` until named.
+        # Names from the recorder (its thread, or the worker process's reader), applied on the event
+        # loop; flows held from `-w` until named.
         self.names: queue.SimpleQueue[list[FlowName]] = queue.SimpleQueue()
         self.flowfile = FlowFileHold()
         # Client connections opening a CONNECT tunnel, and failures an HTTP flow may yet report.
@@ -469,7 +470,8 @@ class PullTrace:
         self.live[flow.id] = weakref.ref(flow)
         if len(self.live) > LIVE_FLOWS:
             self.live.popitem(last=False)  # a flow whose pull never closed (dropped exchanges)
-        # The digest is read on the recorder's thread: the hash may still be finishing.
+        # The digest is read off the loop (the recorder's thread, or the worker's sender): the hash may
+        # still be finishing.
         if self._submit(ex, hasher):
             self.flowfile.hold(flow)  # out of a `-w` file until named (Save's hook runs after ours)
         self._timed(began)

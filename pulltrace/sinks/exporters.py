@@ -1,8 +1,9 @@
 """The sinks a capture was asked for (metrics endpoint, OTLP endpoint), as one recorder sink.
 
 The addon configures them from its options on mitmproxy's event loop and calls the
-object for each finished pull on the recorder's thread; a sink is swapped whole, so
-that thread always sees a complete one. prometheus-client and the OpenTelemetry SDK are
+object for each finished pull on one thread (the recorder's, or the one reading pulls back
+from the worker process); a sink is swapped whole, so that thread always sees a complete
+one. prometheus-client and the OpenTelemetry SDK are
 imported only when their option is set.
 """
 
