@@ -1,8 +1,9 @@
 """The sinks a capture was asked for (metrics endpoint, OTLP endpoint), as one recorder sink.
 
 The addon configures them from its options on mitmproxy's event loop and calls the
-object for each finished pull on the recorder's thread; a sink is swapped whole, so
-that thread always sees a complete one. prometheus-client and the OpenTelemetry SDK are
+object for each finished pull on one thread (the recorder's, or the one reading pulls back
+from the worker process); a sink is swapped whole, so that thread always sees a complete
+one. prometheus-client and the OpenTelemetry SDK are
 imported only when their option is set.
 """
 
@@ -93,6 +94,10 @@ class Exporters:
             if name not in self._failed:
                 self._failed.add(name)
                 log.exception("pulltrace: the %s export failed on a pull; the capture goes on (logged once)", name)
+
+    def active(self) -> bool:
+        """Whether any sink wants finished pulls (the worker process then sends them back)."""
+        return self.metrics is not None or self.tracer is not None
 
     def close(self) -> None:
         """Flush the traces still queued and stop serving metrics (end of the capture)."""
