@@ -11,6 +11,7 @@ import pytest
 
 from devtools.mitmdump import Mitmdump, free_port, mitmdump_command
 from pulltrace.capture.importers import load_exchanges
+from pulltrace.capture.jsonl import read_sessions
 from pulltrace.model import Trace
 from pulltrace.pipeline import build_trace
 
@@ -18,12 +19,14 @@ from pulltrace.pipeline import build_trace
 class FlowCapture:
     """One mitmdump recording every flow to a file; `trace()` stops it and builds the trace."""
 
-    def __init__(self, port: int, confdir: Path, out: Path, ca: Path) -> None:
+    def __init__(self, port: int, confdir: Path, out: Path, ca: Path, *, addon: bool = False) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.confdir = confdir
         self.flows = out / "pull.flows"
-        argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, with_addon=False,
-                                options=("flow_detail=0",)) + ["-w", str(self.flows)]
+        # With the addon, `trace()` is what it grouped live: its pulltrace.jsonl.
+        self.jsonl = out / "pulltrace.jsonl" if addon else None
+        argv = mitmdump_command(port=port, confdir=confdir, upstream_ca=ca, with_addon=addon, out=out,
+                                outputs=("jsonl",), options=("flow_detail=0",)) + ["-w", str(self.flows)]
         self.mitmdump = Mitmdump.start(argv, log=out / "mitmdump.log", cwd=out, port=port)
 
     @property
@@ -43,6 +46,9 @@ class FlowCapture:
     def trace(self) -> Trace:
         self.mitmdump.stop()
         assert self.flows.exists(), self.mitmdump.console()[-3000:]
+        if self.jsonl is not None:
+            assert self.jsonl.exists(), self.mitmdump.console()[-3000:]
+            return Trace(sessions=list(read_sessions(self.jsonl)))
         return build_trace(load_exchanges(self.flows), "mitmproxy")
 
     def env(self) -> dict[str, str]:
@@ -64,5 +70,13 @@ def engine_confdir(tmp_path_factory) -> Path:
 @pytest.fixture
 def capture(lab, engine_port, engine_confdir, tmp_path):
     c = FlowCapture(engine_port, engine_confdir, tmp_path / "out", lab.ca_path)
+    yield c
+    c.mitmdump.stop()
+
+
+@pytest.fixture
+def addon_capture(lab, engine_port, engine_confdir, tmp_path):
+    """The same mitmdump with the pulltrace addon: `trace()` is the pulls it wrote live."""
+    c = FlowCapture(engine_port, engine_confdir, tmp_path / "out", lab.ca_path, addon=True)
     yield c
     c.mitmdump.stop()

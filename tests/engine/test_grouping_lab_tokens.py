@@ -1,7 +1,9 @@
 """Two identical programs on one host pulling one repository at once (issue 10): one address,
 one User-Agent, one scope, so only the token each request presents tells the pulls apart.
 The flow file mitmdump wrote holds the real tokens; the trace holds them masked, with their
-prints (pulltrace.redact.prints). The test reads the truth from the flow file itself."""
+prints (pulltrace.redact.prints). The test reads the truth from the flow file itself, and
+checks both ways a capture is grouped: the flow file read back, and the live addon's
+pulltrace.jsonl (prints taken in the proxy's process, grouped in pulltrace's worker)."""
 
 from __future__ import annotations
 
@@ -39,16 +41,21 @@ def _tokens_on_the_wire(path) -> tuple[dict[str, str], dict[str, str]]:
     return presented, issued
 
 
+@pytest.fixture(params=["capture", "addon_capture"], ids=["flow file", "live addon"])
+def source(request):
+    return request.getfixturevalue(request.param)
+
+
 @pytest.mark.parametrize("repository", ["library/three", "library/tiny"])
 def test_two_identical_skopeo_copies_of_one_repository_each_keep_the_requests_that_present_their_token(
-        lab, capture, tmp_path, repository):
+        lab, source, tmp_path, repository):
     if not shutil.which("skopeo"):
         pytest.skip("skopeo is not installed")
-    clients = Clients(capture, tmp_path)
+    clients = Clients(source, tmp_path)
     ref = f"{lab.host('hub')}/{repository}:latest"
     wait(clients.skopeo(ref), clients.skopeo(ref))
-    trace = capture.trace()
-    presented, issued = _tokens_on_the_wire(capture.flows)
+    trace = source.trace()
+    presented, issued = _tokens_on_the_wire(source.flows)
     # Tokens named by the token response that issued them: a failure shows ids, not secrets.
     issuer = {token: flow_id for flow_id, token in issued.items()}
     assert len(issuer) == 2  # the token service issued one token to each
