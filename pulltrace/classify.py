@@ -31,7 +31,7 @@ from pulltrace.auth import (
 )
 from pulltrace.manifest import INDEX_TYPES, MANIFEST_TYPES, ManifestError, ParsedManifest, parse_manifest
 from pulltrace.model import CredentialKind, CredentialPrints, Exchange, Link, Step, StepKind
-from pulltrace.redact.prints import credential_prints
+from pulltrace.redact.prints import NO_PRINTS, credential_prints
 from pulltrace.urls import join_url
 from pulltrace.v2path import V2Path, digest_in_url, is_digest, netloc, parse_path, registry_of, url_base
 
@@ -99,11 +99,14 @@ def challenges_of(ex: Exchange) -> list[Challenge]:
 
 
 def prints_of(ex: Exchange) -> CredentialPrints:
-    """The credential prints a source took before masking; for an exchange none took them
-    (the built-in client's own unmasked record), taken now, once. A masked credential has
-    none: a trace read back falls back to the rules that do without."""
+    """The credential prints a source took before masking; for an unmasked exchange none
+    took them (the built-in client's own record, shown with --show-secrets), taken now, once.
+    A masked exchange without them (a trace read back, a log) has none: the rules that do
+    without decide."""
     if ex.prints is not None:
         return ex.prints
+    if ex.secrets_masked:
+        return NO_PRINTS
     cached = ex.__dict__.get("_prints")
     if cached is None:
         cached = ex.__dict__["_prints"] = credential_prints(ex)

@@ -22,6 +22,7 @@ import secrets
 from pulltrace.auth import EMPTY_BASIC
 from pulltrace.model import CredentialPrints, Exchange
 from pulltrace.redact.names import normalize
+from pulltrace.redact.shapes import ELLIPSIS
 
 _KEY = secrets.token_bytes(16)
 PRINT_HEX = 12
@@ -34,6 +35,8 @@ _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _ISSUED_KEYS = frozenset({"token", "accesstoken"})
 # A token body is a few KiB; a preview larger than this is no token response.
 _MAX_BODY = 256 * 1024
+_NONE_ISSUED: frozenset[str] = frozenset()
+NO_PRINTS = CredentialPrints()
 
 
 def fingerprint(scheme: str, credential: str) -> str:
@@ -45,8 +48,8 @@ def fingerprint(scheme: str, credential: str) -> str:
 def presented_print(authorization: str | None) -> str | None:
     """The print of an Authorization header's credential; None for no header, skopeo's
     empty Basic (anonymous), another scheme, or a credential already masked."""
-    if not authorization:
-        return None
+    if not authorization or ELLIPSIS in authorization:
+        return None  # none, or masked already
     scheme, _, credential = authorization.strip().partition(" ")
     scheme, credential = scheme.lower(), credential.strip()
     if scheme not in ("bearer", "basic") or not _TOKEN68.fullmatch(credential):
@@ -59,13 +62,13 @@ def presented_print(authorization: str | None) -> str | None:
 def issued_prints(body: str | None) -> frozenset[str]:
     """The prints of the tokens a token response body issued, as they will be presented."""
     if not body or "oken" not in body or len(body) > _MAX_BODY or not body.lstrip().startswith("{"):
-        return frozenset()
+        return _NONE_ISSUED
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
-        return frozenset()
+        return _NONE_ISSUED
     if not isinstance(data, dict):
-        return frozenset()
+        return _NONE_ISSUED
     return frozenset(
         fingerprint("bearer", value) for key, value in data.items()
         if isinstance(key, str) and isinstance(value, str) and normalize(key) in _ISSUED_KEYS
@@ -75,11 +78,12 @@ def issued_prints(body: str | None) -> frozenset[str]:
 
 def credential_prints(ex: Exchange) -> CredentialPrints:
     """What `ex` presented and issued, read from its (unmasked) headers and body."""
-    ok = ex.status is not None and 200 <= ex.status < 300
-    return CredentialPrints(
-        presented=presented_print(ex.request_header("authorization")),
-        issued=issued_prints(ex.response_body_preview) if ok else frozenset(),
-    )
+    presented = presented_print(ex.request_header("authorization"))
+    status = ex.status
+    issued = issued_prints(ex.response_body_preview) if status is not None and 200 <= status < 300 else _NONE_ISSUED
+    if presented is None and not issued:
+        return NO_PRINTS  # most exchanges: one shared value, nothing allocated
+    return CredentialPrints(presented=presented, issued=issued)
 
 
 def with_prints(ex: Exchange) -> Exchange:
@@ -87,6 +91,6 @@ def with_prints(ex: Exchange) -> Exchange:
     if ex.prints is not None:
         return ex
     prints = credential_prints(ex)
-    if prints == CredentialPrints():
+    if prints is NO_PRINTS:
         return ex
     return dataclasses.replace(ex, prints=prints)

@@ -72,7 +72,7 @@ def oci_s3_pull():
            body='{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'),
         ex(2, "POST", AUTH, 200, at=0.01, req=[(CT, "application/x-www-form-urlencoded")],
            req_body="grant_type=password&username=bob&password=secret&service=r.example.com&scope=repository%3Aapp%3Apull",
-           resp=[(CT, "application/json")], body='{"access_token": "eyJ.x.y", "expires_in": 60}'),
+           resp=[(CT, "application/json")], body='{"access_token": "xyz", "expires_in": 60}'),
         ex(3, "GET", f"{R}/v2/app/manifests/1.0", 200, at=0.02, req=bearer,
            resp=[(CT, INDEX_OCI), ("Docker-Content-Digest", D["m"])], body=json.dumps(index)),
         ex(4, "GET", f"{R}/v2/app/manifests/{D['arm']}", 200, at=0.03, req=bearer,
