@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
+import jsonschema
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
 from pulltrace.capture.flows import flow_to_exchange
-from pulltrace.model import Exchange
+from pulltrace.model import Exchange, Trace
 from pulltrace.pipeline import build_trace
 from pulltrace.render.html import render_html
 from pulltrace.render.markdown import render_markdown
@@ -21,6 +23,7 @@ from pulltrace.render.speed import PhaseRow, delivery_rows
 from pulltrace.render.text import render_text
 from pulltrace.timing import time_split
 
+SCHEMA = Path(__file__).resolve().parents[3] / "pulltrace" / "trace-v2.schema.json"
 REGISTRY = "hub.pulltrace.test"
 BLOB = b"0123456789" * 1000
 DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()
@@ -64,7 +67,7 @@ def manifest_exchange() -> Exchange:
     f = flow("/v2/library/tiny/manifests/latest", req=(1000.0, 1000.001), resp=(1000.010, 1000.020), content=body,
              headers=(("Content-Type", "application/vnd.docker.distribution.manifest.v2+json"),
                       ("Content-Length", str(len(body)))))
-    return flow_to_exchange(connection(f, start=999.0, tcp=999.001, tls=999.002))
+    return flow_to_exchange(connection(f, start=1000.002, tcp=1000.003, tls=1000.004))  # opened for it (lazy)
 
 
 def split_of(ex: Exchange) -> tuple[float | None, ...]:
@@ -137,3 +140,13 @@ def test_terminal_markdown_and_html_show_the_same_split():
             'not part of its time</div>') in html
     # The step's own timings list says the same.
     assert "<tr><th>connect, before the request</th><td>1305.0 ms</td></tr>" in html
+
+
+def test_the_trace_keeps_the_early_setup_and_writes_it_only_when_recorded():
+    data = eager_trace().to_dict()
+    jsonschema.validate(data, json.loads(SCHEMA.read_text()))
+    manifest, blob = (step["exchange"]["timings"] for step in data["sessions"][0]["steps"])
+    assert "early_connect_ms" not in manifest and "early_tls_ms" not in manifest
+    assert (blob["connect_ms"], blob["early_connect_ms"], blob["early_tls_ms"]) == (None, 1305.0, 20.0)
+    back = Trace.from_dict(data).sessions[0].steps[1].exchange
+    assert split_of(back) == (None, None, 19.0, 55.0, 75.0, 1305.0, 20.0)
