@@ -3,10 +3,13 @@
     mitmdump -s addons/pulltrace.py --set pulltrace_dir=out
 
 The proxy never waits for pulltrace. On mitmproxy's event loop each flow costs constant
-work: it becomes a masked Exchange and is queued. A thread of its own (capture/recorder)
-feeds the engine, closes pulls, prints each finished pull, appends it to pulltrace.jsonl
-and forgets it; the reports written on exit are built by reading that file back, so a
-capture of days keeps in memory only the pulls in flight. Connections that never carry
+work: it becomes a masked Exchange and is queued. pulltrace's worker process (capture/
+worker, fed by capture/offload) feeds the engine, closes pulls, prints each finished pull,
+appends it to pulltrace.jsonl and forgets it, on another core and outside the proxy's
+interpreter lock; with `pulltrace_worker=false`, or if that process cannot run, a thread
+of the proxy's process does the same (capture/recorder). The reports written on exit are
+built by reading that file back, so a capture of days keeps in memory only the pulls in
+flight. Connections that never carry
 an HTTP flow (upstream unreachable, TLS refused by either side) become exchanges too.
 
 Blob bodies are never held: in `responseheaders` a blob (or any large or binary body)
@@ -29,14 +32,13 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mitmproxy import command, ctx, exceptions, hooks, http
 
 from pulltrace import __version__
-from pulltrace.capture import contentview, jsonl
+from pulltrace.capture import contentview
 from pulltrace.capture.flowfile import FlowFileHold
 from pulltrace.capture.flows import (
     CONNECT_ERROR,
@@ -49,28 +51,29 @@ from pulltrace.capture.flows import (
     is_blob_url,
     is_text_type,
 )
-from pulltrace.capture.names import FlowName, flow_names
-from pulltrace.capture.recorder import Recorder, RecorderThread
+from pulltrace.capture.names import FlowName
+from pulltrace.capture.offload import WorkerProcess
+from pulltrace.capture.outputs import CONSOLE, JSONL, OUTPUT_CHOICES, PullOutputs, Settings
+from pulltrace.capture.recorder import Recorder, RecorderThread, Stats
 from pulltrace.engine import Engine
-from pulltrace.model import Exchange, Session, Trace
-from pulltrace.redact import mask_value
-from pulltrace.render.outputs import FORMATS, write_outputs
-from pulltrace.render.text import render_text  # now, not on the recorder's thread mid-capture
+from pulltrace.model import Exchange
 from pulltrace.sinks.exporters import Exporters
 from pulltrace.sinks.metrics import MetricsError
 from pulltrace.urls import join_url
 
 log = logging.getLogger("pulltrace")
 
-CONSOLE = "console"
-JSONL = "jsonl"
-OUTPUT_CHOICES = (CONSOLE, JSONL, *FORMATS)
+__all__ = ["CONSOLE", "JSONL", "OUTPUT_CHOICES", "PullTrace", "Settings"]
+
 DEFAULT_OUTPUTS = "console,jsonl,json,html"
 # How often the recorder looks for pulls that went quiet.
 TICK_S = 1.0
 # Redirect targets and server connections remembered at once (the host filter, and which
 # exchange opened a connection): enough for every pull in flight, never the whole capture.
 RECENT = 4096
+# Where the recorder runs unless pulltrace_worker says otherwise (the addon's unit tests
+# set False to tick the in-process recorder themselves).
+WORKER_DEFAULT = True
 # Flows awaiting their names at most (far more than the pulls in flight ever hold).
 LIVE_FLOWS = 50_000
 
@@ -222,33 +225,6 @@ class _Recent:
         return len(self.items)
 
 
-@dataclass
-class Settings:
-    """The options the recorder's thread reads: a snapshot the event loop replaces whole."""
-
-    directory: Path
-    outputs: tuple[str, ...]
-    idle_s: float
-    show_secrets: bool = False
-    node: str = ""
-    jsonl_max_bytes: int | None = None
-
-
-def numbered_table(session: Session, number: int) -> str:
-    """The text table of one pull, headed with its number in the capture (as the reports number it)."""
-    text = render_text(Trace(sessions=[session], tool_version=__version__))
-    lines = text.split("\n")
-    # render_text numbers the sessions of the trace it is given; this one is the number-th
-    # pull of the capture. Its heading is "Session 1: …" over a rule of "=" of its width.
-    for i, line in enumerate(lines):
-        if line.startswith("Session 1: "):
-            lines[i] = f"Session {number}: " + line[len("Session 1: "):]
-            if i + 1 < len(lines) and lines[i + 1] and set(lines[i + 1]) == {"="}:
-                lines[i + 1] = "=" * min(80, max(len(lines[i + 1]), len(lines[i])))
-            break
-    return "\n".join(lines)
-
-
 class PullTrace:
     """Classifies every registry exchange through the proxy and reports each pull."""
 
@@ -260,10 +236,12 @@ class PullTrace:
         self.outputs: list[str] = parse_outputs(DEFAULT_OUTPUTS)
         self.hosts: list[str] = []
         self.settings = Settings(Path("pulltrace-out"), tuple(self.outputs), 3.0, False)
-        self.writer: jsonl.JsonlWriter | None = None
         self.started_at = time.time()
         self.exporters = Exporters(version=__version__)
-        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self._finished, self.exporters])
+        # The in-process recorder: used with pulltrace_worker=false (and by the addon's unit
+        # tests, which tick it); otherwise the worker process records (see `_start_recording`).
+        self.pull_outputs = PullOutputs(self.settings, started_at=self.started_at, names=self._name)
+        self.recorder = Recorder(Engine(idle_s=self.settings.idle_s), [self.pull_outputs, self.exporters])
         # Flows still waiting for their pull to close, by id: weak, so mitmdump (which keeps
         # no flows) frees them as usual; touched only on the event loop.
         self.live: OrderedDict[str, weakref.ref[http.HTTPFlow]] = OrderedDict()
@@ -274,7 +252,8 @@ class PullTrace:
         self.tunnels: set[str] = set()
         self.held: dict[str, Exchange] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.thread = RecorderThread(self.recorder, tick_s=TICK_S)
+        self.thread: RecorderThread | WorkerProcess = RecorderThread(self.recorder, tick_s=TICK_S)
+        self.recording_started = False
         # Slowest time one hook of ours held the event loop (seconds); logged on exit.
         self.slowest_hook_s = 0.0
         self.slowest_hook_cpu_s = 0.0
@@ -310,6 +289,10 @@ class PullTrace:
         loader.add_option("pulltrace_otlp", str, "",
                           "OTLP/HTTP URL to export each finished pull to as an OpenTelemetry trace (a base URL "
                           "like http://collector:4318 gets /v1/traces); empty exports none.")
+        loader.add_option("pulltrace_worker", bool, WORKER_DEFAULT,
+                          "Group, diagnose and write pulls in a process of pulltrace's own, on another core, "
+                          "so the proxy's interpreter is not shared with that work; false does it in a "
+                          "thread of the proxy's process.")
         loader.add_option("pulltrace_jsonl_max_mb", int, 0,
                           "Rotate pulltrace.jsonl when it reaches this many MB: it becomes pulltrace.jsonl.1 "
                           "(older parts .2, .3, ...) and a new file starts; 0 never rotates.")
@@ -341,6 +324,9 @@ class PullTrace:
         self.recorder.node = node
         # The engine reads its idle window when it closes pulls; the recorder thread owns it.
         self.recorder.engine.idle_s = self.settings.idle_s
+        self.pull_outputs.settings = self.settings
+        if isinstance(self.thread, WorkerProcess):
+            self.thread.send(("settings", self.settings, self.exporters.active()))
 
     def _configure_exporters(self, updated: set[str], node: str) -> None:
         for name, start in (("pulltrace_metrics", self.exporters.set_metrics),
@@ -366,6 +352,26 @@ class PullTrace:
         except RuntimeError:
             self.loop = None
         self._prepare_names()
+        self._start_recording()
+
+    def _start_recording(self) -> None:
+        """Choose, once, where the recorder runs: the worker process, or this process's thread."""
+        if self.recording_started:
+            return
+        self.recording_started = True
+        if ctx.options.pulltrace_worker:
+            self.thread = WorkerProcess(self.settings, started_at=self.started_at, tick_s=TICK_S,
+                                        forward_sessions=self.exporters.active(), on_names=self._name,
+                                        on_session=self.exporters, fallback=self._fallback)
+            self.thread.start()
+
+    def _fallback(self, pulls_closed: int) -> tuple[RecorderThread, PullOutputs]:
+        """The in-process recorder that takes over from a worker process that is gone."""
+        outputs = PullOutputs(self.settings, started_at=self.started_at, names=self._name, resume=True)
+        recorder = Recorder(Engine(idle_s=self.settings.idle_s), [outputs, self.exporters])
+        recorder.node, recorder.closed = self.settings.node, pulls_closed
+        self.pull_outputs = outputs
+        return RecorderThread(recorder, tick_s=TICK_S), outputs
 
     # -- hooks -----------------------------------------------------------------------
     def wanted(self, flow: http.HTTPFlow) -> bool:
@@ -458,15 +464,19 @@ class PullTrace:
             self.running()  # a script loaded without the running hook: names still go to the loop
         held = self.held.pop(flow.client_conn.id, None)
         if held is not None and flow.response is not None:
-            self.thread.submit(held)  # answered anyway (another connection): the failure stays a step
+            self._submit(held)  # answered anyway (another connection): the failure stays a step
         # else this request is the one that waited for the failed connection: it says the same, and more.
         self.live[flow.id] = weakref.ref(flow)
         if len(self.live) > LIVE_FLOWS:
             self.live.popitem(last=False)  # a flow whose pull never closed (dropped exchanges)
         # The digest is read on the recorder's thread: the hash may still be finishing.
-        if self.thread.submit(ex, hasher):
+        if self._submit(ex, hasher):
             self.flowfile.hold(flow)  # out of a `-w` file until named (Save's hook runs after ours)
         self._timed(began)
+
+    def _submit(self, ex: Exchange, hasher: BlobHasher | None = None) -> bool:
+        self._start_recording()
+        return self.thread.submit(ex, hasher)
 
     # -- connections that never became an HTTP flow ----------------------------------
     # mitmproxy reports a failed upstream connection once per connection; whether an HTTP
@@ -493,12 +503,12 @@ class PullTrace:
         self.tunnels.discard(client.id)
         held = self.held.pop(client.id, None)
         if held is not None:
-            self.thread.submit(held)
+            self._submit(held)
 
     def _hold(self, client_id: str, ex: Exchange) -> None:
         earlier = self.held.pop(client_id, None)
         if earlier is not None:
-            self.thread.submit(earlier)
+            self._submit(earlier)
         self.held[client_id] = ex
 
     @guarded
@@ -516,7 +526,7 @@ class PullTrace:
             client=client.peername, server=server.address, started_at=server.timestamp_start, ended_at=time.time(),
         )
         if client.id in self.tunnels:
-            self.thread.submit(ex)
+            self._submit(ex)
         else:
             self._hold(client.id, ex)
         self._timed(began)
@@ -554,7 +564,7 @@ class PullTrace:
             url=destination_url(server.address, sni), client=client.peername, server=server.address,
             started_at=client.timestamp_start, ended_at=time.time(),
         )
-        self.thread.submit(ex)
+        self._submit(ex)
         self._timed(began)
 
     def _timed(self, began: tuple[float, float]) -> None:
@@ -566,57 +576,26 @@ class PullTrace:
     def done(self) -> None:
         contentview.unregister()
         for held in self.held.values():
-            self.thread.submit(held)
+            self._submit(held)
         self.held.clear()
         if not self.thread.stop():
             log.warning("pulltrace: the recorder did not finish in time; the last pulls may be missing")
         self._apply_pending_names()  # the last pulls' names, before Save closes a `-w` file
         self.flowfile.detach()
         self.exporters.close()
-        self._close_writer()
-        written = self.write_reports()
-        stats = self.thread.stats
+        stats, pulls, written = self._recording_ended()
         log.info("pulltrace: %d exchanges, %d pulls; slowest hook %.1f ms (%.1f ms CPU), longest queue wait "
-                 "%.0f ms%s", stats.exchanges, self.recorder.closed, self.slowest_hook_s * 1000,
+                 "%.0f ms%s", stats.exchanges, pulls, self.slowest_hook_s * 1000,
                  self.slowest_hook_cpu_s * 1000, stats.max_lag_s * 1000,
                  f", {stats.dropped} dropped" if stats.dropped else "")
-        if self.writer is not None and JSONL not in self.settings.outputs:
-            for part in self.writer.files():
-                part.unlink(missing_ok=True)  # only a spool for the reports
         if written:
             log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
 
-    # -- sinks (on the recorder's thread) --------------------------------------------
-    def _finished(self, session: Session, number: int) -> None:
-        """Every output of a finished pull, from one copy masked once (the final pass every
-        output gets), unless the user asked to see secrets."""
-        shown = session if self.settings.show_secrets else mask_value(session)
-        for sink in (self._print, self._append, self._name):
-            try:
-                sink(shown, number)
-            except Exception:  # noqa: BLE001 - one broken output must not stop the others
-                log.exception("pulltrace: an output failed on pull %d", number)
-
-    def _print(self, session: Session, number: int) -> None:
-        if CONSOLE not in self.settings.outputs:
-            return
-        # Stray requests (a browser on a registry's UI) stay quiet; a connection that failed
-        # is shown even with no pull around it (a client that rejected mitmproxy's CA).
-        if session.action != "other" or any(s.exchange.error for s in session.steps):
-            log.info("%s", numbered_table(session, number))
-
-    def _append(self, session: Session, number: int) -> None:
-        settings = self.settings
-        if not any(o == JSONL or o in FORMATS for o in settings.outputs):
-            return
-        if self.writer is None:
-            # Without the jsonl output the file is still where finished pulls wait for the
-            # reports (a hidden spool, removed on exit): never in memory.
-            name = "pulltrace.jsonl" if JSONL in settings.outputs else ".pulltrace.spool.jsonl"
-            self.writer = jsonl.JsonlWriter(settings.directory / name, source="mitmproxy",
-                                            tool_version=__version__, started_at=self.started_at,
-                                            node=settings.node, max_bytes=settings.jsonl_max_bytes)
-        self.writer.write(session)
+    def _recording_ended(self) -> tuple[Stats, int, list[Path]]:
+        """What the recorder did, once it stopped: stats, pulls closed, files written."""
+        if isinstance(self.thread, WorkerProcess):
+            return self.thread.merged_stats(), self.thread.pulls_closed, self.thread.written
+        return self.thread.stats, self.recorder.closed, self.pull_outputs.close()
 
     # -- names in mitmproxy: comment, mark, metadata; kept in `-w` files (capture/flowfile) --
     def _prepare_names(self) -> None:
@@ -635,9 +614,9 @@ class PullTrace:
             if "comment" not in columns:
                 ctx.options.update(web_columns=[*columns, "comment"])
 
-    def _name(self, session: Session, number: int) -> None:
-        """Hand the pull's flow names back to the event loop, the only thread that may touch flows."""
-        self.names.put(flow_names(session, number))
+    def _name(self, names: list[FlowName], number: int) -> None:
+        """Hand a pull's flow names back to the event loop, the only thread that may touch flows."""
+        self.names.put(names)
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._apply_pending_names)
         else:
@@ -669,31 +648,19 @@ class PullTrace:
             except Exception:  # noqa: BLE001 - a UI that cannot redraw keeps the names anyway
                 pass
 
-    def _close_writer(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
     # -- outputs ---------------------------------------------------------------------
     def write_reports(self) -> list[Path]:
-        """The trace JSON and reports, built by reading pulltrace.jsonl back (finished pulls only)."""
-        formats = [f for f in self.settings.outputs if f in FORMATS]
-        written: list[Path] = [self.writer.path] if self.writer and JSONL in self.settings.outputs else []
-        if not formats or self.writer is None:
-            return written
-        try:
-            if self.writer._out is not None:
-                self.writer._out.flush()
-            trace = jsonl.load_trace(*self.writer.files())
-            # The jsonl is masked already; the dispatcher's own final pass is kept all the same.
-            written += write_outputs(trace, self.settings.directory, formats,
-                                     show_secrets=self.settings.show_secrets)
-        except Exception:  # noqa: BLE001 - a failed report must not take mitmproxy down
-            log.exception("pulltrace: could not write outputs to %s", self.settings.directory)
-        return written
+        """The trace JSON and reports of the pulls finished so far, in this process (the
+        in-process recorder's thread calls it; the worker process writes its own)."""
+        return self.pull_outputs.write_reports()
 
     @command.command("pulltrace.save")
     def save(self) -> None:
         """Write the trace JSON and reports of every pull finished so far (open ones when they close)."""
+
+        if isinstance(self.thread, WorkerProcess):
+            self.thread.send(("save",))
+            return
 
         def job() -> None:
             written = self.write_reports()

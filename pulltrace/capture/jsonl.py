@@ -38,7 +38,7 @@ class JsonlWriter:
     """Appends finished sessions to one file, each line whole and flushed before the next."""
 
     def __init__(self, path: str | os.PathLike[str], *, source: str, tool_version: str,
-                 started_at: float, node: str = "", max_bytes: int | None = None) -> None:
+                 started_at: float, node: str = "", max_bytes: int | None = None, resume: bool = False) -> None:
         self.path = Path(path)
         self.node = node
         self.header = {"schema": JSONL_SCHEMA, "version": JSONL_VERSION, "trace_version": SCHEMA_VERSION,
@@ -49,10 +49,20 @@ class JsonlWriter:
         self._size = self._part_sessions = 0
         self._parts = 0  # rotated parts written by this capture: path.1 .. path.<parts>
         self.sessions = 0
+        # Go on with the file this capture began in another process (see PullOutputs).
+        self.resume = resume and self.path.exists() and self.path.stat().st_size > 0
+        if self.resume:
+            self._parts = len(rotated_parts(self.path))
 
     def _open(self) -> IO[str]:
         if self._out is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.resume:
+                self.resume = False
+                self._out = self.path.open("a", encoding="utf-8")
+                self._size = self.path.stat().st_size
+                self._part_sessions = 1  # the header, and maybe pulls: the next one may rotate
+                return self._out
             if self._parts == 0 and self.sessions == 0:
                 # A new capture starts a new file, as the trace JSON beside it is rewritten
                 # too; the parts an earlier capture rotated out are not this capture's.
@@ -104,6 +114,10 @@ class JsonlWriter:
     def start(self) -> None:
         """Create the file with its header now, before any pull closed."""
         self._open()
+
+    def flush(self) -> None:
+        if self._out is not None:
+            self._out.flush()
 
     def close(self) -> None:
         if self._out is not None:

@@ -94,6 +94,10 @@ class Exporters:
                 self._failed.add(name)
                 log.exception("pulltrace: the %s export failed on a pull; the capture goes on (logged once)", name)
 
+    def active(self) -> bool:
+        """Whether any sink wants finished pulls (the worker process then sends them back)."""
+        return self.metrics is not None or self.tracer is not None
+
     def close(self) -> None:
         """Flush the traces still queued and stop serving metrics (end of the capture)."""
         tracer, self.tracer, self._url = self.tracer, None, None
