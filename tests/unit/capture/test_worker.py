@@ -54,6 +54,10 @@ def test_the_worker_process_records_names_prints_and_writes(tmp_path, caplog):
         # The name comes back from the other process once the pull closed there.
         assert _until(lambda: manifest.comment.startswith("#2 manifest · pull 1 "))
         assert pt.thread.proc is not None and pt.thread.proc.pid != os.getpid()
+        pt.save()  # the pulltrace.save command, mid-capture: the worker writes the reports
+        assert _until(lambda: (tmp_path / "pulltrace.json").exists())
+        assert [s.summary.image for s in load_trace(tmp_path / "pulltrace.json").sessions] == [
+            "hub.pulltrace.test/library/tiny:latest"]
         pt.done()
     assert pt.recorder.closed == 0  # this process grouped nothing
     [session] = jsonl.load_trace(tmp_path / "pulltrace.jsonl").sessions
