@@ -110,19 +110,25 @@ class WorkerProcess:
         self._wake.set()
         return done.wait(timeout)
 
-    def stop(self, timeout: float = 120.0) -> bool:
-        """Handle what is queued, close every open pull, write the outputs, end the worker."""
+    def stop(self, timeout: float = 3600.0) -> bool:
+        """Handle what is queued, close every open pull, write the outputs, end the worker.
+
+        The reports of a capture of days take a while: this waits as long as the worker lives
+        (up to `timeout`), not a fixed short time that would cut them off."""
         if self._sender is None:
             return True  # nothing was ever captured
         self.queue.items.append(("message", _STOP))
         self._wake.set()
-        finished = self._done.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while not self._done.wait(1.0) and time.monotonic() < deadline:
+            if self._ended.is_set() and self.fallback is None and not self._sender.is_alive():
+                break  # gone, and nobody took over
         if self.proc is not None:
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        return finished
+        return self._done.is_set()
 
     def merged_stats(self) -> Stats:
         """What the worker and this side did, as one Stats for the addon's shutdown line."""
