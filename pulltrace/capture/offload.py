@@ -87,14 +87,7 @@ class WorkerProcess:
     def submit(self, ex: Exchange, hasher: Digest | None = None) -> bool:
         """Queue one exchange; False (and counted) if the worker is this far behind."""
         self._ensure_started()
-        if len(self.queue.items) >= self.queue.maxsize:
-            self.stats.dropped += 1
-            if self.stats.dropped == 1:
-                log.warning("pulltrace: %d exchanges waiting; dropping exchanges rather than slowing the proxy",
-                            self.queue.maxsize)
-            return False
-        self.queue.items.append(("exchange", ex, hasher, time.monotonic()))
-        return True
+        return self.queue.offer(("exchange", ex, hasher, time.monotonic()), self.stats)
 
     def send(self, message: tuple[Any, ...]) -> None:
         """A message for the worker (new settings, save), after everything queued before it."""

@@ -5,11 +5,11 @@ exchange's duration; setup done before the request is shown as such, never count
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import jsonschema
+from addonflows import BLOB, DIGEST, MANIFEST
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
@@ -25,8 +25,6 @@ from pulltrace.timing import time_split
 
 SCHEMA = Path(__file__).resolve().parents[3] / "pulltrace" / "trace-v2.schema.json"
 REGISTRY = "hub.pulltrace.test"
-BLOB = b"0123456789" * 1000
-DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()
 
 
 def flow(path: str, *, req: tuple[float, float], resp: tuple[float, float], content: bytes = b"",
@@ -58,12 +56,7 @@ def eager_blob() -> http.HTTPFlow:
 
 
 def manifest_exchange() -> Exchange:
-    body = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(BLOB),
-                   "digest": DIGEST},
-        "layers": [],
-    }).encode()
+    body = MANIFEST
     f = flow("/v2/library/tiny/manifests/latest", req=(1000.0, 1000.001), resp=(1000.010, 1000.020), content=body,
              headers=(("Content-Type", "application/vnd.docker.distribution.manifest.v2+json"),
                       ("Content-Length", str(len(body)))))
