@@ -81,13 +81,20 @@ class Severity(StrEnum):
 
 @dataclass
 class Timings:
-    """Milliseconds per phase, HAR style; None where the source did not see it."""
+    """Milliseconds per phase, HAR style; None where the source did not see it.
+
+    `connect_ms`/`tls_ms` are the setup that fell inside this request's time; `early_*` the
+    setup of its connection done before the request started (mitmproxy's default eager
+    strategy connects at CONNECT time), which is no part of `duration_ms`."""
 
     connect_ms: float | None = None
     tls_ms: float | None = None
     send_ms: float | None = None
     wait_ms: float | None = None
     receive_ms: float | None = None
+    # Written only when recorded, so traces of exchanges without them read as before.
+    early_connect_ms: float | None = field(default=None, metadata={"omit_none": True})
+    early_tls_ms: float | None = field(default=None, metadata={"omit_none": True})
 
 
 @dataclass(frozen=True)
@@ -454,15 +461,16 @@ def json_fields(obj: object) -> dict[str, Any]:
     if isinstance(obj, StepFacts):
         return facts_to_dict(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {key: getattr(obj, name) for key, name in _json_names(type(obj))}
+        return {key: value for key, name, omit_none in _json_names(type(obj))
+                if (value := getattr(obj, name)) is not None or not omit_none}
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
 @functools.lru_cache(maxsize=64)
-def _json_names(cls: type) -> tuple[tuple[str, str], ...]:
+def _json_names(cls: type) -> tuple[tuple[str, str, bool], ...]:
     # A field whose JSON name is None stays in memory only (Exchange.prints).
-    return tuple((f.metadata.get("json", f.name), f.name) for f in dataclasses.fields(cls)
-                 if f.metadata.get("json", f.name) is not None)
+    return tuple((f.metadata.get("json", f.name), f.name, bool(f.metadata.get("omit_none")))
+                 for f in dataclasses.fields(cls) if f.metadata.get("json", f.name) is not None)
 
 
 def exchange_from_dict(d: dict[str, Any]) -> Exchange:

@@ -35,29 +35,56 @@ BYPASS = "bypass"
 @dataclass(frozen=True)
 class TimeSplit:
     """Where one exchange's time went, in milliseconds; None where the source did not record
-    the phase (a HAR without timings, a log). `transfer_ms` is the body's download (HAR receive)."""
+    the phase (a HAR without timings, a log). `transfer_ms` is the body's download (HAR receive).
+    The four phases add up to at most `total_ms`; `early_*` is the connection's setup done before
+    the request started, which is no part of its time and so not of the split."""
 
     connect_ms: float | None
     tls_ms: float | None
     wait_ms: float | None
     transfer_ms: float | None
     total_ms: float | None
+    early_connect_ms: float | None = None
+    early_tls_ms: float | None = None
 
     @property
     def recorded(self) -> bool:
         return any(x is not None for x in (self.connect_ms, self.tls_ms, self.wait_ms, self.transfer_ms))
 
+    @property
+    def early(self) -> bool:
+        """Whether the connection was set up (in part) before the request started."""
+        return self.early_connect_ms is not None or self.early_tls_ms is not None
+
+
+# Each phase is rounded to a microsecond where it is recorded; a sum may exceed the total by that.
+_ROUNDING_MS = 0.01
+
 
 def time_split(ex: Exchange) -> TimeSplit:
     """The exchange's phases; connect and TLS only count when a new connection was opened
-    (HAR writes -1 or leaves them out for a reused one)."""
+    (HAR writes -1 or leaves them out for a reused one) and only the part inside the request.
+    A trace recorded before pulltrace kept the two apart (or a HAR that counts a connection
+    opened at CONNECT time) may carry setup longer than the request itself: setup that cannot
+    fit in the request's time was done before it, and is shown so, not counted."""
     t = ex.timings
 
     def phase(ms: float | None) -> float | None:
         return ms if ms is not None and ms >= 0 else None
 
-    return TimeSplit(phase(t.connect_ms), phase(t.tls_ms), phase(t.wait_ms), phase(t.receive_ms),
-                     phase(ex.duration_ms))
+    connect, tls, wait, transfer = phase(t.connect_ms), phase(t.tls_ms), phase(t.wait_ms), phase(t.receive_ms)
+    early_connect, early_tls = phase(t.early_connect_ms), phase(t.early_tls_ms)
+    total = phase(ex.duration_ms)
+    parts = sum(x for x in (connect, tls, wait, transfer) if x is not None)
+    if total is not None and (connect or tls) and parts > total + _ROUNDING_MS:
+        early_connect = _add(early_connect, connect)
+        early_tls = _add(early_tls, tls)
+        connect = tls = None
+    return TimeSplit(connect, tls, wait, transfer, total, early_connect, early_tls)
+
+
+def _add(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else round(a + b, 3)
 
 
 def throughput(ex: Exchange) -> float | None:

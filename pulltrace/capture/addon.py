@@ -651,21 +651,15 @@ class PullTrace:
                 pass
 
     # -- outputs ---------------------------------------------------------------------
-    def write_reports(self) -> list[Path]:
-        """The trace JSON and reports of the pulls finished so far, in this process (the
-        in-process recorder's thread calls it; the worker process writes its own)."""
-        return self.pull_outputs.write_reports()
-
     @command.command("pulltrace.save")
     def save(self) -> None:
         """Write the trace JSON and reports of every pull finished so far (open ones when they close)."""
-
         if isinstance(self.thread, WorkerProcess):
             self.thread.send(("save",))
             return
 
         def job() -> None:
-            written = self.write_reports()
+            written = self.pull_outputs.write_reports()
             if written:
                 log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
 

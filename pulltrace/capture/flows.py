@@ -62,6 +62,39 @@ def _addr(address: tuple | None) -> str:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
+def _split_at(start: float | None, end: float | None, at: float) -> tuple[float | None, float | None]:
+    """A setup phase [start, end] cut at the request's start: (ms inside the request, ms before it)."""
+    if start is None or end is None:
+        return None, None
+    if end <= at:
+        return None, _ms(end, start)
+    if start >= at:
+        return _ms(end, start), None
+    return _ms(end, at), _ms(at, start)
+
+
+def flow_timings(flow: http.HTTPFlow, *, first_on_connection: bool = True) -> Timings:
+    """The flow's phases, each inside the request's own time, so they add up to at most its
+    duration. A connection's setup counts only for the first request on it; the part of it
+    done before the request started is kept apart (`early_*`): mitmproxy's default eager
+    strategy connects and handshakes upstream at CONNECT time, often long before the request.
+    A connection opened for the request (lazy) is set up after the request arrived, so the
+    wait for the answer starts once it is ready, not when the request ended."""
+    req, resp, conn = flow.request, flow.response, flow.server_conn
+    begin = req.timestamp_start
+    t = Timings(send_ms=_ms(req.timestamp_end, begin))
+    ready = None
+    if first_on_connection:
+        t.connect_ms, t.early_connect_ms = _split_at(conn.timestamp_start, conn.timestamp_tcp_setup, begin)
+        t.tls_ms, t.early_tls_ms = _split_at(conn.timestamp_tcp_setup, conn.timestamp_tls_setup, begin)
+        ready = conn.timestamp_tls_setup or conn.timestamp_tcp_setup
+    if resp is not None:
+        asked = max((x for x in (req.timestamp_end, ready) if x is not None), default=None)
+        t.wait_ms = _ms(resp.timestamp_start, asked)
+        t.receive_ms = _ms(resp.timestamp_end, resp.timestamp_start)
+    return t
+
+
 def flow_to_exchange(
     flow: http.HTTPFlow,
     *,
@@ -90,19 +123,12 @@ def flow_to_exchange(
         request_body_preview=request_preview,
         request_bytes=len(raw_req) if raw_req is not None else _content_length(req.headers),
     )
-    conn = flow.server_conn
-    ex.timings = Timings(
-        connect_ms=_ms(conn.timestamp_tcp_setup, conn.timestamp_start) if first_on_connection else None,
-        tls_ms=_ms(conn.timestamp_tls_setup, conn.timestamp_tcp_setup) if first_on_connection else None,
-        send_ms=_ms(req.timestamp_end, req.timestamp_start),
-    )
+    ex.timings = flow_timings(flow, first_on_connection=first_on_connection)
     if resp is not None:
         ex.status = resp.status_code
         ex.reason = resp.reason
         ex.http_version = resp.http_version
         ex.response_headers = [(k, v) for k, v in resp.headers.items(multi=True)]
-        ex.timings.wait_ms = _ms(resp.timestamp_start, req.timestamp_end)
-        ex.timings.receive_ms = _ms(resp.timestamp_end, resp.timestamp_start)
         ex.duration_ms = _ms(resp.timestamp_end or resp.timestamp_start, req.timestamp_start)
         raw = resp.raw_content
         if raw is not None:

@@ -326,6 +326,22 @@ def _ms_or_none(value: Any) -> float | None:
     return None
 
 
+def _har_connect(timings: dict[str, Any], time: float | None) -> float | None:
+    """The TCP connect alone. HAR 1.2 counts `ssl` inside `connect` (browsers write it so), and
+    `time` is then the sum of the phases without `ssl`; mitmproxy's savehar writes them apart
+    and counts both in `time`. The entry's own `time` says which, else a `connect` shorter than
+    its `ssl` cannot include it."""
+    connect, ssl = _ms_or_none(timings.get("connect")), _ms_or_none(timings.get("ssl"))
+    if connect is None or not ssl or connect < ssl:
+        return connect
+    if time is not None:
+        phases = sum(v for k in ("blocked", "dns", "connect", "send", "wait", "receive")
+                     if (v := _ms_or_none(timings.get(k))) is not None)
+        if abs(time - phases - ssl) < abs(time - phases):
+            return connect
+    return round(connect - ssl, 3)
+
+
 def _count(value: object) -> int | None:
     """A HAR byte count: a whole number >= 0; -1 (HAR's "unknown") and others are None."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -395,7 +411,7 @@ def _har_entry(entry: object, n: int, preview_limit: int) -> Exchange:
     ) else None
     timings = _obj(entry.get("timings"), "timings")
     t = Timings(
-        connect_ms=_ms_or_none(timings.get("connect")),
+        connect_ms=_har_connect(timings, _ms_or_none(entry.get("time"))),
         tls_ms=_ms_or_none(timings.get("ssl")),
         send_ms=_ms_or_none(timings.get("send")),
         wait_ms=_ms_or_none(timings.get("wait")),

@@ -87,14 +87,7 @@ class WorkerProcess:
     def submit(self, ex: Exchange, hasher: Digest | None = None) -> bool:
         """Queue one exchange; False (and counted) if the worker is this far behind."""
         self._ensure_started()
-        if len(self.queue.items) >= self.queue.maxsize:
-            self.stats.dropped += 1
-            if self.stats.dropped == 1:
-                log.warning("pulltrace: %d exchanges waiting; dropping exchanges rather than slowing the proxy",
-                            self.queue.maxsize)
-            return False
-        self.queue.items.append(("exchange", ex, hasher, time.monotonic()))
-        return True
+        return self.queue.offer(("exchange", ex, hasher, time.monotonic()), self.stats)
 
     def send(self, message: tuple[Any, ...]) -> None:
         """A message for the worker (new settings, save), after everything queued before it."""
@@ -110,19 +103,25 @@ class WorkerProcess:
         self._wake.set()
         return done.wait(timeout)
 
-    def stop(self, timeout: float = 120.0) -> bool:
-        """Handle what is queued, close every open pull, write the outputs, end the worker."""
+    def stop(self, timeout: float = 3600.0) -> bool:
+        """Handle what is queued, close every open pull, write the outputs, end the worker.
+
+        The reports of a capture of days take a while: this waits as long as the worker lives
+        (up to `timeout`), not a fixed short time that would cut them off."""
         if self._sender is None:
             return True  # nothing was ever captured
         self.queue.items.append(("message", _STOP))
         self._wake.set()
-        finished = self._done.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while not self._done.wait(1.0):
+            if time.monotonic() >= deadline or not self._sender.is_alive():
+                break  # out of time, or the sender failed (logged): nobody will finish
         if self.proc is not None:
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        return finished
+        return self._done.is_set()
 
     def merged_stats(self) -> Stats:
         """What the worker and this side did, as one Stats for the addon's shutdown line."""
@@ -170,6 +169,12 @@ class WorkerProcess:
 
     # -- the sender thread ------------------------------------------------------------
     def _send_loop(self) -> None:
+        try:
+            self._send_all()
+        except Exception:  # noqa: BLE001 - said once; the proxy goes on, the capture's end is lost
+            log.exception("pulltrace: the sender to its worker process failed; the rest of the capture is not recorded")
+
+    def _send_all(self) -> None:
         writer = self._spawn()
         items = self.queue.items
         while True:
@@ -177,7 +182,7 @@ class WorkerProcess:
             self._wake.clear()
             if writer is not None and self._ended.is_set() and not self._done.is_set():
                 writer = None
-                self._lose(f"ended (exit code {self.proc.poll() if self.proc else None})")
+                self._lose(f"ended (exit code {self._exit_code()})")
             batch: list[Exchange] = []
             while items:
                 item = items.popleft()
@@ -194,7 +199,7 @@ class WorkerProcess:
                     self._ended.wait()  # the worker exits after its "done"
                     if self._done.is_set():
                         return
-                    self._lose(f"ended before it finished (exit code {self.proc.poll() if self.proc else None})")
+                    self._lose(f"ended before it finished (exit code {self._exit_code()})")
                     self._hand_to_fallback(item)
                     return
                 if writer is None and self._hand_to_fallback(item):
@@ -229,11 +234,23 @@ class WorkerProcess:
                 writer.send(item[1])
             return writer
         except OSError:
-            self._lose(f"stopped reading (exit code {self.proc.poll() if self.proc else None})")
+            self._lose(f"stopped reading (exit code {self._exit_code()})")
             assert self.fallback is not None
             for ex in batch:
                 self.fallback.submit(ex)
             return None
+        except Exception:  # noqa: BLE001 - a message that cannot be pickled: nothing of it was written
+            log.exception("pulltrace: could not send %d exchanges to its worker process; they are not recorded",
+                          len(batch))
+            return writer
+
+    def _exit_code(self) -> str:
+        if self.proc is None:
+            return "none"
+        try:
+            return str(self.proc.wait(2))
+        except subprocess.TimeoutExpired:
+            return "none yet"
 
     def _hand_to_fallback(self, item: tuple[Any, ...]) -> bool:
         """One queued item, done in the proxy's process; True at the stop."""

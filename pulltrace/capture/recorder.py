@@ -99,6 +99,18 @@ class Backlog:
     def qsize(self) -> int:
         return len(self.items)
 
+    def offer(self, item: Any, stats: Stats) -> bool:
+        """Append `item`, or, with `maxsize` items already waiting, count it dropped (warned
+        once): the proxy goes on, a statistic is lost."""
+        if len(self.items) >= self.maxsize:
+            stats.dropped += 1
+            if stats.dropped == 1:
+                log.warning("pulltrace: %d exchanges waiting; dropping exchanges rather than slowing the proxy",
+                            self.maxsize)
+            return False
+        self.items.append(item)
+        return True
+
 
 class RecorderThread:
     """Runs a Recorder off the event loop; `submit` never blocks the caller."""
@@ -125,14 +137,7 @@ class RecorderThread:
     def submit(self, ex: Exchange, hasher: Digest | None = None) -> bool:
         """Queue one exchange; False (and counted) if the thread is this far behind."""
         self._ensure_started()
-        if len(self.queue.items) >= self.queue.maxsize:
-            self.stats.dropped += 1
-            if self.stats.dropped == 1:
-                log.warning("pulltrace: %d exchanges waiting; dropping exchanges rather than slowing the proxy",
-                            self.queue.maxsize)
-            return False
-        self.queue.items.append(("exchange", ex, hasher, time.monotonic()))
-        return True
+        return self.queue.offer(("exchange", ex, hasher, time.monotonic()), self.stats)
 
     def call(self, job: Callable[[], None]) -> threading.Event:
         """Run `job` on the recorder's thread after everything queued before it; set when done."""

@@ -74,7 +74,8 @@ def _entry(step: Step, session_id: str) -> dict[str, Any]:
         "timings": {
             "blocked": -1,
             "dns": -1,
-            "connect": _ms(t.connect_ms),
+            # HAR 1.2: `connect` includes the `ssl` time (the model keeps the two apart).
+            "connect": _ms(t.connect_ms + (t.tls_ms or 0.0) if t.connect_ms is not None else None),
             "ssl": _ms(t.tls_ms),
             "send": _ms(t.send_ms) if t.send_ms is not None else 0,
             "wait": _ms(t.wait_ms) if t.wait_ms is not None else 0,

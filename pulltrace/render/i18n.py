@@ -156,6 +156,10 @@ _EN: dict[str, str] = {
     "cache_none": "no cache headers",
     "cache_not_recorded": "not recorded",
     "time_split": "Where the time went",
+    "phase_early": "{time} before the request",
+    "setup_early": "connection set up before the request ({phases}): not part of its time",
+    "early_connect": "connect {time}",
+    "early_tls": "TLS {time}",
     "flag_slow": "slow",
     "flag_costly_miss": "cache miss",
 }
@@ -303,6 +307,10 @@ _ZH: dict[str, str] = {
     "cache_none": "无缓存头",
     "cache_not_recorded": "未记录",
     "time_split": "时间分布",
+    "phase_early": "请求前 {time}",
+    "setup_early": "连接在请求之前建立（{phases}），不计入本次耗时",
+    "early_connect": "连接 {time}",
+    "early_tls": "TLS {time}",
     "flag_slow": "慢",
     "flag_costly_miss": "缓存未命中",
 }

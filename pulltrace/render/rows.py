@@ -15,7 +15,7 @@ from pulltrace.model import Exchange, Finding, Headers, Session, Step, StepKind,
 from pulltrace.render import fmt
 from pulltrace.render.i18n import Translate, translator
 from pulltrace.render.speed import DeliveryRow, delivery_rows, rate
-from pulltrace.timing import throughput
+from pulltrace.timing import throughput, time_split
 
 # The response headers a reader of a pull needs to see without opening the details:
 # the challenge, the redirect, the digest the client verifies, what and how much came back.
@@ -285,8 +285,11 @@ def kind_label(step: Step, t: Translate) -> str:
 
 def _phases(ex: Exchange) -> list[tuple[str, str]]:
     t = ex.timings
-    named = (("connect", t.connect_ms), ("tls", t.tls_ms), ("send", t.send_ms), ("wait", t.wait_ms),
-             ("receive", t.receive_ms))
+    # Connection setup done before the request started is no part of its time (time_split).
+    split = time_split(ex)
+    named = (("connect", split.connect_ms), ("tls", split.tls_ms), ("send", t.send_ms), ("wait", t.wait_ms),
+             ("receive", t.receive_ms), ("connect, before the request", split.early_connect_ms),
+             ("tls, before the request", split.early_tls_ms))
     return [(name, f"{ms:.1f} ms") for name, ms in named if ms is not None]
 
 

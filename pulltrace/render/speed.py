@@ -50,6 +50,9 @@ class DeliveryRow:
     digest: str = ""
     verdict: str = ""          # hit / miss / bypass / "" (no header said), for styling
     phases: tuple[PhaseRow, ...] = ()
+    # The connection's setup done before the request started, as a sentence ("" when none):
+    # not in the split, so a user who sees no connect phase knows where it went.
+    setup_early: str = ""
     flags: tuple[str, ...] = ()   # "slow", "cache miss": the doctor's speed findings on this blob
     flag_titles: str = ""         # those findings' titles, for a tooltip
 
@@ -82,6 +85,22 @@ def _cache_label(d: BlobDelivery, t: Translate) -> str:
         return t("cache_none")
     label = t(f"cache_{d.cache.verdict}") if d.cache.verdict else t("cache_unknown")
     return f"{label} ({d.cache.pop})" if d.cache.pop else label
+
+
+def _setup_cell(inside: float | None, early: float | None, t: Translate) -> str:
+    """`12 ms`, `1.31 s before the request`, or both joined by `+` when the setup straddled the request's start."""
+    parts = [fmt.human_ms(inside)] if inside is not None else []
+    if early is not None:
+        parts.append(t("phase_early", time=fmt.human_ms(early)))
+    return " + ".join(parts)
+
+
+def _setup_early(d: BlobDelivery, t: Translate) -> str:
+    """The sentence under the split bar saying where a missing connect or TLS phase went."""
+    split = d.split
+    named = [t(key, time=fmt.human_ms(ms)) for key, ms in (("early_connect", split.early_connect_ms),
+                                                          ("early_tls", split.early_tls_ms)) if ms is not None]
+    return t("setup_early", phases=", ".join(named)) if named else ""
 
 
 def _phases(d: BlobDelivery, t: Translate) -> tuple[PhaseRow, ...]:
@@ -123,8 +142,8 @@ def delivery_rows(session: Session, anchors: dict[str, tuple[str, int]], *, lang
             cache_headers=" · ".join(f"{k}: {v}" for k, v in d.cache.headers),
             size=fmt.human_bytes(d.bytes),
             time=_ms(d.time_ms),
-            connect=_ms(d.split.connect_ms),
-            tls=_ms(d.split.tls_ms),
+            connect=_setup_cell(d.split.connect_ms, d.split.early_connect_ms, t),
+            tls=_setup_cell(d.split.tls_ms, d.split.early_tls_ms, t),
             wait=_ms(d.split.wait_ms),
             transfer=_ms(d.split.transfer_ms),
             throughput=rate(d.throughput),
@@ -132,6 +151,7 @@ def delivery_rows(session: Session, anchors: dict[str, tuple[str, int]], *, lang
             digest=d.digest or "",
             verdict=d.cache.verdict,
             phases=_phases(d, t),
+            setup_early=_setup_early(d, t),
             flags=tuple(dict.fromkeys(mark for mark, _ in marks)),
             flag_titles=" · ".join(title for _, title in marks),
         ))

@@ -20,7 +20,7 @@ from pulltrace.commands.main import main
 from pulltrace.diagnose.speed import short_digest
 from pulltrace.lab import images as lab_images
 from pulltrace.model import Session, Trace, load_trace
-from pulltrace.timing import blob_deliveries
+from pulltrace.timing import blob_deliveries, time_split
 
 pytestmark = pytest.mark.lab
 
@@ -85,6 +85,22 @@ def layers_by_role(session: Session) -> dict[str, tuple[str, str]]:
     return {d.role: (d.host, d.cache.verdict) for d in blob_deliveries(session) if d.is_layer}
 
 
+def split_checks(session: Session) -> tuple[list[str], bool]:
+    """Steps whose connect/TLS/wait/transfer add up to more than their duration (as recorded in the
+    trace, and as the views read them), and whether any step recorded its connection's setup as done
+    before its request started."""
+    over, early = [], False
+    for step in session.steps:
+        t, split = step.exchange.timings, time_split(step.exchange)
+        for what, phases in (("recorded", (t.connect_ms, t.tls_ms, t.wait_ms, t.receive_ms)),
+                             ("split", (split.connect_ms, split.tls_ms, split.wait_ms, split.transfer_ms))):
+            parts = sum(x for x in phases if x)
+            if split.total_ms is not None and parts > split.total_ms + 0.01:
+                over.append(f"{step.id} {what}: {parts} > {split.total_ms}")
+        early = early or t.early_connect_ms is not None or t.early_tls_ms is not None
+    return over, early
+
+
 def cli(capsys, *argv: str) -> str:
     main(list(argv))
     return capsys.readouterr().out
@@ -119,6 +135,10 @@ def test_a_cold_pull_names_the_slow_layer_its_host_and_the_miss_and_a_warm_one_h
     session = the_pull(load_trace(cold))
     assert layers_by_role(session) == {f"layer {n}/3": (edge, "miss") for n in (1, 2, 3)}
     assert speed_rules(session) == ["speed.slow-layer", "speed.cache-miss"]
+    # Each step's split fits in its time. mitmdump connects upstream when the client sends CONNECT
+    # (its default eager strategy): that setup is before the request, said so and not counted.
+    over, early = split_checks(session)
+    assert (over, early) == ([], puller.client != "pulltrace")
     # What the doctor prints: the layer by number and docker's short id, its host and its cache.
     doctor = flat(cli(capsys, "doctor", "--capture", str(cold)))
     assert f"{SLOW} ({short_digest(slow.digest)}) came " in doctor

@@ -25,13 +25,16 @@ def flow(path: str, *, method: str = "GET", status: int = 200, headers=(), conte
     return f
 
 
+# A manifest whose config is BLOB, no layers: the smallest complete pull.
+MANIFEST = json.dumps({
+    "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(BLOB), "digest": DIGEST},
+    "layers": [],
+}).encode()
+
+
 def manifest_flow(t: float = 1000.0, repo: str = "library/tiny") -> http.HTTPFlow:
-    body = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(BLOB),
-                   "digest": DIGEST},
-        "layers": [],
-    }).encode()
+    body = MANIFEST
     return flow(f"/v2/{repo}/manifests/latest", content=body, t=t,
                 headers=[("Content-Type", "application/vnd.docker.distribution.manifest.v2+json"),
                          ("Content-Length", str(len(body)))])

@@ -54,6 +54,10 @@ def test_the_worker_process_records_names_prints_and_writes(tmp_path, caplog):
         # The name comes back from the other process once the pull closed there.
         assert _until(lambda: manifest.comment.startswith("#2 manifest · pull 1 "))
         assert pt.thread.proc is not None and pt.thread.proc.pid != os.getpid()
+        pt.save()  # the pulltrace.save command, mid-capture: the worker writes the reports
+        assert _until(lambda: (tmp_path / "pulltrace.json").exists())
+        assert [s.summary.image for s in load_trace(tmp_path / "pulltrace.json").sessions] == [
+            "hub.pulltrace.test/library/tiny:latest"]
         pt.done()
     assert pt.recorder.closed == 0  # this process grouped nothing
     [session] = jsonl.load_trace(tmp_path / "pulltrace.jsonl").sessions
@@ -139,3 +143,31 @@ def test_a_frame_cut_short_reads_as_the_end(tmp_path, cut):
     with path.open("rb") as f:
         assert read_frame(f) == ("log", 20, "a line")
         assert read_frame(f) is None
+
+
+def test_many_pulls_from_several_clients_arrive_whole_and_in_order(tmp_path):
+    """Batches, the pipe and the worker's queue lose nothing and keep each client's order."""
+    pt = PullTrace()
+    clients = [("10.0.0.1", 40001), ("10.0.0.2", 40002), ("10.0.0.3", 40003)]
+    manifests = []
+    with taddons.context(pt) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="jsonl", pulltrace_worker=True)
+        for n in range(100):
+            for c, peer in enumerate(clients):
+                t = 1000.0 + 10 * n + c
+                for f in (manifest_flow(t, repo=f"team/app{c}"), blob_flow(t + 0.5, repo=f"team/app{c}")):
+                    f.client_conn.peername = peer
+                    if f.request.path.endswith("/manifests/latest"):
+                        pt.response(f)
+                        manifests.append(f)
+                    else:
+                        stream_through(pt, f, BLOB)
+        pt.done()
+    sessions = jsonl.load_trace(tmp_path / "pulltrace.jsonl").sessions
+    assert len(sessions) == 300
+    assert all([s.kind for s in session.steps] == ["manifest", "config-blob"] for session in sessions)
+    by_client = {peer[0]: [s.steps[0].exchange.started_at for s in sessions
+                           if s.steps[0].exchange.client.startswith(peer[0])] for peer in clients}
+    assert {client: len(starts) for client, starts in by_client.items()} == {p[0]: 100 for p in clients}
+    assert all(starts == sorted(starts) for starts in by_client.values())
+    assert all(f.comment.startswith("#1 manifest · pull ") for f in manifests)  # every flow named

@@ -45,9 +45,10 @@ def test_wide_text_shows_the_time_split_recorded_by_the_proxy():
     lines = section(render_text(trace, wide=True), "Why slow:")
     assert lines[1].split() == ["#", "Blob", "Served", "by", "Redirected", "from", "Cache", "Size", "Time", "Connect",
                                 "TLS", "Wait", "Transfer", "Throughput", "Cache", "headers"]
+    # mitmproxy connected at CONNECT time (eager): the 2 ms connect and 4 ms TLS were before the request.
     assert lines[3].split() == ["8", "layer", "1/1", "cdn.pulltrace.test", "hub.pulltrace.test", "no", "cache",
-                                "headers", "679", "B", "8", "ms", "2", "ms", "4", "ms", "2", "ms", "1", "ms", "550.7",
-                                "KiB/s"]
+                                "headers", "679", "B", "8", "ms", "2", "ms", "before", "the", "request", "4", "ms",
+                                "before", "the", "request", "2", "ms", "1", "ms", "550.7", "KiB/s"]
 
 
 def test_narrow_text_drops_whole_host_labels_and_wraps_whole_words():
