@@ -238,12 +238,11 @@ class Grouper:
 
     @staticmethod
     def _release(pull: Pull, step: Step) -> None:
-        """A step leaves the pull it joined first (it was another pull's): so do its prints."""
+        """A step leaves the pull it joined first (it was another pull's); a token that moves
+        takes the print of what it issued along (only pings and tokens ever move)."""
         pull.session.steps[:] = [s for s in pull.session.steps if s is not step]
         if kind_of(step) in TOKEN_KINDS:
             pull.prints.difference_update(prints_of(step.exchange).issued)
-        elif kind_of(step) in MANIFEST_KINDS:
-            pull.prints.discard(prints_of(step.exchange).presented or "")
 
     def _manifest_facts(self, pull: Pull, step: Step, kind: StepKind, digest: str | None) -> None:
         if step.exchange.status in REDIRECT_STATUSES:
