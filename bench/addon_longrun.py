@@ -183,12 +183,13 @@ def pct(values: list[float], p: float) -> float:
 
 def addon_summary(log: Path) -> dict[str, float]:
     text = log.read_text(errors="replace")
-    match = re.search(r"pulltrace: (\d+) exchanges, (\d+) pulls; slowest hook ([\d.]+) ms(?: \(([\d.]+) ms CPU\))?, "
-                      r"longest queue wait (\d+) ms", text)
+    match = re.search(r"pulltrace: (\d+) exchanges, (\d+) pulls; slowest hook ([\d.]+) ms \(([\d.]+) ms CPU; "
+                      r"([\d.]+) ms with the interpreter's garbage collection\), longest queue wait (\d+) ms", text)
     if not match:
         return {}
     return {"exchanges": int(match.group(1)), "pulls": int(match.group(2)), "slowest_hook_ms": float(match.group(3)),
-            "slowest_hook_cpu_ms": float(match.group(4) or "nan"), "queue_wait_ms": float(match.group(5))}
+            "slowest_hook_cpu_ms": float(match.group(4)), "slowest_hook_gc_ms": float(match.group(5)),
+            "queue_wait_ms": float(match.group(6))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,8 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         f"per request, with/without: **{cpu_ratio:.3f}** (what the addon costs the proxy's process); with the "
         f"worker's CPU added: **{machine_ratio:.3f}** (what it costs the machine).",
         f"Delay attributable to pulltrace: its slowest hook held the loop **{summary.get('slowest_hook_ms', '?')} "
-        f"ms** of wall time ({summary.get('slowest_hook_cpu_ms', '?')} ms of its own CPU); the loop's worst "
-        f"wake-up was {lag['addon'].get('max_ms', '?')} ms with the addon and "
+        f"ms** of wall time ({summary.get('slowest_hook_cpu_ms', '?')} ms of its own CPU), "
+        f"{summary.get('slowest_hook_gc_ms', '?')} ms with the interpreter's garbage collections that landed in "
+        f"it (the longest collection: {lag['addon'].get('gc_max_ms', '?')} ms with the addon, "
+        f"{lag['plain'].get('gc_max_ms', '?')} ms without; collections over 50 ms: "
+        f"{lag['addon'].get('gc_over_50ms', '?')} with, {lag['plain'].get('gc_over_50ms', '?')} without); the "
+        f"loop's worst wake-up was {lag['addon'].get('max_ms', '?')} ms with the addon and "
         f"{lag['plain'].get('max_ms', '?')} ms without ({loop_extra:+.1f} ms; wake-ups later than 50 ms: "
         f"{lag['addon'].get('over_50ms', '?')} with, {lag['plain'].get('over_50ms', '?')} without). Target: no "
         f"request delayed by pulltrace more than 50 ms. An exchange waited at most "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import functools
+import gc
 import hashlib
 import logging
 import queue
@@ -57,8 +58,7 @@ from pulltrace.capture.outputs import CONSOLE, JSONL, OUTPUT_CHOICES, PullOutput
 from pulltrace.capture.recorder import Recorder, RecorderThread, Stats
 from pulltrace.engine import Engine
 from pulltrace.model import Exchange
-from pulltrace.sinks.exporters import Exporters
-from pulltrace.sinks.metrics import MetricsError
+from pulltrace.sinks.exporters import Exporters, MetricsError
 from pulltrace.urls import join_url
 
 log = logging.getLogger("pulltrace")
@@ -95,6 +95,27 @@ def guarded(hook: F) -> F:
             return None
 
     return wrapper  # type: ignore[return-value]
+
+
+class _GcClock:
+    """Seconds the interpreter has spent collecting garbage (gc.callbacks): a full collection
+    in a process holding mitmproxy's objects takes a few hundred milliseconds and stops every
+    thread, so a hook it lands in looks that slow though the addon did nothing."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started:
+            self.seconds += time.perf_counter() - self._started
+            self._started = 0.0
+
+
+_GC = _GcClock()
+gc.callbacks.append(_GC)
 
 
 class _HashWorker:
@@ -258,6 +279,7 @@ class PullTrace:
         # Slowest time one hook of ours held the event loop (seconds); logged on exit.
         self.slowest_hook_s = 0.0
         self.slowest_hook_cpu_s = 0.0
+        self.slowest_hook_with_gc_s = 0.0
 
     # -- options ---------------------------------------------------------------------
     def load(self, loader: Any) -> None:
@@ -438,7 +460,7 @@ class PullTrace:
 
     def record(self, flow: http.HTTPFlow) -> None:
         """The flow as an Exchange, queued for the recorder: the only work done on the loop."""
-        began = (time.perf_counter(), time.thread_time())
+        began = self._clock()
         hasher = self.hashers.pop(flow.id, None)
         if not self.wanted(flow):
             return
@@ -520,7 +542,7 @@ class PullTrace:
         host = server.address[0] if server.address else ""
         if not self.wanted_host(str(host)):
             return
-        began = (time.perf_counter(), time.thread_time())
+        began = self._clock()
         plain = bool(server.address) and server.address[1] == 80 and not server.tls
         ex = failure_exchange(
             id=f"{server.id}-connect", what=CONNECT_ERROR, message=str(server.error or ""),
@@ -541,7 +563,7 @@ class PullTrace:
         sni = server.sni if isinstance(server.sni, str) else None
         if not self.wanted_host(sni or str(server.address[0] if server.address else "")):
             return
-        began = (time.perf_counter(), time.thread_time())
+        began = self._clock()
         ex = failure_exchange(
             id=f"{server.id}-tls", what=TLS_ERROR, message=str(server.error or ""),
             url=destination_url(server.address, sni), client=client.peername, server=server.address,
@@ -559,7 +581,7 @@ class PullTrace:
         sni = client.sni if isinstance(client.sni, str) else None
         if not self.wanted_host(sni or str(server.address[0] if server.address else "")):
             return
-        began = (time.perf_counter(), time.thread_time())
+        began = self._clock()
         message = str(client.error or "")
         ex = failure_exchange(
             id=f"{client.id}-tls", what=client_tls_failure(message), message=message,
@@ -569,10 +591,16 @@ class PullTrace:
         self._submit(ex)
         self._timed(began)
 
-    def _timed(self, began: tuple[float, float]) -> None:
-        # Wall time includes waiting for the CPU and the interpreter; CPU time is ours alone.
-        self.slowest_hook_s = max(self.slowest_hook_s, time.perf_counter() - began[0])
-        self.slowest_hook_cpu_s = max(self.slowest_hook_cpu_s, time.thread_time() - began[1])
+    def _clock(self) -> tuple[float, float, float]:
+        return time.perf_counter(), time.thread_time(), _GC.seconds
+
+    def _timed(self, began: tuple[float, float, float]) -> None:
+        # Wall time includes waiting for the CPU and the interpreter; CPU time is ours alone. A
+        # garbage collection stops every thread wherever it starts: it is counted apart.
+        wall, cpu, collecting = time.perf_counter() - began[0], time.thread_time() - began[1], _GC.seconds - began[2]
+        self.slowest_hook_with_gc_s = max(self.slowest_hook_with_gc_s, wall)
+        self.slowest_hook_s = max(self.slowest_hook_s, wall - collecting)
+        self.slowest_hook_cpu_s = max(self.slowest_hook_cpu_s, max(0.0, cpu - collecting))
 
     @guarded
     def done(self) -> None:
@@ -586,10 +614,10 @@ class PullTrace:
         self.flowfile.detach()
         self.exporters.close()
         stats, pulls, written = self._recording_ended()
-        log.info("pulltrace: %d exchanges, %d pulls; slowest hook %.1f ms (%.1f ms CPU), longest queue wait "
-                 "%.0f ms%s", stats.exchanges, pulls, self.slowest_hook_s * 1000,
-                 self.slowest_hook_cpu_s * 1000, stats.max_lag_s * 1000,
-                 f", {stats.dropped} dropped" if stats.dropped else "")
+        log.info("pulltrace: %d exchanges, %d pulls; slowest hook %.1f ms (%.1f ms CPU; %.1f ms with the "
+                 "interpreter's garbage collection), longest queue wait %.0f ms%s", stats.exchanges, pulls,
+                 self.slowest_hook_s * 1000, self.slowest_hook_cpu_s * 1000, self.slowest_hook_with_gc_s * 1000,
+                 stats.max_lag_s * 1000, f", {stats.dropped} dropped" if stats.dropped else "")
         if written:
             log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
 

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("pulltrace")
 
 
+class MetricsError(Exception):
+    """The metrics endpoint could not be opened (address in use, not an address). Here, not
+    in sinks/metrics, so the addon catches it without importing prometheus-client."""
+
+
 class Exporters:
     """`exporters(session, number)` feeds every configured sink; a failing one is logged once."""
 
@@ -41,7 +46,7 @@ class Exporters:
 
         ValueError for text that is not HOST:PORT, MetricsError when it cannot listen.
         """
-        from pulltrace.sinks.metrics import MetricsError, PullMetrics, parse_listen
+        from pulltrace.sinks.metrics import PullMetrics, parse_listen
 
         if self.metrics is not None and listen == self._listen:
             return f"{self.metrics.host}:{self.metrics.port}"

@@ -21,16 +21,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from pulltrace.model import Session
 from pulltrace.redact import mask_text
 from pulltrace.sinks import facts
+from pulltrace.sinks.exporters import MetricsError
 
 # Pulls take from a fraction of a second (everything cached) to many minutes (GBs over a
 # slow link): buckets from 100 ms to 30 min.
 PULL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 # Token lifetimes: 60 s (the spec's default), 300 s (Docker Hub), hours (GCR, ECR's 12 h).
 TOKEN_BUCKETS = (30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0)
-
-
-class MetricsError(Exception):
-    """The metrics endpoint could not be opened (address in use, not an address)."""
 
 
 def parse_listen(text: str) -> tuple[str, int]:
