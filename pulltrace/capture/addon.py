@@ -472,12 +472,15 @@ class PullTrace:
             if encoding.lower() not in ("", "identity"):
                 hasher = None
         first = self.seen_servers.add(flow.server_conn.id)
+        self._start_recording()
         ex = flow_to_exchange(
             flow,
             show_secrets=ctx.options.pulltrace_show_secrets,
             preview_limit=ctx.options.pulltrace_preview,
             streamed_bytes=streamed_bytes,
             first_on_connection=first,
+            # The worker process decodes claims, takes prints and masks: that work leaves this process.
+            finish=not isinstance(self.thread, WorkerProcess),
         )
         if flow.response is not None and flow.response.status_code in (301, 302, 303, 307, 308):
             location = flow.response.headers.get("location")

@@ -14,7 +14,7 @@ from mitmproxy import http
 
 from pulltrace.classify import parse_v2_path
 from pulltrace.model import Exchange, Timings
-from pulltrace.redact import mask_exchange, with_claims
+from pulltrace.redact import finish_exchange, mask_exchange
 
 # Large enough for a manifest index of many platforms, small enough to never matter.
 DEFAULT_PREVIEW_LIMIT = 64 * 1024
@@ -103,8 +103,12 @@ def flow_to_exchange(
     streamed_bytes: int | None = None,
     streamed_sha256: str | None = None,
     first_on_connection: bool = True,
+    finish: bool = True,
 ) -> Exchange:
-    """The Exchange a flow records; `streamed_*` come from the addon's streaming hasher."""
+    """The Exchange a flow records; `streamed_*` come from the addon's streaming hasher.
+
+    `finish=False` leaves the last step, `finish_exchange`, to the caller: the addon sends
+    raw exchanges to its worker process, which masks them there, off the proxy's process."""
     req, resp = flow.request, flow.response
     url = req.pretty_url
     request_preview = None
@@ -147,10 +151,10 @@ def flow_to_exchange(
         ex.error = flow.error.msg
     if ex.duration_ms is None and flow.error is not None and flow.error.timestamp:
         ex.duration_ms = _ms(flow.error.timestamp, req.timestamp_start)
-    if show_secrets:
-        ex.secrets_masked = False
-        return with_claims(ex)
-    return mask_exchange(ex)
+    ex.secrets_masked = False  # raw until finished
+    if not finish:
+        return ex
+    return finish_exchange(ex, show_secrets=show_secrets)
 
 
 # -- connections that never carried an HTTP flow --------------------------------------

@@ -30,6 +30,7 @@ from pulltrace.capture.names import FlowName
 from pulltrace.capture.outputs import PullOutputs, Settings
 from pulltrace.capture.recorder import DRAIN_S, Backlog, Digest, RecorderThread, Stats
 from pulltrace.model import Exchange, Session
+from pulltrace.redact import finish_exchange
 
 log = logging.getLogger("pulltrace")
 
@@ -60,6 +61,8 @@ class WorkerProcess:
                  max_backlog: int = 100_000, drain_s: float = DRAIN_S,
                  command: tuple[list[str], dict[str, str]] | None = None) -> None:
         self.start_message = ("start", settings, started_at, tick_s, forward_sessions)
+        # Exchanges arrive raw (the worker masks them): what the fallback must do itself.
+        self.show_secrets = settings.show_secrets
         self.on_names = on_names
         self.on_session = on_session
         self.make_fallback = fallback
@@ -92,6 +95,8 @@ class WorkerProcess:
     def send(self, message: tuple[Any, ...]) -> None:
         """A message for the worker (new settings, save), after everything queued before it."""
         self._ensure_started()
+        if message[0] == "settings":
+            self.show_secrets = message[1].show_secrets
         self.queue.items.append(("message", message))
         self._wake.set()
 
@@ -237,7 +242,7 @@ class WorkerProcess:
             self._lose(f"stopped reading (exit code {self._exit_code()})")
             assert self.fallback is not None
             for ex in batch:
-                self.fallback.submit(ex)
+                self.fallback.submit(finish_exchange(ex, show_secrets=self.show_secrets))
             return None
         except Exception:  # noqa: BLE001 - a message that cannot be pickled: nothing of it was written
             log.exception("pulltrace: could not send %d exchanges to its worker process; they are not recorded",
@@ -259,7 +264,7 @@ class WorkerProcess:
         kind = item[0]
         if kind == "exchange":
             _, ex, hasher, _queued = item
-            fallback.submit(ex, hasher)
+            fallback.submit(finish_exchange(ex, show_secrets=self.show_secrets), hasher)
         elif kind == "flush":
             fallback.call(item[1].set)
         elif item[1] == _STOP:

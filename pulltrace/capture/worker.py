@@ -6,7 +6,7 @@ The proxy's event loop and any thread of the addon share one interpreter lock, s
 the recorder's thread (classifying, grouping, diagnosing, rendering each pull's table,
 writing pulltrace.jsonl) delays the proxy's requests even though the loop never waits
 for it. Here that work runs on another core; the addon's process only turns flows into
-masked Exchanges and sends them over, in batches.
+Exchanges and sends them over, in batches; they are masked here, on arrival.
 
 In:  ("start", Settings, started_at, tick_s, forward_sessions) first, then
      ("exchanges", [Exchange, ...]), ("settings", Settings, forward_sessions), ("save",),
@@ -35,6 +35,7 @@ from pulltrace.capture.outputs import PullOutputs, Settings
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
 from pulltrace.model import Session
+from pulltrace.redact import finish_exchange
 
 
 class _FrameLog(logging.Handler):
@@ -83,8 +84,10 @@ class Worker:
         """One message from the addon; False once it said stop."""
         kind = message[0]
         if kind == "exchanges":
+            # The addon sends exchanges raw: claims, prints and masking happen here.
+            show_secrets = self.outputs.settings.show_secrets
             for ex in message[1]:
-                self.thread.submit(ex)
+                self.thread.submit(finish_exchange(ex, show_secrets=show_secrets))
         elif kind == "settings":
             self.thread.call(functools.partial(self._configure, message[1], message[2]))
         elif kind == "save":

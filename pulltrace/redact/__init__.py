@@ -19,7 +19,7 @@ from pulltrace.redact.claims import decode_claims, token_from_body, with_claims
 from pulltrace.redact.names import is_secret_header, is_secret_key, is_secret_query_name
 from pulltrace.redact.shapes import ELLIPSIS, looks_like_credential, mask_authorization, mask_secret
 from pulltrace.redact.text import mask_header_value, mask_headers, mask_json_text, mask_text, mask_url
-from pulltrace.redact.walk import mask_exchange, mask_trace, mask_value
+from pulltrace.redact.walk import finish_exchange, mask_exchange, mask_trace, mask_value
 
 __all__ = [
     "ELLIPSIS",
@@ -29,6 +29,7 @@ __all__ = [
     "is_secret_query_name",
     "looks_like_credential",
     "mask_authorization",
+    "finish_exchange",
     "mask_exchange",
     "mask_header_value",
     "mask_headers",

@@ -45,6 +45,15 @@ def mask_exchange(ex: Exchange) -> Exchange:
     return masked
 
 
+def finish_exchange(ex: Exchange, *, show_secrets: bool) -> Exchange:
+    """What an exchange goes through before the model sees it: a token's claims decoded and
+    credential prints taken while the secrets are known, then every secret masked (unless
+    the user asked to see them). A second pass over a masked exchange changes nothing."""
+    if show_secrets:
+        return with_claims(ex)
+    return mask_exchange(ex)
+
+
 # The stamp a masking pass leaves on each Exchange it produced: the field values it
 # wrote, held (so no other object can take their ids) and compared by identity, and the
 # header lists' lengths. A field assigned since, or a header added, fails the check.

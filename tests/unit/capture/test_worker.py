@@ -171,3 +171,43 @@ def test_many_pulls_from_several_clients_arrive_whole_and_in_order(tmp_path):
     assert {client: len(starts) for client, starts in by_client.items()} == {p[0]: 100 for p in clients}
     assert all(starts == sorted(starts) for starts in by_client.values())
     assert all(f.comment.startswith("#1 manifest · pull ") for f in manifests)  # every flow named
+
+
+TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImFjY2VzcyI6W119.c2lnbmF0dXJlc2lnbmF0dXJl"
+
+
+def _with_token(f):
+    f.request.headers["Authorization"] = f"Bearer {TOKEN}"
+    return f
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_the_worker_masks_what_it_is_sent_unless_secrets_are_asked_for(tmp_path, caplog, show):
+    """Exchanges cross to the worker raw (masking is work the proxy's process no longer does);
+    every output still holds the token only when the user asked for it."""
+    caplog.set_level(logging.INFO, logger="pulltrace")
+    pt = PullTrace()
+    with taddons.context(pt) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="console,jsonl,json",
+                       pulltrace_show_secrets=show, pulltrace_worker=True)
+        pt.response(_with_token(manifest_flow()))
+        pt.done()
+    written = [(tmp_path / name).read_text() for name in ("pulltrace.jsonl", "pulltrace.json")]
+    assert [TOKEN in text for text in written] == [show, show]
+    assert TOKEN not in "\n".join(caplog.messages)
+    [session] = load_trace(tmp_path / "pulltrace.json").sessions
+    assert session.steps[0].exchange.secrets_masked is not show
+
+
+def test_what_the_proxys_process_records_after_the_worker_died_is_masked_too(tmp_path):
+    pt = PullTrace()
+    with taddons.context(pt) as tctx:
+        tctx.configure(pt, pulltrace_dir=str(tmp_path), pulltrace_outputs="jsonl", pulltrace_worker=True)
+        first = _pull(pt, 1000.0)
+        assert _until(lambda: first.comment.startswith("#2 manifest · pull 1 "))
+        os.kill(pt.thread.proc.pid, signal.SIGKILL)
+        pt.thread.proc.wait(10)
+        pt.response(_with_token(manifest_flow(2000.0, repo="library/other")))
+        pt.done()
+    text = (tmp_path / "pulltrace.jsonl").read_text()
+    assert "library/other" in text and TOKEN not in text
