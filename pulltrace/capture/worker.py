@@ -15,9 +15,14 @@ Out: ("ready", pid) first, then ("log", level, text), ("names", number, [FlowNam
      ("session", Session, number) when the addon exports pulls (metrics, OTLP),
      ("flushed", token), and last ("done", stats, pulls_closed, [written paths]).
 
-It ignores SIGINT and SIGTERM (a Ctrl-C or a service stop reaches the whole process group;
-the addon's shutdown tells this process to finish); if the addon's process dies, stdin
-ends and this process closes every open pull and writes its outputs as on a stop.
+It runs at a lower CPU priority (nice +10): nobody waits for it, so on a machine whose
+cores are all busy the proxy and its clients come first and the tables and pulltrace.jsonl
+lag behind (the addon's queues are bounded: past 100,000 waiting exchanges it drops, and
+says so, rather than slow the proxy).
+
+It ignores SIGINT and SIGTERM (a Ctrl-C or a service stop reaches the whole process
+group; the addon's shutdown tells this process to finish); if the addon's process dies,
+stdin ends and this process closes every open pull and writes its outputs as on a stop.
 """
 
 from __future__ import annotations
@@ -106,9 +111,17 @@ class Worker:
         self.out.send(("done", stats, self.recorder.closed, [str(p) for p in written]))
 
 
+# How much lower than the proxy's the worker's CPU priority is (see the module's docstring).
+NICE = 10
+
+
 def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass  # a priority this process may not change: it runs as it is
     inp = sys.stdin.buffer
     out = FrameWriter(sys.stdout.buffer)
     sys.stdout = sys.stderr  # a stray print must not land inside a frame

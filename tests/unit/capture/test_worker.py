@@ -15,7 +15,7 @@ import pytest
 from addonflows import BLOB, blob_flow, flow, manifest_flow, stream_through
 from mitmproxy.test import taddons
 
-from pulltrace.capture import jsonl, offload
+from pulltrace.capture import jsonl, offload, worker
 from pulltrace.capture.addon import PullTrace
 from pulltrace.capture.flows import flow_to_exchange
 from pulltrace.capture.frames import FrameWriter, read_frame
@@ -54,6 +54,9 @@ def test_the_worker_process_records_names_prints_and_writes(tmp_path, caplog):
         # The name comes back from the other process once the pull closed there.
         assert _until(lambda: manifest.comment.startswith("#2 manifest · pull 1 "))
         assert pt.thread.proc is not None and pt.thread.proc.pid != os.getpid()
+        # Nobody waits for it: on a busy machine the proxy comes first.
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pt.thread.proc.pid) == min(19, ours + worker.NICE)
         pt.save()  # the pulltrace.save command, mid-capture: the worker writes the reports
         assert _until(lambda: (tmp_path / "pulltrace.json").exists())
         assert [s.summary.image for s in load_trace(tmp_path / "pulltrace.json").sessions] == [
