@@ -4,21 +4,10 @@ not a failed one, and a token belongs to the pull of the request it was presente
 
 from __future__ import annotations
 
-import json
+from onelayer import CONFIG, DIGEST, LAYER, MANIFEST, MANIFEST_HEADERS
 
 from pulltrace.model import Exchange, StepKind
 from pulltrace.pipeline import build_trace
-
-CONFIG = "sha256:" + "c" * 64
-LAYER = "sha256:" + "d" * 64
-MANIFEST = json.dumps({
-    "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": CONFIG, "size": 2},
-    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": LAYER, "size": 3}],
-})
-DIGEST = "sha256:" + "e" * 64
-MANIFEST_HEADERS = [("Content-Type", "application/vnd.docker.distribution.manifest.v2+json"),
-                    ("Docker-Content-Digest", DIGEST)]
 
 
 def _ex(id_: str, at: float, url: str, agent: str, *, method: str = "GET", status: int = 200,

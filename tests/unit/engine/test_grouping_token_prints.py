@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mitmproxy import http, io
 from mitmproxy.test import tflow
+from onelayer import CONFIG, DIGEST, LAYER, MANIFEST, MANIFEST_HEADERS
 
 from pulltrace.capture.importers import load_exchanges
 from pulltrace.capture.jsonl import session_line
@@ -27,16 +28,6 @@ from pulltrace.pipeline import build_trace
 from pulltrace.redact import mask_authorization, mask_exchange
 from pulltrace.redact.prints import credential_prints, fingerprint, presented_print
 
-CONFIG = "sha256:" + "c" * 64
-LAYER = "sha256:" + "d" * 64
-MANIFEST = json.dumps({
-    "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": CONFIG, "size": 2},
-    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": LAYER, "size": 3}],
-})
-DIGEST = "sha256:" + "e" * 64
-MANIFEST_HEADERS = [("Content-Type", "application/vnd.docker.distribution.manifest.v2+json"),
-                    ("Docker-Content-Digest", DIGEST)]
 REG = "https://registry.example/v2"
 REALM = "https://auth.example/token"
 PING_CHALLENGE = [("WWW-Authenticate", f'Bearer realm="{REALM}",service="registry.example"')]
