@@ -3,8 +3,8 @@
     mitmdump -s addons/pulltrace.py --set pulltrace_dir=out
 
 The proxy never waits for pulltrace. On mitmproxy's event loop each flow costs constant
-work: it becomes a masked Exchange and is queued. pulltrace's worker process (capture/
-worker, fed by capture/offload) feeds the engine, closes pulls, prints each finished pull,
+work: it becomes an Exchange and is queued. pulltrace's worker process (capture/worker,
+fed by capture/offload) masks it, feeds the engine, closes pulls, prints each finished pull,
 appends it to pulltrace.jsonl and forgets it, on another core and outside the proxy's
 interpreter lock; with `pulltrace_worker=false`, or if that process cannot run, a thread
 of the proxy's process does the same (capture/recorder). The reports written on exit are
@@ -54,7 +54,7 @@ from pulltrace.capture.flows import (
 )
 from pulltrace.capture.names import FlowName
 from pulltrace.capture.offload import WorkerProcess
-from pulltrace.capture.outputs import CONSOLE, JSONL, OUTPUT_CHOICES, PullOutputs, Settings
+from pulltrace.capture.outputs import OUTPUT_CHOICES, PullOutputs, Settings, configure_recorder, log_written
 from pulltrace.capture.recorder import Recorder, RecorderThread, Stats
 from pulltrace.engine import Engine
 from pulltrace.model import Exchange
@@ -62,8 +62,6 @@ from pulltrace.sinks.exporters import Exporters, MetricsError
 from pulltrace.urls import join_url
 
 log = logging.getLogger("pulltrace")
-
-__all__ = ["CONSOLE", "JSONL", "OUTPUT_CHOICES", "PullTrace", "Settings"]
 
 DEFAULT_OUTPUTS = "console,jsonl,json,html"
 # How often the recorder looks for pulls that went quiet.
@@ -344,10 +342,7 @@ class PullTrace:
         self.settings = Settings(Path(ctx.options.pulltrace_dir), tuple(self.outputs),
                                  float(ctx.options.pulltrace_idle), bool(ctx.options.pulltrace_show_secrets),
                                  node, max_mb * 1024 * 1024 if max_mb else None)
-        self.recorder.node = node
-        # The engine reads its idle window when it closes pulls; the recorder thread owns it.
-        self.recorder.engine.idle_s = self.settings.idle_s
-        self.pull_outputs.settings = self.settings
+        configure_recorder(self.recorder, self.pull_outputs, self.settings)
         if isinstance(self.thread, WorkerProcess):
             self.thread.send(("settings", self.settings, self.exporters.active()))
 
@@ -392,7 +387,8 @@ class PullTrace:
         """The in-process recorder that takes over from a worker process that is gone."""
         outputs = PullOutputs(self.settings, started_at=self.started_at, names=self._name, resume=True)
         recorder = Recorder(Engine(idle_s=self.settings.idle_s), [outputs, self.exporters])
-        recorder.node, recorder.closed = self.settings.node, pulls_closed
+        configure_recorder(recorder, outputs, self.settings)
+        recorder.closed = pulls_closed
         self.pull_outputs = outputs
         return RecorderThread(recorder, tick_s=TICK_S), outputs
 
@@ -621,8 +617,7 @@ class PullTrace:
                  "interpreter's garbage collection), longest queue wait %.0f ms%s", stats.exchanges, pulls,
                  self.slowest_hook_s * 1000, self.slowest_hook_cpu_s * 1000, self.slowest_hook_with_gc_s * 1000,
                  stats.max_lag_s * 1000, f", {stats.dropped} dropped" if stats.dropped else "")
-        if written:
-            log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
+        log_written(written)
 
     def _recording_ended(self) -> tuple[Stats, int, list[Path]]:
         """What the recorder did, once it stopped: stats, pulls closed, files written."""
@@ -688,10 +683,4 @@ class PullTrace:
         if isinstance(self.thread, WorkerProcess):
             self.thread.send(("save",))
             return
-
-        def job() -> None:
-            written = self.pull_outputs.write_reports()
-            if written:
-                log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
-
-        self.thread.call(job)
+        self.thread.call(self.pull_outputs.save)

@@ -27,7 +27,7 @@ from typing import Any
 import pulltrace
 from pulltrace.capture.frames import FrameWriter, read_frame
 from pulltrace.capture.names import FlowName
-from pulltrace.capture.outputs import PullOutputs, Settings
+from pulltrace.capture.outputs import PullOutputs, Settings, configure_recorder
 from pulltrace.capture.recorder import DRAIN_S, Backlog, Digest, RecorderThread, Stats
 from pulltrace.model import Exchange, Session
 from pulltrace.redact import finish_exchange
@@ -275,9 +275,9 @@ class WorkerProcess:
             return True
         elif item[1][0] == "settings":
             _, settings, _forward = item[1]
-            fallback.call(lambda: _configure(fallback, outputs, settings))
+            fallback.call(lambda: configure_recorder(fallback.recorder, outputs, settings))
         elif item[1][0] == "save":
-            fallback.call(lambda: _log_written(outputs.write_reports()))
+            fallback.call(outputs.save)
         return False
 
     def _lose(self, how: str) -> None:
@@ -327,13 +327,3 @@ class WorkerProcess:
             self.written = [Path(p) for p in message[3]]
             self._done.set()
 
-
-def _configure(thread: RecorderThread, outputs: PullOutputs, settings: Settings) -> None:
-    outputs.settings = settings
-    thread.recorder.node = settings.node
-    thread.recorder.engine.idle_s = settings.idle_s
-
-
-def _log_written(written: list[Path]) -> None:
-    if written:
-        log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pulltrace import __version__
 from pulltrace.capture import jsonl
@@ -20,6 +21,9 @@ from pulltrace.model import Session, Trace
 from pulltrace.redact import mask_value
 from pulltrace.render.outputs import FORMATS, write_outputs
 from pulltrace.render.text import render_text
+
+if TYPE_CHECKING:
+    from pulltrace.capture.recorder import Recorder
 
 log = logging.getLogger("pulltrace")
 
@@ -40,6 +44,20 @@ class Settings:
     show_secrets: bool = False
     node: str = ""
     jsonl_max_bytes: int | None = None
+
+
+def log_written(written: list[Path]) -> None:
+    """The one line that says which files a capture wrote."""
+    if written:
+        log.info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
+
+
+def configure_recorder(recorder: Recorder, outputs: PullOutputs, settings: Settings) -> None:
+    """New options for a recorder and its outputs, from the thread that owns them."""
+    outputs.settings = settings
+    recorder.node = settings.node
+    # The engine reads its idle window when it closes pulls.
+    recorder.engine.idle_s = settings.idle_s
 
 
 def numbered_table(session: Session, number: int) -> str:
@@ -124,6 +142,10 @@ class PullOutputs:
         except Exception:  # noqa: BLE001 - a failed report must not take mitmproxy down
             log.exception("pulltrace: could not write outputs to %s", self.settings.directory)
         return written
+
+    def save(self) -> None:
+        """The `pulltrace.save` command: the reports of the pulls finished so far, and the line."""
+        log_written(self.write_reports())
 
     def close(self) -> list[Path]:
         """End of the capture: close pulltrace.jsonl, write the reports from it; what was written."""

@@ -36,7 +36,7 @@ import sys
 from typing import Any
 
 from pulltrace.capture.frames import FrameWriter, read_frame
-from pulltrace.capture.outputs import PullOutputs, Settings
+from pulltrace.capture.outputs import PullOutputs, Settings, configure_recorder
 from pulltrace.capture.recorder import Recorder, RecorderThread
 from pulltrace.engine import Engine
 from pulltrace.model import Session
@@ -75,15 +75,8 @@ class Worker:
             self.out.send(("session", session, number))
 
     def _configure(self, settings: Settings, forward_sessions: bool) -> None:
-        self.outputs.settings = settings
-        self.recorder.node = settings.node
-        self.recorder.engine.idle_s = settings.idle_s
+        configure_recorder(self.recorder, self.outputs, settings)
         self.forward_sessions = forward_sessions
-
-    def _save(self) -> None:
-        written = self.outputs.write_reports()
-        if written:
-            logging.getLogger("pulltrace").info("pulltrace: wrote %s", ", ".join(str(p) for p in written))
 
     def handle(self, message: tuple[Any, ...]) -> bool:
         """One message from the addon; False once it said stop."""
@@ -96,7 +89,7 @@ class Worker:
         elif kind == "settings":
             self.thread.call(functools.partial(self._configure, message[1], message[2]))
         elif kind == "save":
-            self.thread.call(self._save)
+            self.thread.call(self.outputs.save)
         elif kind == "flush":
             self.thread.call(functools.partial(self.out.send, ("flushed", message[1])))
         elif kind == "stop":
