@@ -1,6 +1,6 @@
 """What the addon costs a proxy that runs for a long time: thousands of small pulls through mitmdump.
 
-    .venv/bin/python bench/addon_longrun.py [--pulls 2000] [--blocks 4] [--concurrency 8]
+    .venv/bin/python bench/addon_longrun.py [--pulls 2000] [--blocks 20] [--concurrency 8]
 
 Two mitmdumps run side by side on one lab: one with `-s addons/pulltrace.py`, one without.
 Eight clients at a time pull the lab's `library/tiny` from hub through each: ping (401),
@@ -56,6 +56,13 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def steal_s() -> float:
+    """CPU time the hypervisor gave other guests while this machine wanted it (/proc/stat's steal):
+    a slow period of the host lands on whichever proxy's block was running."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 def rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     match = re.search(r"VmRSS:\s+(\d+) kB", status)
@@ -89,6 +96,8 @@ class Proxy:
         self.log = work / f"{name}.log"
         self.mitmdump = Mitmdump.start(argv, log=self.log, port=self.port)
         self.seconds = 0.0
+        self.blocks: list[float] = []  # seconds of each measured block
+        self.steal = 0.0
         self.latencies: list[float] = []
         self.requests = 0
         self.rss: list[tuple[int, float]] = []  # (requests so far, MiB)
@@ -169,11 +178,14 @@ def run_block(proxy: Proxy, puller: Puller, pulls: int, concurrency: int) -> Non
                 proxy.latencies.extend(times)
                 proxy.requests += len(times)
 
-    start = time.perf_counter()
+    start, stolen = time.perf_counter(), steal_s()
     with ThreadPoolExecutor(concurrency) as pool:
         for f in [pool.submit(client, n) for n in range(concurrency)]:
             f.result()
-    proxy.seconds += time.perf_counter() - start
+    took = time.perf_counter() - start
+    proxy.seconds += took
+    proxy.blocks.append(took)
+    proxy.steal += steal_s() - stolen
 
 
 def pct(values: list[float], p: float) -> float:
@@ -195,7 +207,8 @@ def addon_summary(log: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pulls", type=int, default=2000, help="pulls through each proxy (after the warm-up)")
-    parser.add_argument("--blocks", type=int, default=4, help="alternating blocks the pulls are split into")
+    # Short blocks: the host's slow periods (other guests, steal time) then fall on both proxies.
+    parser.add_argument("--blocks", type=int, default=20, help="alternating blocks the pulls are split into")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=40, help="pulls through each proxy before measuring")
     parser.add_argument("--repository", default="library/tiny")
@@ -212,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for proxy in (with_addon, plain):
                 run_block(proxy, puller, args.warmup, args.concurrency)
-                proxy.seconds, proxy.latencies, proxy.requests = 0.0, [], 0
+                proxy.seconds, proxy.latencies, proxy.requests, proxy.blocks, proxy.steal = 0.0, [], 0, [], 0.0
                 proxy.sample_rss()
             per_block = args.pulls // args.blocks
             for b in range(args.blocks):
@@ -254,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| {' → '.join(f'{m:.0f}' for _, m in p.rss)} | {' → '.join(f'{m:.0f}' for m in p.worker_rss)} |"
         for p in (with_addon, plain)
     )
+    pairs = sorted(a / b for a, b in zip(with_addon.blocks, plain.blocks, strict=True))
+    pair_median = pairs[len(pairs) // 2] if pairs else 0.0
     cpu_ratio = with_addon.cpu_ms_per_request / plain.cpu_ms_per_request
     machine_ratio = (with_addon.cpu_ms_per_request + with_addon.worker_cpu_ms_per_request) / plain.cpu_ms_per_request
     loop_extra = (lag["addon"].get("max_ms", 0) or 0) - (lag["plain"].get("max_ms", 0) or 0)
@@ -275,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     bullets = [
         f"Total-time ratio with/without the addon: **{ratio:.3f}** (target ≤ 1.10); mitmdump's own CPU time "
         f"per request, with/without: **{cpu_ratio:.3f}** (what the addon costs the proxy's process); with the "
-        f"worker's CPU added: **{machine_ratio:.3f}** (what it costs the machine).",
+        f"worker's CPU added: **{machine_ratio:.3f}** (what it costs the machine). Block by block (each "
+        f"addon block against the plain block beside it): median {pair_median:.3f}, from {pairs[0]:.3f} to "
+        f"{pairs[-1]:.3f}; the host took {with_addon.steal:.1f} s of CPU away (steal) during the addon's blocks "
+        f"and {plain.steal:.1f} s during the plain ones.",
         f"Delay attributable to pulltrace: its slowest hook held the loop **{summary.get('slowest_hook_ms', '?')} "
         f"ms** of wall time ({summary.get('slowest_hook_cpu_ms', '?')} ms of its own CPU), "
         f"{summary.get('slowest_hook_gc_ms', '?')} ms with the interpreter's garbage collections that landed in "

@@ -30,8 +30,9 @@ def mask_value(value: T) -> T:
     """A masked copy of any model value (the input is never changed).
 
     Every Exchange of the copy is stamped as this pass's output, so a view that masks
-    again (`mask_exchange`) before rendering it skips the second walk."""
-    masked: T = _walk(value, 0, True)
+    again (`mask_exchange`) before rendering it skips the second walk; an Exchange that
+    already carries such a stamp (masked on arrival, unchanged since) is kept as it is."""
+    masked: T = _walk(value, 0)
     return masked
 
 
@@ -40,9 +41,7 @@ def mask_exchange(ex: Exchange) -> Exchange:
     itself when it is a masking pass's output, unchanged since (nothing left to mask)."""
     if _stamped(ex):
         return ex
-    masked = _walk(with_claims(ex), 0, False)
-    masked.secrets_masked = True
-    return masked
+    return _walk_exchange(with_claims(ex), 0)
 
 
 def finish_exchange(ex: Exchange, *, show_secrets: bool) -> Exchange:
@@ -90,7 +89,7 @@ def mask_trace(trace: Trace) -> Trace:
 _ATOMS = frozenset({int, float, bool, type(None)})
 
 
-def _walk(value: Any, depth: int, stamp: bool = False) -> Any:
+def _walk(value: Any, depth: int) -> Any:
     kind = type(value)
     if kind is str:
         masked = mask_text(value)
@@ -104,33 +103,33 @@ def _walk(value: Any, depth: int, stamp: bool = False) -> Any:
         return value
     if depth > MAX_DEPTH:
         return TOO_DEEP
-    exchange = isinstance(value, Exchange)
-    if exchange:
-        return _walk_exchange(with_claims(value), depth, stamp)
+    if isinstance(value, Exchange):
+        # Every step of a finished pull was masked on arrival: nothing left to walk.
+        return value if _stamped(value) else _walk_exchange(with_claims(value), depth)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = _shallow_copy(value)
         for name in _field_names(type(value)):
-            object.__setattr__(out, name, _walk(getattr(value, name), depth + 1, stamp))
+            object.__setattr__(out, name, _walk(getattr(value, name), depth + 1))
         if isinstance(getattr(out, "secrets_masked", None), bool):
             object.__setattr__(out, "secrets_masked", True)
         return out
     if isinstance(value, tuple):
         if len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], str):
             return (mask_text(value[0]), mask_header_value(value[0], value[1]))
-        items = [_walk(v, depth + 1, stamp) for v in value]
+        items = [_walk(v, depth + 1) for v in value]
         return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     if isinstance(value, list):
         if value and all(_is_pair_list(v) for v in value):  # headers as JSON lists
             return [[mask_text(k), mask_header_value(k, v)] for k, v in value]
-        return [_walk(v, depth + 1, stamp) for v in value]
+        return [_walk(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {_walk(k, depth + 1): _walk_dict_value(k, v, depth + 1, stamp) for k, v in value.items()}
+        return {_walk(k, depth + 1): _walk_dict_value(k, v, depth + 1) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
-        return type(value)(_walk(v, depth + 1, stamp) for v in value)
+        return type(value)(_walk(v, depth + 1) for v in value)
     return value
 
 
-def _walk_exchange(ex: Exchange, depth: int, stamp: bool) -> Exchange:
+def _walk_exchange(ex: Exchange, depth: int) -> Exchange:
     """The walk of one Exchange, the model's most common value (every flow of a capture,
     every step of a pull): its strings and header lists masked without the generic
     dispatch; any field of another shape (a hand-made or loaded trace) takes the walk."""
@@ -150,10 +149,9 @@ def _walk_exchange(ex: Exchange, depth: int, stamp: bool) -> Exchange:
                                   for h in value):
             d[name] = [(mask_text(k), mask_header_value(k, v)) for k, v in value]
         else:
-            d[name] = _walk(value, depth + 1, stamp)
+            d[name] = _walk(value, depth + 1)
     d["secrets_masked"] = True
-    if stamp:
-        _stamp(out)
+    _stamp(out)
     return out
 
 
@@ -174,10 +172,10 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def _walk_dict_value(key: Any, value: Any, depth: int, stamp: bool) -> Any:
+def _walk_dict_value(key: Any, value: Any, depth: int) -> Any:
     if isinstance(key, str) and isinstance(value, str) and value and is_secret_key(key):
         return mask_secret_value(key, value)
-    return _walk(value, depth, stamp)
+    return _walk(value, depth)
 
 
 def _is_pair_list(value: Any) -> bool:

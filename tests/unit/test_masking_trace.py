@@ -105,6 +105,23 @@ def test_mask_exchange_marks_it_masked_and_keeps_claims():
     assert masked.token_claims is not None and masked.token_claims["sub"] == "alice"
 
 
+def test_the_final_pass_keeps_an_exchange_masked_on_arrival_and_walks_one_changed_since():
+    # A capture masks each exchange as it arrives; the final pass over the finished pull must
+    # not walk those again (it was a tenth of the worker's time), but must not trust them blindly.
+    raw = Exchange(id="1", method="GET", url="https://r.test/v2/team/app/manifests/1", started_at=0.0, status=200,
+                   request_headers=[("Authorization", f"Bearer {TOKEN}")], secrets_masked=False)
+    arrived = mask_exchange(raw)
+    session = Session(id="s1", steps=[Step(exchange=arrived, kind=StepKind.MANIFEST)])
+    assert mask_value(session).steps[0].exchange is arrived
+    arrived.url = SIGNED  # assigned since it was masked: walked again
+    again = mask_value(session).steps[0].exchange
+    assert again is not arrived and "s1gn4tur3" not in again.url and "Signature=…" in again.url
+    arrived.url = "https://r.test/v2/team/app/manifests/1"
+    session.steps[0].exchange = mask_exchange(arrived)
+    session.steps[0].exchange.response_headers.append(("Set-Cookie", "session=abcdef0123456789"))  # added in place
+    assert "abcdef0123456789" not in repr(mask_value(session).steps[0].exchange.response_headers)
+
+
 def test_har_page_titles_lose_their_userinfo_in_the_final_pass():
     from pulltrace.render.har import to_har
 
