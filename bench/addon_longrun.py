@@ -30,6 +30,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import httpx
@@ -48,6 +49,7 @@ LOOPLAG = ROOT / "bench" / "looplag.py"
 BEGIN, END = "<!-- addon-longrun:begin -->", "<!-- addon-longrun:end -->"
 ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
+T = TypeVar("T")
 
 
 def cpu_s(pid: int) -> float:
@@ -188,6 +190,13 @@ def run_block(proxy: Proxy, puller: Puller, pulls: int, concurrency: int) -> Non
     proxy.steal += steal_s() - stolen
 
 
+def spaced(samples: list[T], most: int = 7) -> list[T]:
+    """At most `most` samples, evenly spaced, the first and the last kept: a table cell stays readable."""
+    if len(samples) <= most:
+        return samples
+    return [samples[round(i * (len(samples) - 1) / (most - 1))] for i in range(most)]
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(p * len(s)))]
@@ -264,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| {max(p.latencies) * 1000:.0f} ms | {lag[p.name].get('p99_ms', '?')} ms "
         f"| {lag[p.name].get('max_ms', '?')} ms | {p.cpu_ms_per_request:.2f} ms "
         f"| {p.worker_cpu_ms_per_request:.2f} ms "
-        f"| {' → '.join(f'{m:.0f}' for _, m in p.rss)} | {' → '.join(f'{m:.0f}' for m in p.worker_rss)} |"
+        f"| {' → '.join(f'{m:.0f}' for _, m in spaced(p.rss))} "
+        f"| {' → '.join(f'{m:.0f}' for m in spaced(p.worker_rss))} |"
         for p in (with_addon, plain)
     )
     pairs = sorted(a / b for a, b in zip(with_addon.blocks, plain.blocks, strict=True))

@@ -4,6 +4,9 @@ A layer far slower than its peers points at the host or path that served it (a s
 edge, a rate-limited mirror); a cache miss on the layer that took most of the pull says the
 edge fetched it from the origin first (moby#19916, docker/hub-feedback#1675, containerd#9846).
 Both need real sizes: a blob of a few KiB is all handshake, and its "throughput" says nothing.
+A connection that took a second or more to open is slow whatever it carried; through a proxy
+that connects when the client's CONNECT arrives (mitmproxy's default), that time lies before
+every request, so no step's duration shows it and only this rule names it.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 from statistics import median
 
 from pulltrace.diagnose.base import finding
-from pulltrace.model import Finding, Session, Severity
-from pulltrace.timing import HIT, MISS, BlobDelivery, blob_deliveries, session_span_ms
+from pulltrace.model import Finding, Session, Severity, Step
+from pulltrace.timing import HIT, MISS, BlobDelivery, blob_deliveries, session_span_ms, time_split
+from pulltrace.urls import host_port
 
 # Below this a layer's time is mostly connection setup and latency, not transfer.
 MIN_LAYER_BYTES = 1024 * 1024
@@ -24,6 +28,9 @@ SLOW_FACTOR = 4.0
 MIN_LOST_SHARE = 0.25
 # "Most of the pull": the layer's fetch spanned at least this share of the pull's wall time.
 MOST_OF_PULL = 0.5
+# A connection's setup (TCP, then TLS) this long is no network's normal: a TCP handshake takes a
+# round trip, TLS one or two more; Linux sends a lost SYN again only after a second.
+SLOW_SETUP_MS = 1000.0
 
 
 _MiB = 1024 * 1024
@@ -147,4 +154,62 @@ def costly_miss(session: Session, **_: object) -> list[Finding]:
     )]
 
 
-RULES = (slow_layer, costly_miss)
+def _setup_ms(step: Step) -> tuple[float, float, bool]:
+    """(TCP ms, TLS ms, whether any of it came before the request) of the connection `step` opened."""
+    split = time_split(step.exchange)
+    tcp = (split.connect_ms or 0.0) + (split.early_connect_ms or 0.0)
+    tls = (split.tls_ms or 0.0) + (split.early_tls_ms or 0.0)
+    return tcp, tls, split.early
+
+
+def slow_connect(session: Session, **_: object) -> list[Finding]:
+    """Connections to one host that took a second or more each to open, when that setup is a real
+    share of the pull (setup done before a request counts on top of the requests' span)."""
+    slow: dict[str, list[tuple[Step, float, float, bool]]] = {}
+    early_ms = 0.0
+    for step in session.steps:
+        tcp, tls, early = _setup_ms(step)
+        if early:
+            split = time_split(step.exchange)
+            early_ms += (split.early_connect_ms or 0.0) + (split.early_tls_ms or 0.0)
+        if tcp + tls >= SLOW_SETUP_MS:
+            host = host_port(step.exchange.url) or "the server"
+            slow.setdefault(host, []).append((step, tcp, tls, early))
+    pull_ms = session_span_ms(session) + early_ms
+    out = []
+    for host, opened in slow.items():
+        lost = sum(tcp + tls for _, tcp, tls, _ in opened)
+        if pull_ms <= 0 or lost < MIN_LOST_SHARE * pull_ms:
+            continue
+        _, tcp, tls, _ = max(opened, key=lambda o: o[1] + o[2])
+        many = f" ({len(opened)} connections, the slowest)" if len(opened) > 1 else ""
+        before = any(early for *_, early in opened)
+        where = (" before the request it carried: the proxy opened it when the client's CONNECT arrived, so no "
+                 "step's duration shows it" if before else "")
+        if tcp >= tls:
+            why = (f"TCP connect took {human_ms(tcp)} of it (TLS {human_ms(tls)}). A handshake of about 1 s or 3 s is "
+                   "a lost SYN the kernel sent again (its first retry waits 1 s); longer, a route or firewall that "
+                   "drops packets, or an address (often IPv6) that never answers before another is tried")
+            fix = (f"Time the connection from the machine that pulls: `curl -so /dev/null -w '%{{time_namelookup}} "
+                   f"%{{time_connect}} %{{time_appconnect}}\n' https://{host}/v2/` (name lookup, TCP, TLS, in "
+                   "seconds); if TCP stays slow, check the route and firewalls to that host, and whether it "
+                   "resolves to an address that does not answer (`getent ahosts " + host + "`).")
+        else:
+            why = (f"the TLS handshake took {human_ms(tls)} of it (TCP {human_ms(tcp)}): the server, or something "
+                   "between it and the proxy that inspects TLS, was slow to answer")
+            fix = (f"Time the handshake from the machine that pulls: `curl -so /dev/null -w '%{{time_connect}} "
+                   f"%{{time_appconnect}}\n' https://{host}/v2/`; a slow TLS answer from {host} itself is for "
+                   "its operator, one that only happens through a middlebox is the middlebox's.")
+        out.append(finding(
+            "speed.slow-connect",
+            Severity.WARNING,
+            f"Opening a connection to {host} took {human_ms(tcp + tls)}{many}",
+            f"The connection to {host} took {human_ms(tcp + tls)} to open{where}; {why}. Opening connections to "
+            f"{host} cost {human_ms(lost)} of the pull's {human_ms(pull_ms)}.",
+            fix,
+            [o[0] for o in opened],
+        ))
+    return out
+
+
+RULES = (slow_layer, costly_miss, slow_connect)

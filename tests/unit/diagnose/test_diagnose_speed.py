@@ -1,5 +1,6 @@
 """Speed rules on recorded pulls: a layer far slower than its peers, a cache miss that cost most
-of the pull, and silence on every sample in samples/ (none of them shows a slow layer)."""
+of the pull, a connection slow to open, and silence on every sample in samples/ (none of them is
+slow)."""
 
 from __future__ import annotations
 
@@ -179,3 +180,45 @@ def test_a_real_cold_docker_pull_names_the_throttled_layer_its_edge_and_the_miss
 def test_a_real_warm_docker_pull_hits_every_layer_and_finds_nothing():
     session = rebuilt("docker-slow-warm.json")
     assert rules(session) == []
+
+
+def _cdn_step(session: Session):
+    return next(s for s in session.steps if s.kind is StepKind.CDN_DOWNLOAD)
+
+
+def test_a_connection_opened_slowly_before_its_request_is_named_though_no_step_shows_it():
+    # mitmproxy's eager strategy opens the upstream connection when the client's CONNECT arrives:
+    # the 1.3 s lie before the CDN request, so its own duration (17 ms) says nothing of them.
+    session = pull_with_layers([(2 * MiB, 40.0, [])])
+    cdn = _cdn_step(session)
+    cdn.exchange.timings = Timings(send_ms=0.2, wait_ms=10.0, receive_ms=5.0, early_connect_ms=1250.0,
+                                   early_tls_ms=40.0)
+    (f,) = [f for f in diagnose(session) if f.rule == "speed.slow-connect"]
+    assert f.severity == Severity.WARNING
+    assert f.title == "Opening a connection to cdn.pulltrace.test took 1.29 s"
+    assert "before the request it carried" in f.cause and "TCP connect took 1.25 s of it (TLS 40 ms)" in f.cause
+    assert "lost SYN" in f.cause and "curl" in f.fix and "cdn.pulltrace.test" in f.fix
+    assert f.steps == [cdn.id]
+
+
+def test_a_slow_tls_handshake_inside_the_request_is_told_apart_from_a_slow_tcp_connect():
+    session = pull_with_layers([(2 * MiB, 40.0, [])])
+    cdn = _cdn_step(session)
+    cdn.exchange.timings = Timings(connect_ms=3.0, tls_ms=1400.0, send_ms=0.2, wait_ms=10.0, receive_ms=5.0)
+    cdn.exchange.duration_ms = 1418.2
+    (f,) = [f for f in diagnose(session) if f.rule == "speed.slow-connect"]
+    assert "the TLS handshake took 1.40 s of it (TCP 3 ms)" in f.cause
+    assert "before the request" not in f.cause
+
+
+def test_a_connection_a_little_slow_or_a_small_share_of_a_long_pull_says_nothing():
+    quick = pull_with_layers([(2 * MiB, 40.0, [])])
+    _cdn_step(quick).exchange.timings = Timings(early_connect_ms=900.0, early_tls_ms=50.0, wait_ms=10.0)
+    assert "speed.slow-connect" not in rules(quick)
+    # 1.2 s to connect, then 60 s of download: not why this pull was slow.
+    long = pull_with_layers([(600 * MiB, 60_000.0, [])])
+    cdn = _cdn_step(long)
+    cdn.exchange.timings = Timings(connect_ms=1200.0, tls_ms=10.0, wait_ms=10.0, receive_ms=60_000.0)
+    cdn.exchange.duration_ms = 61_220.0
+    assert "speed.slow-connect" not in rules(long)
+
