@@ -154,36 +154,33 @@ def costly_miss(session: Session, **_: object) -> list[Finding]:
     )]
 
 
-def _setup_ms(step: Step) -> tuple[float, float, bool]:
-    """(TCP ms, TLS ms, whether any of it came before the request) of the connection `step` opened."""
+def _setup_ms(step: Step) -> tuple[float, float, float]:
+    """(TCP ms, TLS ms, ms of them before the request) of the connection `step` opened."""
     split = time_split(step.exchange)
-    tcp = (split.connect_ms or 0.0) + (split.early_connect_ms or 0.0)
-    tls = (split.tls_ms or 0.0) + (split.early_tls_ms or 0.0)
-    return tcp, tls, split.early
+    early_tcp, early_tls = split.early_connect_ms or 0.0, split.early_tls_ms or 0.0
+    return (split.connect_ms or 0.0) + early_tcp, (split.tls_ms or 0.0) + early_tls, early_tcp + early_tls
 
 
 def slow_connect(session: Session, **_: object) -> list[Finding]:
     """Connections to one host that took a second or more each to open, when that setup is a real
     share of the pull (setup done before a request counts on top of the requests' span)."""
-    slow: dict[str, list[tuple[Step, float, float, bool]]] = {}
+    slow: dict[str, list[tuple[Step, float, float, float]]] = {}
     early_ms = 0.0
     for step in session.steps:
         tcp, tls, early = _setup_ms(step)
-        if early:
-            split = time_split(step.exchange)
-            early_ms += (split.early_connect_ms or 0.0) + (split.early_tls_ms or 0.0)
+        early_ms += early
         if tcp + tls >= SLOW_SETUP_MS:
             host = host_port(step.exchange.url) or "the server"
             slow.setdefault(host, []).append((step, tcp, tls, early))
     pull_ms = session_span_ms(session) + early_ms
     out = []
     for host, opened in slow.items():
-        lost = sum(tcp + tls for _, tcp, tls, _ in opened)
+        lost = sum(o[1] + o[2] for o in opened)
         if pull_ms <= 0 or lost < MIN_LOST_SHARE * pull_ms:
             continue
-        _, tcp, tls, _ = max(opened, key=lambda o: o[1] + o[2])
+        _slowest, tcp, tls, _early = max(opened, key=lambda o: o[1] + o[2])
         many = f" ({len(opened)} connections, the slowest)" if len(opened) > 1 else ""
-        before = any(early for *_, early in opened)
+        before = any(o[3] > 0 for o in opened)
         where = (" before the request it carried: the proxy opened it when the client's CONNECT arrived, so no "
                  "step's duration shows it" if before else "")
         if tcp >= tls:

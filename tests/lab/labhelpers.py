@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+from netpipe import relay
 
 from pulltrace.manifest import ACCEPT_ALL_MANIFESTS
 
@@ -111,22 +112,7 @@ class TunnelProxy:
         host, _, port = target.decode().rpartition(":")
         upstream = socket.create_connection((host, int(port)))
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        for a, b in ((conn, upstream), (upstream, conn)):
-            self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(2)
-                except OSError:
-                    pass
+        relay(conn, upstream)
 
     def close(self) -> None:
         self._closed = True
