@@ -78,7 +78,8 @@ def _stamped(ex: Exchange) -> bool:
 
 
 def mask_trace(trace: Trace) -> Trace:
-    """A masked deep copy of `trace`, whatever its `secrets_masked` flags claim.
+    """A masked deep copy of `trace`, whatever its `secrets_masked` flags claim (a flag is no
+    stamp: only an Exchange a masking pass produced, unchanged since, is kept, and shared).
 
     The final pass of every output: summaries, findings, step facts, notes, headers,
     previews. Claims are decoded from token bodies first, so scopes granted stay visible.
