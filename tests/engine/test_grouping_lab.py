@@ -1,7 +1,8 @@
 """Pulls grouped by protocol causality, with real clients against the lab's real registries
 (issue 10's patterns): skopeo run again and again and twice at once, a tag then a digest of one
 repository, curl playing a go-containerregistry client whose ping and token carry another
-User-Agent than its pull, and docker pulling the same image twice."""
+User-Agent than its pull, docker pulling the same image twice, and a docker login whose refresh token
+the next pull presents."""
 
 from __future__ import annotations
 
@@ -138,3 +139,26 @@ def test_a_failed_docker_login_then_an_anonymous_pull_keeps_its_tag(lab, capture
     assert pull.summary.image == f"{hub}/library/tiny:latest"
     assert pull.summary.auth == AUTH_ANONYMOUS and pull.summary.layers_fetched == 1
     assert not any(step.kind is StepKind.LOGIN for step in pull.steps)
+
+
+def test_a_docker_login_then_a_pull_with_its_refresh_token_is_a_login_and_one_authenticated_pull(lab, capture,
+                                                                                                    dockerd):
+    # `docker login` keeps the refresh token the token service issued (an identity token); the pull
+    # then POSTs grant_type=refresh_token for its scope, with no password: that token request and
+    # everything after it are the pull's, and the pull is not anonymous.
+    hub = lab.host("hub")
+    dockerd.docker("login", hub, "-u", "admin", "--password-stdin", input="admin-pass\n")
+    dockerd.docker("rmi", "-f", f"{hub}/private/secret", check=False)
+    dockerd.docker("pull", f"{hub}/private/secret")
+    dockerd.docker("logout", hub, check=False)
+    trace = capture.trace()
+    (login,) = [s for s in trace.sessions if s.action == "login"]
+    (pull,) = [s for s in trace.sessions if s.action == "pull"]
+    assert pull.summary.image == f"{hub}/private/secret:latest"
+    tokens = [s for s in pull.steps if s.kind is StepKind.TOKEN]
+    assert [t.facts.credential_kind for t in tokens] == ["refresh_token"]
+    assert tokens[0].exchange.method == "POST"
+    assert pull.summary.auth == "bearer-credentials" and pull.summary.layers_fetched >= 1
+    assert [s.facts.credential_kind for s in login.steps if s.kind is StepKind.LOGIN] == ["basic"]
+    assert not any(s.kind is StepKind.LOGIN for s in pull.steps)
+    assert pull.findings == [] and login.findings == []
