@@ -197,6 +197,10 @@ def spaced(samples: list[T], most: int = 7) -> list[T]:
     return [samples[round(i * (len(samples) - 1) / (most - 1))] for i in range(most)]
 
 
+def count(n: object) -> str:
+    return f"{n:,}" if isinstance(n, int) else "?"
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(p * len(s)))]
@@ -309,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary.get('slowest_hook_gc_ms', '?')} ms with the interpreter's garbage collections that landed in "
         f"it (the longest collection: {lag['addon'].get('gc_max_ms', '?')} ms with the addon, "
         f"{lag['plain'].get('gc_max_ms', '?')} ms without; collections over 50 ms: "
-        f"{lag['addon'].get('gc_over_50ms', '?')} with, {lag['plain'].get('gc_over_50ms', '?')} without); the "
+        f"{lag['addon'].get('gc_over_50ms', '?')} with, {lag['plain'].get('gc_over_50ms', '?')} without; "
+        f"objects a full collection walks at the end: {count(lag['addon'].get('gc_objects'))} with, "
+        f"{count(lag['plain'].get('gc_objects'))} without); the "
         f"loop's worst wake-up was {lag['addon'].get('max_ms', '?')} ms with the addon and "
         f"{lag['plain'].get('max_ms', '?')} ms without ({loop_extra:+.1f} ms; wake-ups later than 50 ms: "
         f"{lag['addon'].get('over_50ms', '?')} with, {lag['plain'].get('over_50ms', '?')} without). Target: no "

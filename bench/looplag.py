@@ -68,6 +68,8 @@ class LoopLag:
             "gc_max_ms": round(max(self.gc_pauses, default=0.0) * 1000, 2),
             "gc_over_50ms": sum(1 for x in self.gc_pauses if x > 0.05),
             "gc_total_s": round(sum(self.gc_pauses), 2),
+            # What a full collection walks: the objects the interpreter tracks, at the end of the run.
+            "gc_objects": len(gc.get_objects()),
         }))
 
 

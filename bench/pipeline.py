@@ -1,6 +1,6 @@
 """How the trace pipeline scales: 100, 1,000 and 10,000 realistic pulls through build_trace.
 
-    .venv/bin/python bench/pipeline.py [--pulls 100,1000,10000] [--repeat 3] [--no-write]
+    .venv/bin/python bench/pipeline.py [--pulls 100,1000,10000] [--repeat 5] [--no-write]
 
 The pulls are real lab captures (tests/data/engine: docker from hub and from the mirror,
 skopeo, podman, ctr, docker against Basic auth), re-timed and replayed from 8 client
@@ -71,7 +71,7 @@ def peak_held(exchanges: list[Exchange]) -> tuple[int, int]:
     return held, opened
 
 
-def run(sizes: list[int], repeat: int = 3) -> list[dict[str, float]]:
+def run(sizes: list[int], repeat: int = 5) -> list[dict[str, float]]:
     pool = recordings()
     rows = []
     for pulls in sizes:
@@ -139,7 +139,7 @@ def section(rows: list[dict[str, float]], repeat: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pulls", default="100,1000,10000")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each size; the fastest is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each size; the fastest is reported")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     rows = run([int(x) for x in args.pulls.split(",")], repeat=max(1, args.repeat))

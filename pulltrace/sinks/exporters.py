@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("pulltrace")
 
 
+def _tracer(url: str, *, node: str, version: str) -> PullTracer:
+    from pulltrace.sinks.otlp import PullTracer
+
+    return PullTracer(url, node=node, version=version)
+
+
 class MetricsError(Exception):
     """The metrics endpoint could not be opened (address in use, not an address). Here, not
     in sinks/metrics, so the addon catches it without importing prometheus-client."""
@@ -46,8 +52,6 @@ class Exporters:
 
         ValueError for text that is not HOST:PORT, MetricsError when it cannot listen.
         """
-        from pulltrace.sinks.metrics import PullMetrics, parse_listen
-
         if self.metrics is not None and listen == self._listen:
             return f"{self.metrics.host}:{self.metrics.port}"
         old = self.metrics
@@ -56,6 +60,9 @@ class Exporters:
             if old is not None:
                 old.close()
             return None
+        # Only now: unset (every capture without metrics) must not load prometheus-client.
+        from pulltrace.sinks.metrics import PullMetrics, parse_listen
+
         host, port = parse_listen(listen)
         metrics = PullMetrics(node=node, version=self.version)
         try:
@@ -73,12 +80,11 @@ class Exporters:
 
     def set_otlp(self, url: str, *, node: str) -> str | None:
         """Export traces to `url` (empty turns it off); the traces endpoint. ValueError for a bad URL."""
-        from pulltrace.sinks.otlp import PullTracer
-
         if self.tracer is not None and url == self._url:
             return self.tracer.endpoint
-        # A bad URL is refused (ValueError) before anything changes.
-        tracer = PullTracer(url, node=node, version=self.version) if url.strip() else None
+        # A bad URL is refused (ValueError) before anything changes. The SDK (about a hundred
+        # modules) is imported only for a URL: a capture without traces never loads it.
+        tracer = _tracer(url, node=node, version=self.version) if url.strip() else None
         old, self.tracer, self._url = self.tracer, tracer, url if tracer is not None else None
         if old is not None:
             # Flushing may wait for a slow endpoint: never on mitmproxy's event loop.

@@ -2,6 +2,8 @@
 
 import logging
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -92,3 +94,19 @@ _AROUND = st.text(alphabet=" :;,()[]{}<>\"'=/\n\t", max_size=6)
 def test_no_jwt_survives_an_exported_attribute(before, token, after):
     attrs = otlp._clean({"a": before + token + after, "b": [token, f"Bearer {token}"]})
     assert not any(token in v for value in attrs.values() for v in ([value] if isinstance(value, str) else value))
+
+
+def test_a_capture_without_metrics_or_traces_never_loads_their_libraries(tmp_path):
+    # prometheus-client and the OpenTelemetry SDK (with protobuf) are about 130 modules and tens
+    # of thousands of objects every full garbage collection of mitmproxy's process would walk.
+    code = (
+        "import sys\n"
+        "from mitmproxy.test import taddons\n"
+        "from pulltrace.capture.addon import PullTrace\n"
+        "pt = PullTrace()\n"
+        "with taddons.context(pt) as tctx:\n"
+        f"    tctx.configure(pt, pulltrace_dir={str(tmp_path)!r}, pulltrace_metrics='', pulltrace_otlp='')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'prometheus_client', 'opentelemetry', 'google'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
