@@ -162,6 +162,7 @@ _EN: dict[str, str] = {
     "early_tls": "TLS {time}",
     "flag_slow": "slow",
     "flag_costly_miss": "cache miss",
+    "flag_slow_connect": "slow connect",
 }
 
 _ZH: dict[str, str] = {
@@ -313,6 +314,7 @@ _ZH: dict[str, str] = {
     "early_tls": "TLS {time}",
     "flag_slow": "慢",
     "flag_costly_miss": "缓存未命中",
+    "flag_slow_connect": "建连慢",
 }
 
 # The sentences of `--explain` (issue 16) live in their own catalogue file.

@@ -1,8 +1,8 @@
 """The "why slow" rows: one per blob body a pull downloaded, with the host that served it, what
 its cache said, and where its time went. Built once from `pulltrace.timing`; the text,
 Markdown and HTML views lay the same rows out. A blob the doctor's speed rules named (a layer
-far slower than its peers, a miss that cost most of the pull) carries that finding's mark, so
-every view highlights the same row the findings talk about."""
+far slower than its peers, a miss that cost most of the pull, a connection slow to open)
+carries that finding's mark, so every view highlights the same row the findings talk about."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pulltrace.render.i18n import Translate, translator
 from pulltrace.timing import BlobDelivery, blob_deliveries, layer_number
 
 # The doctor's speed rules (diagnose/speed.py) and the mark each puts on the blob it names.
-_FLAGS = {"speed.slow-layer": "flag_slow", "speed.cache-miss": "flag_costly_miss"}
+_FLAGS = {"speed.slow-layer": "flag_slow", "speed.cache-miss": "flag_costly_miss",
+          "speed.slow-connect": "flag_slow_connect"}
 _PHASES = ("connect", "tls", "wait", "transfer")
 
 

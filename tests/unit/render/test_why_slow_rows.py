@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pulltrace.model import load_trace
+from pulltrace.pipeline import build_trace
 from pulltrace.render.html import render_html
 from pulltrace.render.markdown import render_markdown
 from pulltrace.render.rows import anchor_map
@@ -66,3 +67,19 @@ def test_a_pull_without_a_speed_finding_marks_nothing():
     rows = delivery_rows(trace.sessions[0], anchor_map(trace))
     assert {(r.flags, r.verdict) for r in rows} == {((), "hit")}
     assert "flagged" not in render_html(trace).split("</style>", 1)[1]
+
+
+def test_a_blob_whose_connection_was_slow_to_open_is_marked_so():
+    # The same cold pull (5.1 s), as if the edge's first connection had taken 2.5 s longer to open.
+    trace = cold()
+    session = trace.sessions[0]
+    first_edge = next(s for s in session.steps if "edge.pulltrace.test" in s.exchange.url)
+    first_edge.exchange.timings.early_connect_ms = 2500.0
+    rebuilt = build_trace([s.exchange for s in session.steps], trace.source)
+    (pull,) = [s for s in rebuilt.sessions if s.action == "pull"]
+    rows = {r.blob: r for r in delivery_rows(pull, anchor_map(rebuilt))}
+    marked = [blob for blob, r in rows.items() if "slow connect" in r.flags]
+    assert len(marked) == 1
+    # 2.5 s more than the 0.5 s its setup already took in the recording.
+    assert rows[marked[0]].flag_titles == "Opening a connection to edge.pulltrace.test took 3.00 s"
+    assert "slow connect" in render_text(rebuilt)
