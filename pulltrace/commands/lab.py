@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--plain-port", type=int, help="port of the plain HTTP registry (default 5000)")
     up.add_argument("--port-base", type=int,
                     help="first loopback port of the internal daemons: +0 token service, +1 hub, +2 gcr, "
-                         "+3 basic, +4 harbor, +5 mirror (default 35100)")
+                         "+3 basic, +4 harbor, +5 mirror, +6 gitlab (default 30100, below the kernel's ephemeral "
+                         "ports, which any outgoing connection may hold)")
     up.add_argument("--domain", help="domain of the lab hostnames (default pulltrace.test)")
     up.add_argument("--token-lifetime", type=int, help="token lifetime in seconds (default 300)")
     up.add_argument("--brief-lifetime", type=int, help="token lifetime of user brief in seconds (default 4)")

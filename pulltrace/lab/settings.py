@@ -35,18 +35,48 @@ HOST_NAMES = (
 )
 
 
+# The internal ports sit below Linux's ephemeral range (32768-60999 unless configured): a port
+# in that range can be the local port of any outgoing connection on the machine at the moment a
+# registry restarts, and the registry then cannot bind it ("address already in use").
+DEFAULT_PORT_BASE = 30100
+# The base lab.json held before, inside that range: moved out of it when read.
+OLD_DEFAULT_PORT_BASE = 35100
+INTERNAL_PORTS = 7  # token, hub, gcr, basic, harbor, mirror, gitlab
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_ports(path: Path = EPHEMERAL_RANGE) -> tuple[int, int]:
+    """The ports the kernel picks for outgoing connections (Linux's default where unreadable)."""
+    try:
+        low, high = (int(x) for x in path.read_text().split()[:2])
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
+def default_port_base(ephemeral: tuple[int, int] | None = None) -> int:
+    """A base whose internal ports no outgoing connection can hold: DEFAULT_PORT_BASE, else
+    just below or above the ephemeral range; DEFAULT_PORT_BASE when the range leaves no room."""
+    low, high = ephemeral or ephemeral_ports()
+    for base in (DEFAULT_PORT_BASE, low - 1000, high + 1):
+        outside = base + INTERNAL_PORTS - 1 < low or base > high
+        if outside and 1024 < base and base + INTERNAL_PORTS - 1 < 65536:
+            return base
+    return DEFAULT_PORT_BASE
+
+
 @dataclass(frozen=True)
 class Ports:
     """Listening ports. `tls` and `plain` are public; the rest bind 127.0.0.1 behind nginx."""
 
     tls: int = 443
     plain: int = 5000
-    token: int = 35100
-    hub: int = 35101
-    gcr: int = 35102
-    basic: int = 35103
-    harbor: int = 35104
-    mirror: int = 35105
+    token: int = DEFAULT_PORT_BASE
+    hub: int = DEFAULT_PORT_BASE + 1
+    gcr: int = DEFAULT_PORT_BASE + 2
+    basic: int = DEFAULT_PORT_BASE + 3
+    harbor: int = DEFAULT_PORT_BASE + 4
+    mirror: int = DEFAULT_PORT_BASE + 5
 
     # Derived, not a field: lab.json keeps the fields it had, so every checkout reads it.
     @property
@@ -54,7 +84,7 @@ class Ports:
         return self.token + 6
 
     @classmethod
-    def from_base(cls, tls: int = 443, plain: int = 5000, base: int = 35100) -> Ports:
+    def from_base(cls, tls: int = 443, plain: int = 5000, base: int = DEFAULT_PORT_BASE) -> Ports:
         """Internal ports are `base` + 0 (token service), +1 hub, +2 gcr, +3 basic, +4 harbor, +5 mirror,
         +6 gitlab."""
         return cls(tls, plain, base, base + 1, base + 2, base + 3, base + 4, base + 5)
@@ -63,11 +93,19 @@ class Ports:
 _PORT_NAMES = frozenset(f.name for f in dataclasses.fields(Ports))
 
 
+def _out_of_ephemeral(ports: Ports) -> Ports:
+    """A lab saved with the old default base gets the new one: its internal ports were in the
+    kernel's ephemeral range. A base the user chose (`lab up --port-base`) is kept."""
+    if ports.token != OLD_DEFAULT_PORT_BASE:
+        return ports
+    return Ports.from_base(tls=ports.tls, plain=ports.plain, base=default_port_base())
+
+
 @dataclass(frozen=True)
 class LabSettings:
     state_dir: Path = DEFAULT_STATE_DIR
     domain: str = DEFAULT_DOMAIN
-    ports: Ports = field(default_factory=Ports)
+    ports: Ports = field(default_factory=lambda: Ports.from_base(base=default_port_base()))
     large: bool = False
     token_lifetime: int = 300
     brief_lifetime: int = 4
@@ -103,7 +141,7 @@ class LabSettings:
             state_dir=Path(data["state_dir"]),
             domain=data["domain"],
             # A port this version does not know (a lab.json written by a newer pulltrace) is not ours to use.
-            ports=Ports(**{k: v for k, v in data["ports"].items() if k in _PORT_NAMES}),
+            ports=_out_of_ephemeral(Ports(**{k: v for k, v in data["ports"].items() if k in _PORT_NAMES})),
             large=bool(data.get("large", False)),
             token_lifetime=int(data.get("token_lifetime", 300)),
             brief_lifetime=int(data.get("brief_lifetime", 4)),
