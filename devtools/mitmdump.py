@@ -8,6 +8,7 @@ not exit in time.
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from pulltrace.lab.settings import ephemeral_ports
 
 _CLONE_ADDON = Path(__file__).resolve().parents[1] / "addons" / "pulltrace.py"
 
@@ -75,8 +78,29 @@ def mitmdump_command(
     return argv
 
 
+# Where free_port looks: below the kernel's ephemeral range and the lab's internal ports (30100+).
+_STABLE_PORTS = (20000, 30000)
+_handed: set[int] = set()  # never the same port twice to one process (two servers asked one after the other)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now (the OS's pick)."""
+    """A port nothing listens on now, below the kernel's ephemeral range where there is room: no
+    outgoing connection can take it before the server binds it, or while a fixture restarts a server
+    on it (a lab dockerd reads its proxy's port once). Else the OS's pick."""
+    low, _high = ephemeral_ports()
+    top = min(_STABLE_PORTS[1], low - 1)
+    for _ in range(100) if top > _STABLE_PORTS[0] else ():
+        port = random.randint(_STABLE_PORTS[0], top)
+        if port in _handed:
+            continue
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            _handed.add(port)
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]

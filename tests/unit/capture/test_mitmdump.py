@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devtools.mitmdump import Mitmdump, MitmdumpError, default_addon, free_port, mitmdump_command
+from pulltrace.lab.settings import ephemeral_ports
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -73,3 +75,12 @@ def test_a_mitmdump_that_cannot_start_is_a_clear_error(tmp_path):
     argv = mitmdump_command(port=port, confdir=tmp_path, addon=tmp_path / "missing.py")
     with pytest.raises(MitmdumpError, match=r"(?s)exited at start.*No such script"):
         Mitmdump.start(argv, log=tmp_path / "mitmdump.log", port=port)
+
+
+def test_free_ports_are_ones_no_outgoing_connection_can_take_and_never_handed_out_twice():
+    low, high = ephemeral_ports()
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    assert not any(low <= p <= high for p in ports)
+    with socket.create_server(("127.0.0.1", ports[0])):
+        pass  # bindable by a server, as mitmdump will
