@@ -142,10 +142,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each size; the fastest is reported")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    rows = run([int(x) for x in args.pulls.split(",")], repeat=max(1, args.repeat))
+    repeat = max(1, args.repeat)
+    rows = run([int(x) for x in args.pulls.split(",")], repeat=repeat)
     if args.no_write:
         return
-    text = section(rows, max(1, args.repeat))
+    text = section(rows, repeat)
     write_section(text, BEGIN, END)
 
 

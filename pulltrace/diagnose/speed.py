@@ -12,6 +12,7 @@ every request, so no step's duration shows it and only this rule names it.
 from __future__ import annotations
 
 from statistics import median
+from typing import NamedTuple
 
 from pulltrace.diagnose.base import finding
 from pulltrace.model import Finding, Session, Severity, Step
@@ -154,33 +155,44 @@ def costly_miss(session: Session, **_: object) -> list[Finding]:
     )]
 
 
-def _setup_ms(step: Step) -> tuple[float, float, float]:
-    """(TCP ms, TLS ms, ms of them before the request) of the connection `step` opened."""
+class _Opened(NamedTuple):
+    """The connection a step opened: its TCP and TLS setup, and how much of it came before the request."""
+
+    step: Step
+    tcp_ms: float
+    tls_ms: float
+    early_ms: float
+
+    @property
+    def setup_ms(self) -> float:
+        return self.tcp_ms + self.tls_ms
+
+
+def _opened(step: Step) -> _Opened:
     split = time_split(step.exchange)
     early_tcp, early_tls = split.early_connect_ms or 0.0, split.early_tls_ms or 0.0
-    return (split.connect_ms or 0.0) + early_tcp, (split.tls_ms or 0.0) + early_tls, early_tcp + early_tls
+    return _Opened(step, (split.connect_ms or 0.0) + early_tcp, (split.tls_ms or 0.0) + early_tls,
+                   early_tcp + early_tls)
 
 
 def slow_connect(session: Session, **_: object) -> list[Finding]:
     """Connections to one host that took a second or more each to open, when that setup is a real
     share of the pull (setup done before a request counts on top of the requests' span)."""
-    slow: dict[str, list[tuple[Step, float, float, float]]] = {}
-    early_ms = 0.0
-    for step in session.steps:
-        tcp, tls, early = _setup_ms(step)
-        early_ms += early
-        if tcp + tls >= SLOW_SETUP_MS:
-            host = host_port(step.exchange.url) or "the server"
-            slow.setdefault(host, []).append((step, tcp, tls, early))
-    pull_ms = session_span_ms(session) + early_ms
+    opened = [_opened(step) for step in session.steps]
+    slow: dict[str, list[_Opened]] = {}
+    for o in opened:
+        if o.setup_ms >= SLOW_SETUP_MS:
+            slow.setdefault(host_port(o.step.exchange.url) or "the server", []).append(o)
+    pull_ms = session_span_ms(session) + sum(o.early_ms for o in opened)
     out = []
-    for host, opened in slow.items():
-        lost = sum(o[1] + o[2] for o in opened)
+    for host, slow_ones in slow.items():
+        lost = sum(o.setup_ms for o in slow_ones)
         if pull_ms <= 0 or lost < MIN_LOST_SHARE * pull_ms:
             continue
-        _slowest, tcp, tls, _early = max(opened, key=lambda o: o[1] + o[2])
-        many = f" ({len(opened)} connections, the slowest)" if len(opened) > 1 else ""
-        before = any(o[3] > 0 for o in opened)
+        slowest = max(slow_ones, key=lambda o: o.setup_ms)
+        tcp, tls = slowest.tcp_ms, slowest.tls_ms
+        many = f" ({len(slow_ones)} connections, the slowest)" if len(slow_ones) > 1 else ""
+        before = any(o.early_ms > 0 for o in slow_ones)
         where = (" before the request it carried: the proxy opened it when the client's CONNECT arrived, so no "
                  "step's duration shows it" if before else "")
         if tcp >= tls:
@@ -204,7 +216,7 @@ def slow_connect(session: Session, **_: object) -> list[Finding]:
             f"The connection to {host} took {human_ms(tcp + tls)} to open{where}; {why}. Opening connections to "
             f"{host} cost {human_ms(lost)} of the pull's {human_ms(pull_ms)}.",
             fix,
-            [o[0] for o in opened],
+            [o.step for o in slow_ones],
         ))
     return out
 
